@@ -1,0 +1,67 @@
+# Darkroom — `make run` serves the studio, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Django 6 needs Python 3.12+; take the first one found on PATH or under pyenv.
+PYTHON_BASE := $(shell for c in python3.13 python3.12 \
+	$$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3 python3; do \
+	p=$$(command -v $$c 2>/dev/null) || continue; \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
+
+.PHONY: help run test superuser services browser clean
+
+help:
+	@echo "make run        serve Darkroom at http://$(HOST):$(PORT) (embedded mode: no services needed)"
+	@echo "make test       run the whole test suite against PostgreSQL and Redis"
+	@echo "make superuser  create a staff account for the admin at /admin/"
+
+$(VENV)/.installed-run: pyproject.toml
+	@test -n "$(PYTHON_BASE)" || { echo "Darkroom needs Python 3.12 or later; none was found." >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-run
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@
+
+run: $(VENV)/.installed-run
+	@$(PY) manage.py migrate --no-input -v 0
+	@$(PY) manage.py catalog_load
+	@echo ""
+	@echo "  Darkroom is starting at http://$(HOST):$(PORT)/"
+	@echo "  First account: open http://$(HOST):$(PORT)/accounts/signup/ and sign up with any email."
+	@echo "  Staff account for /admin/: make superuser"
+	@echo ""
+	@$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+superuser: $(VENV)/.installed-run
+	@$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py createsuperuser
+
+# PostgreSQL and Redis must be up for the tests; start whichever is installed and down.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; \
+		for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
+		mkdir -p /var/lib/redis /var/log/redis; \
+		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+			--dir /var/lib/redis --logfile /var/log/redis/ci.log; \
+		for i in $$(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done; }
+
+# The browser journey drives Debian's Chromium (Playwright's own download is not used).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.installed-test services browser
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,48 @@
+import tomllib
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from .models import CatalogModel
+
+# Fields the catalogue file owns; staff's is_enabled / disabled_reason are left as they are.
+FILE_FIELDS = (
+    "label", "description", "kind", "adapter", "provider_model", "aspect_ratios", "max_images",
+    "supports_negative_prompt", "supports_seed", "tiers", "sort_order",
+)
+
+
+def _row(entry: dict) -> dict:
+    return {
+        "label": entry["label"],
+        "description": entry.get("description", ""),
+        "kind": entry.get("kind", CatalogModel.Kind.IMAGE),
+        "adapter": entry["adapter"],
+        "provider_model": entry["provider_model"],
+        "aspect_ratios": entry.get("aspect_ratios", ["1:1"]),
+        "max_images": entry.get("max_images", 1),
+        "supports_negative_prompt": entry.get("negative_prompt", False),
+        "supports_seed": entry.get("seed", True),
+        "tiers": entry["tiers"],
+        "sort_order": entry.get("sort_order", 100),
+    }
+
+
+@transaction.atomic
+def catalog_load(*, path: Path | None = None) -> tuple[int, int]:
+    """Upsert the catalogue file. Returns (created, updated)."""
+    data = tomllib.loads((path or settings.CATALOG_FILE).read_text())
+    created = updated = 0
+    for entry in data["models"]:
+        row = _row(entry)
+        model = CatalogModel.objects.filter(slug=entry["slug"]).first()
+        if model is None:
+            CatalogModel.objects.create(slug=entry["slug"], **row)
+            created += 1
+        elif any(getattr(model, field) != row[field] for field in FILE_FIELDS):
+            for field in FILE_FIELDS:
+                setattr(model, field, row[field])
+            model.save(update_fields=[*FILE_FIELDS, "updated_at"])
+            updated += 1
+    return created, updated

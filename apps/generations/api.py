@@ -1,0 +1,110 @@
+from datetime import datetime
+from uuid import UUID
+
+from ninja import Field, Query, Router, Schema
+
+from apps.core.files import signed_file_url
+
+from . import selectors, services
+
+router = Router(tags=["generations"])
+
+
+class GenerationIn(Schema):
+    model: str = Field(description="A model slug from GET /models.")
+    prompt: str = Field(max_length=2000)
+    negative_prompt: str = Field("", max_length=2000, description="Only for models that support it.")
+    aspect_ratio: str | None = Field(None, description="One of the model's aspect ratios; the first if omitted.")
+    tier: str | None = Field(None, description="One of the model's size tiers; the first if omitted.")
+    num_images: int = Field(1, ge=1, le=16)
+    seed: str | int | None = Field(None, description="A whole number (sent as text if it exceeds 64-bit JSON ints).")
+
+
+class ImageOut(Schema):
+    url: str
+    thumbnail_url: str
+    width: int
+    height: int
+    sha256: str
+
+
+class ErrorInfo(Schema):
+    code: str
+    message: str
+
+
+class GenerationOut(Schema):
+    id: UUID
+    status: str
+    model: str
+    prompt: str
+    negative_prompt: str
+    aspect_ratio: str
+    tier: str
+    width: int
+    height: int
+    num_images: int
+    seed: str
+    progress: float
+    quoted_credits: int
+    error: ErrorInfo | None
+    images: list[ImageOut]
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class GenerationPage(Schema):
+    items: list[GenerationOut]
+    next_cursor: str | None
+
+
+class PageQuery(Schema):
+    cursor: str | None = None
+    limit: int = Field(20, ge=1, le=100)
+
+
+def generation_out(generation) -> dict:
+    return {
+        "id": generation.id, "status": generation.status, "model": generation.catalog_model.slug,
+        "prompt": generation.prompt, "negative_prompt": generation.negative_prompt,
+        "aspect_ratio": generation.params.get("aspect_ratio", ""), "tier": generation.params.get("tier", ""),
+        "width": generation.width, "height": generation.height, "num_images": generation.num_images,
+        "seed": generation.seed, "progress": round(generation.progress, 4), "quoted_credits": generation.quoted_credits,
+        "error": {"code": generation.error_code, "message": generation.error_message} if generation.error_code else None,
+        "images": [
+            {
+                "url": signed_file_url(image.file, absolute=True),
+                "thumbnail_url": signed_file_url(image.thumbnail, absolute=True),
+                "width": image.width, "height": image.height, "sha256": image.sha256,
+            }
+            for image in generation.images.all()
+        ],
+        "created_at": generation.created_at, "finished_at": generation.finished_at,
+    }
+
+
+@router.post("/generations", response={201: GenerationOut}, summary="Create a generation")
+def generation_create(request, payload: GenerationIn):
+    """Validates, quotes and reserves the price, then queues the work. Follow it with GET or the event stream."""
+    generation = services.generation_create(
+        user=request.auth, model_slug=payload.model, **payload.dict(exclude={"model"})
+    )
+    return 201, generation_out(selectors.generation_get_for_user(user=request.auth, generation_id=generation.id))
+
+
+@router.get("/generations", response=GenerationPage, summary="List your generations, newest first")
+def generation_list(request, query: Query[PageQuery]):
+    page = selectors.generation_list(user=request.auth, cursor=query.cursor, limit=query.limit)
+    return {"items": [generation_out(g) for g in page.items], "next_cursor": page.next_cursor}
+
+
+@router.get("/generations/{generation_id}", response=GenerationOut, summary="Get one generation")
+def generation_get(request, generation_id: UUID):
+    return generation_out(selectors.generation_get_for_user(user=request.auth, generation_id=generation_id))
+
+
+@router.post("/generations/{generation_id}/cancel", response=GenerationOut, summary="Cancel a generation")
+def generation_cancel(request, generation_id: UUID):
+    """Cancels a queued or running generation and releases its credits. Canceling twice is harmless."""
+    services.generation_cancel(user=request.auth, generation_id=generation_id)
+    return generation_out(selectors.generation_get_for_user(user=request.auth, generation_id=generation_id))

@@ -1,0 +1,122 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django_fsm import FSMField, transition
+
+from apps.core.models import BaseModel
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    DISPATCHED = "dispatched", "Starting"
+    RUNNING = "running", "Generating"
+    FINISHING = "finishing", "Saving"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    REJECTED = "rejected", "Blocked"
+
+
+ACTIVE = [Status.QUEUED, Status.DISPATCHED, Status.RUNNING, Status.FINISHING]
+TERMINAL = [Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.REJECTED]
+CANCELABLE = [Status.QUEUED, Status.DISPATCHED, Status.RUNNING]
+
+
+class Generation(BaseModel):
+    """One request for images, from submit to a terminal state. Each transition keeps its time."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations")
+    catalog_model = models.ForeignKey("catalog.CatalogModel", on_delete=models.PROTECT, related_name="generations")
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    # aspect_ratio, tier, width, height, num_images — as validated and resolved at submit.
+    params = models.JSONField(default=dict)
+    seed = models.CharField(max_length=40, blank=True)
+    quoted_credits = models.PositiveIntegerField()
+
+    status = FSMField(default=Status.QUEUED, choices=Status.choices, db_index=True)
+    progress = models.FloatField(default=0)
+    # Bumped on every visible change, so live clients can ignore stale messages.
+    revision = models.PositiveIntegerField(default=0)
+    provider_job_id = models.CharField(max_length=200, blank=True)
+    predict_seconds = models.FloatField(null=True, blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    error_message = models.CharField(max_length=300, blank=True, help_text="Shown to the user.")
+
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finishing_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at", "-id"], name="generation_owner_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.prompt[:40]} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def is_cancelable(self) -> bool:
+        return self.status in CANCELABLE
+
+    @property
+    def width(self) -> int:
+        return self.params.get("width", 0)
+
+    @property
+    def height(self) -> int:
+        return self.params.get("height", 0)
+
+    @property
+    def num_images(self) -> int:
+        return self.params.get("num_images", 1)
+
+    # Transitions only change state; services set the timestamps and save.
+    @transition(field=status, source=Status.QUEUED, target=Status.DISPATCHED)
+    def dispatch(self):
+        pass
+
+    @transition(field=status, source=[Status.QUEUED, Status.DISPATCHED], target=Status.RUNNING)
+    def start(self):
+        pass
+
+    @transition(field=status, source=Status.RUNNING, target=Status.FINISHING)
+    def begin_finishing(self):
+        pass
+
+    @transition(field=status, source=Status.FINISHING, target=Status.SUCCEEDED)
+    def succeed(self):
+        pass
+
+    @transition(field=status, source=ACTIVE, target=Status.FAILED)
+    def fail(self):
+        pass
+
+    @transition(field=status, source=CANCELABLE, target=Status.CANCELED)
+    def cancel(self):
+        pass
+
+    @transition(field=status, source=ACTIVE, target=Status.REJECTED)
+    def reject(self):
+        pass
+
+
+class GenerationImage(BaseModel):
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField()
+    file = models.CharField(max_length=300, help_text="Storage path of the original.")
+    thumbnail = models.CharField(max_length=300, help_text="Storage path of the WebP thumbnail.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [models.UniqueConstraint(fields=["generation", "index"], name="generation_image_unique_index")]

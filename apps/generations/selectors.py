@@ -1,0 +1,33 @@
+import uuid
+
+from django.db.models import Prefetch, QuerySet
+
+from apps.core.exceptions import NotFoundError
+from apps.core.pagination import Page, keyset_page
+
+from .models import Generation, GenerationImage
+
+
+def _owned(user) -> QuerySet[Generation]:
+    return Generation.objects.filter(owner=user).select_related("catalog_model").prefetch_related(
+        Prefetch("images", queryset=GenerationImage.objects.order_by("index"))
+    )
+
+
+def generation_get_for_user(*, user, generation_id) -> Generation:
+    """Another user's generation does not exist, as far as this user can tell."""
+    try:
+        generation = _owned(user).filter(pk=uuid.UUID(str(generation_id))).first()
+    except ValueError:
+        generation = None
+    if generation is None:
+        raise NotFoundError("Generation not found.")
+    return generation
+
+
+def generation_list(*, user, cursor: str | None = None, limit: int = 24) -> Page[Generation]:
+    return keyset_page(_owned(user), cursor=cursor, limit=limit)
+
+
+def generation_recent(*, user, limit: int = 6) -> list[Generation]:
+    return list(_owned(user).order_by("-created_at", "-pk")[:limit])

@@ -1,0 +1,26 @@
+"""Celery tasks: take ids, call one service, safe to run twice."""
+
+import logging
+
+from celery import shared_task
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def generation_run_task(*, generation_id: str) -> None:
+    try:
+        services.generation_run(generation_id=generation_id)
+    except Exception:
+        # A bug must not leave the job hanging or the credits held.
+        logger.exception("generation run crashed", extra={"generation": generation_id})
+        services.generation_fail(
+            generation_id=generation_id, code="internal_error", message=services.INTERNAL_ERROR_MESSAGE
+        )
+
+
+@shared_task(acks_late=True)
+def generations_reap_stuck_task() -> dict:
+    return services.generations_reap_stuck()

@@ -1,0 +1,147 @@
+"""HTML views: read the request, call a selector or a service, render. No rules here."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.catalog.models import dimensions_for
+from apps.catalog.selectors import catalog_model_availability, catalog_model_list
+from apps.core.exceptions import ApplicationError
+from apps.core.htmx import is_htmx
+
+from . import selectors, services
+from .forms import GenerateForm
+
+
+def _picker(selected_slug: str | None):
+    """Every catalogue model with its availability, and the one to preselect."""
+    models = [(model, catalog_model_availability(model)) for model in catalog_model_list()]
+    available = [model for model, availability in models if availability.available]
+    selected = next((m for m, a in models if m.slug == selected_slug and a.available), None)
+    return models, selected or (available[0] if available else None)
+
+
+def _quote(selected, data) -> int | None:
+    if selected is None:
+        return None
+    try:
+        num_images = max(1, min(int(data.get("num_images") or 1), selected.max_images))
+        return services.generation_quote(catalog_model=selected, tier=data.get("tier") or None, num_images=num_images)
+    except (ValueError, ApplicationError):
+        return services.generation_quote(catalog_model=selected, tier=None, num_images=1)
+
+
+def _generate_context(request, *, data=None, error=None, field_errors=None):
+    data = data or {}
+    models, selected = _picker(data.get("model"))
+    context = {
+        "models": models, "selected": selected, "data": data, "quote": _quote(selected, data),
+        "error": error, "field_errors": field_errors or {},
+    }
+    if selected is not None:
+        ratio = data.get("aspect_ratio") if data.get("aspect_ratio") in selected.aspect_ratios else None
+        ratio = ratio or selected.default_aspect_ratio
+        tier = selected.tier(data.get("tier") or None) or selected.tier(None)
+        try:
+            num_images = max(1, min(int(data.get("num_images") or 1), selected.max_images))
+        except ValueError:
+            num_images = 1
+        context.update(
+            aspect_ratio=ratio, tier_key=tier["key"], num_images=num_images,
+            counts=range(1, selected.max_images + 1),
+            ratios=[(r, *dimensions_for(aspect_ratio=r, area=tier["area"])) for r in selected.aspect_ratios],
+            tiers=[
+                {**t, **dict(zip(("width", "height"), dimensions_for(aspect_ratio=ratio, area=t["area"])))}
+                for t in selected.tiers
+            ],
+        )
+    return context
+
+
+def home_view(request):
+    if not request.user.is_authenticated:
+        return render(request, "generations/landing.html")
+    context = _generate_context(request)
+    context["recent"] = selectors.generation_recent(user=request.user)
+    return render(request, "generations/generate.html", context)
+
+
+@login_required
+@require_GET
+def generate_options_view(request):
+    """The model-dependent part of the form (sizes, counts, negative prompt) and its price."""
+    return render(request, "generations/generate.html#model-options", _generate_context(request, data=request.GET))
+
+
+@login_required
+@require_GET
+def generate_quote_view(request):
+    _, selected = _picker(request.GET.get("model"))
+    return render(request, "generations/generate.html#quote", {"quote": _quote(selected, request.GET)})
+
+
+@login_required
+@require_POST
+def generation_create_view(request):
+    form = GenerateForm(request.POST)
+    error, field_errors, generation = None, {}, None
+    if form.is_valid():
+        fields = dict(form.cleaned_data)
+        try:
+            generation = services.generation_create(user=request.user, model_slug=fields.pop("model"), **fields)
+        except ApplicationError as exc:
+            error = exc.message
+            if field := exc.extra.get("field"):
+                field_errors[field] = exc.message
+    else:
+        error = "Please check the highlighted fields."
+        field_errors = {name: " ".join(errors) for name, errors in form.errors.items()}
+    if generation is not None and not is_htmx(request):
+        return redirect("generations:detail", generation_id=generation.id)
+    context = _generate_context(request, data=request.POST, error=error, field_errors=field_errors)
+    if is_htmx(request):
+        # The form comes back with its values kept; the new card lands on top of the recent list.
+        context["new_generation"] = generation
+        return render(request, "generations/_create_response.html", context)
+    context["recent"] = selectors.generation_recent(user=request.user)
+    return render(request, "generations/generate.html", context, status=422)
+
+
+@login_required
+@require_GET
+def generation_detail_view(request, generation_id):
+    generation = selectors.generation_get_for_user(user=request.user, generation_id=generation_id)
+    return render(request, "generations/detail.html", {"generation": generation})
+
+
+@login_required
+@require_GET
+def generation_card_view(request, generation_id):
+    generation = selectors.generation_get_for_user(user=request.user, generation_id=generation_id)
+    return render(request, "generations/_card.html", {"generation": generation})
+
+
+@login_required
+@require_POST
+def generation_cancel_view(request, generation_id):
+    try:
+        generation = services.generation_cancel(user=request.user, generation_id=generation_id)
+    except ApplicationError as exc:
+        if exc.http_status == 404:
+            raise
+        generation = selectors.generation_get_for_user(user=request.user, generation_id=generation_id)
+    if is_htmx(request):
+        return render(request, "generations/_card.html", {"generation": generation})
+    return redirect("generations:detail", generation_id=generation.id)
+
+
+@login_required
+@require_GET
+def my_images_view(request):
+    page = selectors.generation_list(user=request.user, cursor=request.GET.get("before") or None)
+    return render(request, "generations/my_images.html", {"page": page})
+
+
+def healthz_view(request):
+    return HttpResponse("ok", content_type="text/plain")

@@ -1,0 +1,3 @@
+from .adapter import OfflineEngineAdapter
+
+__all__ = ["OfflineEngineAdapter"]

@@ -1,0 +1,76 @@
+"""The JSON API at /api/v1/: one NinjaAPI, API-key auth, one error body `{detail, code}`."""
+
+import logging
+
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from apps.accounts.services import api_key_authenticate
+from apps.core.exceptions import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+
+class ApiKeyAuth(HttpBearer):
+    openapi_description = "A Darkroom API key from Account → API keys, sent as `Authorization: Bearer dr_…`."
+
+    def authenticate(self, request, token):
+        return api_key_authenticate(secret=token)
+
+
+api = NinjaAPI(
+    title="Darkroom API",
+    version="1.0",
+    description="Generate images, follow them and fetch the results. Errors are `{detail, code}`.",
+    auth=ApiKeyAuth(),
+    urls_namespace="api",
+)
+
+
+def error(request, *, detail: str, code: str, status: int):
+    return api.create_response(request, {"detail": detail, "code": code}, status=status)
+
+
+@api.exception_handler(ApplicationError)
+def application_error(request, exc: ApplicationError):
+    return error(request, detail=exc.message, code=exc.code, status=exc.http_status)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request, exc: ValidationError):
+    problems = []
+    for item in exc.errors:
+        where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "payload", "query"))
+        problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+    detail = "Invalid request. " + "; ".join(problems) if problems else "Invalid request."
+    return error(request, detail=detail, code="invalid_request", status=422)
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request, exc):
+    return error(
+        request, detail="Send a valid API key as 'Authorization: Bearer <key>'.", code="unauthenticated", status=401
+    )
+
+
+@api.exception_handler(Http404)
+def not_found(request, exc):
+    return error(request, detail="Not found.", code="not_found", status=404)
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc: HttpError):
+    return error(request, detail=str(exc), code="http_error", status=exc.status_code)
+
+
+@api.exception_handler(Exception)
+def unexpected_error(request, exc):
+    logger.exception("API request failed", extra={"path": request.path})
+    return error(request, detail="Something went wrong on our side.", code="internal_error", status=500)
+
+
+api.add_router("/", "apps.catalog.api.router")
+api.add_router("/", "apps.generations.api.router")
+api.add_router("/", "apps.credits.api.router")

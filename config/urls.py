@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.core.views import file_view
+from apps.generations.views import healthz_view
+
+from .api import api
+
+admin.site.site_header = "Darkroom operations"
+admin.site.site_title = "Darkroom admin"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("account/", include("apps.accounts.urls")),
+    path("api/v1/", api.urls),
+    path("files/<str:token>", file_view, name="file"),
+    path("healthz", healthz_view, name="healthz"),
+    path("", include("apps.generations.urls")),
+]
