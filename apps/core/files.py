@@ -24,13 +24,13 @@ def _signer() -> _BucketedSigner:
 
 
 def signed_file_url(path: str, *, absolute: bool = False) -> str:
-    url = reverse("file", kwargs={"token": _signer().sign(path)})
+    url = reverse("file", kwargs={"token": _signer().sign_object(path)})
     return settings.SITE_URL + url if absolute else url
 
 
 def signed_file_path(token: str) -> str | None:
     """The storage path a token names, or None if it is forged or expired."""
     try:
-        return _signer().unsign(token, max_age=settings.FILE_URL_TTL)
+        return _signer().unsign_object(token, max_age=settings.FILE_URL_TTL)
     except signing.BadSignature:
         return None
