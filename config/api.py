@@ -62,7 +62,8 @@ def not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def http_error(request, exc: HttpError):
-    return error(request, detail=str(exc), code="http_error", status=exc.status_code)
+    code = {400: "invalid_request", 405: "method_not_allowed", 429: "rate_limited"}.get(exc.status_code, "http_error")
+    return error(request, detail=str(exc), code=code, status=exc.status_code)
 
 
 @api.exception_handler(Exception)

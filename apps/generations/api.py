@@ -1,7 +1,7 @@
 from datetime import datetime
 from uuid import UUID
 
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from apps.core.files import signed_file_url
 
@@ -89,7 +89,7 @@ def generation_create(request, payload: GenerationIn):
     generation = services.generation_create(
         user=request.auth, model_slug=payload.model, **payload.dict(exclude={"model"})
     )
-    return 201, generation_out(selectors.generation_get_for_user(user=request.auth, generation_id=generation.id))
+    return Status(201, generation_out(selectors.generation_get_for_user(user=request.auth, generation_id=generation.id)))
 
 
 @router.get("/generations", response=GenerationPage, summary="List your generations, newest first")

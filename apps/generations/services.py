@@ -19,6 +19,7 @@ from django.utils import timezone
 from apps.catalog.models import CatalogModel, dimensions_for
 from apps.catalog.selectors import catalog_model_availability
 from apps.core.exceptions import NotFoundError
+from apps.credits import selectors as credits_selectors
 from apps.credits import services as credits_services
 from apps.providers.exceptions import ProviderBlockedError, ProviderError
 from apps.providers.registry import adapter_get
@@ -114,9 +115,13 @@ def generation_event_data(generation: Generation) -> dict:
 
 def _publish(generation: Generation, *, preview: bytes | None = None) -> None:
     event = "generation.progress" if generation.is_active else f"generation.{generation.status}"
+    html = _card_html(generation, preview=preview)
+    if generation.status == Status.QUEUED or not generation.is_active:
+        # Credits moved (held on submit, charged or returned at the end): refresh the header too.
+        balance = credits_selectors.credits_balance_get(user=generation.owner_id)
+        html += render_to_string("_balance.html", {"credit_balance": balance, "oob": True})
     publish_to_user(
-        user_id=generation.owner_id, event=event, data=generation_event_data(generation),
-        html=_card_html(generation, preview=preview),
+        user_id=generation.owner_id, event=event, data=generation_event_data(generation), html=html,
     )
 
 

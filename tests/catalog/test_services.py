@@ -1,0 +1,42 @@
+import pytest
+
+from apps.catalog.models import CatalogModel, dimensions_for
+from apps.catalog.selectors import NOT_CONFIGURED, catalog_model_availability
+from apps.catalog.services import catalog_load
+
+
+@pytest.mark.django_db
+def test_loading_twice_creates_then_changes_nothing():
+    assert catalog_load() == (3, 0)
+    assert catalog_load() == (0, 0)
+    assert list(CatalogModel.objects.values_list("slug", flat=True)) == [
+        "offline-sketch", "offline-studio", "photoreal-xl",
+    ]
+
+
+@pytest.mark.django_db
+def test_reloading_keeps_what_staff_disabled():
+    catalog_load()
+    CatalogModel.objects.filter(slug="offline-studio").update(is_enabled=False, disabled_reason="Maintenance")
+    CatalogModel.objects.filter(slug="offline-studio").update(label="Old label")
+    assert catalog_load() == (0, 1)
+    model = CatalogModel.objects.get(slug="offline-studio")
+    assert (model.label, model.is_enabled, model.disabled_reason) == ("Offline Studio", False, "Maintenance")
+    assert catalog_model_availability(model).reason == "Maintenance"
+
+
+@pytest.mark.django_db
+def test_a_model_whose_provider_is_not_configured_is_unavailable_with_a_reason(catalog):
+    hosted = CatalogModel.objects.get(slug="photoreal-xl")
+    availability = catalog_model_availability(hosted)
+    assert (availability.available, availability.reason) == (False, NOT_CONFIGURED)
+    assert catalog_model_availability(CatalogModel.objects.get(slug="offline-sketch")).available is True
+
+
+@pytest.mark.parametrize(
+    "ratio, area, expected",
+    [("1:1", 262144, (512, 512)), ("16:9", 1048576, (1360, 768)), ("9:16", 1048576, (768, 1360)),
+     ("4:3", 262144, (592, 448))],
+)
+def test_dimensions_follow_the_ratio_at_the_tier_pixel_budget(ratio, area, expected):
+    assert dimensions_for(aspect_ratio=ratio, area=area) == expected

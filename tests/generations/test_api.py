@@ -1,0 +1,170 @@
+import json
+import uuid
+
+import pytest
+from django.test import Client
+
+from apps.accounts.services import api_key_create, api_key_revoke
+from apps.credits.models import CreditAccount, LedgerEntry
+from apps.generations import services
+from apps.generations.models import Generation, Status
+from tests.generations.factories import GenerationFactory
+
+pytestmark = pytest.mark.usefixtures("catalog")
+
+
+@pytest.fixture
+def api(user):
+    return ApiClient(api_key_create(user=user, name="tests").secret)
+
+
+class ApiClient:
+    def __init__(self, secret: str | None):
+        self.client = Client()
+        self.headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    def get(self, path, **params):
+        return self.client.get(f"/api/v1{path}", params, headers=self.headers)
+
+    def post(self, path, body=None, *, raw: str | None = None):
+        data = raw if raw is not None else json.dumps(body or {})
+        return self.client.post(f"/api/v1{path}", data, content_type="application/json", headers=self.headers)
+
+
+@pytest.mark.parametrize("secret", [None, "dr_not-a-real-key", "garbage"])
+def test_requests_without_a_valid_key_are_401(secret):
+    response = ApiClient(secret).get("/generations")
+    assert response.status_code == 401
+    assert response.json() == {
+        "detail": "Send a valid API key as 'Authorization: Bearer <key>'.", "code": "unauthenticated",
+    }
+
+
+def test_a_revoked_key_is_401(user):
+    issued = api_key_create(user=user, name="old")
+    api_key_revoke(user=user, api_key_id=issued.api_key.pk)
+    assert ApiClient(issued.secret).get("/balance").status_code == 401
+
+
+def test_create_returns_the_queued_generation(api, user):
+    response = api.post("/generations", {"model": "offline-sketch", "prompt": "a kite", "aspect_ratio": "16:9",
+                                         "num_images": 2, "seed": 99})
+    assert response.status_code == 201
+    body = response.json()
+    generation = Generation.objects.get()
+    assert body | {"created_at": None} == {
+        "id": str(generation.id), "status": "queued", "model": "offline-sketch", "prompt": "a kite",
+        "negative_prompt": "", "aspect_ratio": "16:9", "tier": "draft", "width": 688, "height": 384,
+        "num_images": 2, "seed": "99", "progress": 0.0, "quoted_credits": 2, "error": None, "images": [],
+        "created_at": None, "finished_at": None,
+    }
+    assert api.get("/balance").json() == {"balance": 98}
+
+
+def test_a_finished_generation_has_signed_image_links(api, user):
+    generation = GenerationFactory(owner=user)
+    services.generation_run(generation_id=generation.id)
+    body = api.get(f"/generations/{generation.id}").json()
+    assert body["status"] == "succeeded" and body["progress"] == 1.0
+    [image] = body["images"]
+    assert (image["width"], image["height"]) == (512, 512)
+    assert image["url"].startswith("http://127.0.0.1:8000/files/")
+    file_response = Client().get(image["url"].removeprefix("http://127.0.0.1:8000"))
+    assert file_response.status_code == 200
+    assert file_response["Content-Type"] == "image/png"
+
+
+@pytest.mark.parametrize(
+    "body, status, code, detail",
+    [
+        ({"model": "offline-sketch", "prompt": ""}, 422, "invalid_request", "Describe the image you want in the prompt."),
+        ({"model": "offline-sketch", "prompt": "x", "tier": "huge"}, 422, "invalid_request",
+         "Offline Sketch offers these sizes: draft, standard."),
+        ({"model": "photoreal-xl", "prompt": "x"}, 422, "model_unavailable",
+         "Photoreal XL is unavailable: Not available on this server yet: its provider is not configured."),
+        ({"prompt": "x"}, 422, "invalid_request", "Invalid request. model: Field required"),
+        ({"model": "offline-sketch", "prompt": "x", "num_images": "many"}, 422, "invalid_request",
+         "Invalid request. num_images: Input should be a valid integer, unable to parse string as an integer"),
+    ],
+)
+def test_bad_requests_get_one_error_shape(api, body, status, code, detail):
+    response = api.post("/generations", body)
+    assert (response.status_code, response.json()) == (status, {"detail": detail, "code": code})
+    assert Generation.objects.count() == 0
+
+
+def test_malformed_json_is_a_clear_4xx(api):
+    response = api.post("/generations", raw="{not json")
+    assert (response.status_code, response.json()) == (
+        400, {"detail": "Cannot parse request body", "code": "invalid_request"},
+    )
+    assert Generation.objects.count() == 0
+
+
+def test_insufficient_credits_is_402_and_nothing_is_reserved(api, user):
+    CreditAccount.objects.filter(user=user).update(balance=1)
+    response = api.post("/generations", {"model": "offline-studio", "prompt": "x"})
+    assert (response.status_code, response.json()) == (
+        402, {"detail": "This needs 3 credits and your balance is 1.", "code": "insufficient_credits"},
+    )
+    assert Generation.objects.count() == 0
+
+
+def test_list_pages_newest_first_with_a_cursor(api, user, other_user):
+    made = [GenerationFactory(owner=user) for _ in range(5)]
+    GenerationFactory(owner=other_user)
+    first = api.get("/generations", limit=2).json()
+    second = api.get("/generations", limit=2, cursor=first["next_cursor"]).json()
+    third = api.get("/generations", limit=2, cursor=second["next_cursor"]).json()
+    ids = [item["id"] for page in (first, second, third) for item in page["items"]]
+    assert ids == [str(g.id) for g in reversed(made)]
+    assert third["next_cursor"] is None
+
+
+def test_a_bad_cursor_is_a_clear_400(api):
+    response = api.get("/generations", cursor="%%%")
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_cursor")
+
+
+def test_another_users_generation_is_404_and_nothing_changes(api, other_user):
+    theirs = GenerationFactory(owner=other_user)
+    for response in (api.get(f"/generations/{theirs.id}"), api.post(f"/generations/{theirs.id}/cancel"),
+                     api.get(f"/generations/{uuid.uuid4()}")):
+        assert (response.status_code, response.json()) == (404, {"detail": "Generation not found.", "code": "not_found"})
+    assert Generation.objects.get(pk=theirs.pk).status == Status.QUEUED
+    assert LedgerEntry.objects.filter(generation=theirs).count() == 1
+
+
+def test_cancel_through_the_api(api, user):
+    generation = GenerationFactory(owner=user)
+    response = api.post(f"/generations/{generation.id}/cancel")
+    assert (response.status_code, response.json()["status"]) == (200, "canceled")
+    assert api.get("/balance").json() == {"balance": 100}
+    services.generation_run(generation_id=generation.id)
+    done = GenerationFactory(owner=user)
+    services.generation_run(generation_id=done.id)
+    response = api.post(f"/generations/{done.id}/cancel")
+    assert (response.status_code, response.json()["code"]) == (409, "not_cancelable")
+
+
+def test_models_list_publishes_no_internal_names(api):
+    response = api.get("/models")
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert [m["slug"] for m in response.json()] == ["offline-sketch", "offline-studio", "photoreal-xl"]
+    sketch = response.json()[0]
+    assert sketch["tiers"] == [
+        {"key": "draft", "label": "Draft", "width": 512, "height": 512, "price_per_image": 1},
+        {"key": "standard", "label": "Standard", "width": 1024, "height": 1024, "price_per_image": 2},
+    ]
+    assert (sketch["available"], response.json()[2]["available"]) == (True, False)
+    for internal in ("procedural-sketch-v1", "black-forest-labs", "replicate", "adapter"):
+        assert internal not in text
+
+
+def test_openapi_docs_are_served():
+    assert Client().get("/api/v1/docs").status_code == 200
+    schema = Client().get("/api/v1/openapi.json").json()
+    assert {"/api/v1/generations", "/api/v1/generations/{generation_id}", "/api/v1/models", "/api/v1/balance"} <= set(
+        schema["paths"]
+    )
