@@ -12,6 +12,7 @@ the results back from PostgreSQL and the media directory.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -26,6 +27,7 @@ import httpx
 import pytest
 import redis
 from django.conf import settings
+from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -68,6 +70,40 @@ def clean_env(**overrides: str) -> dict[str, str]:
 
 def http_client(base_url: str, **kwargs) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=10, trust_env=False, **kwargs)
+
+
+def open_socket(url: str, *, cookie: str | None = None, origin: str | None = None):
+    """A websocket to `url` carrying a session cookie and an Origin, as a browser would send them."""
+    headers = {"Cookie": f"sessionid={cookie}"} if cookie else None
+    return connect(
+        url, origin=origin, additional_headers=headers, open_timeout=10, close_timeout=2, proxy=None,
+        max_size=8 * 2**20,
+    )
+
+
+def events_until(ws, *, generation_id: str, event: str, timeout: float = 30) -> list[dict]:
+    """Every message for `generation_id` up to and including the first `event`."""
+    received = []
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            seen = [(m["type"], m["data"].get("progress")) for m in received]
+            pytest.fail(f"no {event} for {generation_id} within {timeout} s; got {seen}")
+        try:
+            raw = ws.recv(timeout=remaining)
+        except TimeoutError:
+            continue
+        message = json.loads(raw)
+        assert set(message) == {"type", "data", "html", "sent_at"}, message.keys()
+        if message["data"].get("id") != generation_id:
+            continue
+        received.append(message)
+        if message["type"] == event:
+            return received
+        assert message["type"] == "generation.progress", (
+            f"unexpected {message['type']} before {event}: {message['data']}"
+        )
 
 
 @dataclass
@@ -177,7 +213,7 @@ class LiveStack:
         return [p for p in (self.web, self.worker) if p is not None]
 
     def env(self) -> dict[str, str]:
-        return clean_env(
+        env = clean_env(
             DJANGO_SETTINGS_MODULE="config.settings.base",
             DATABASE_URL=f"postgres://postgres@{HOST}:5432/{self.database_name}",
             REDIS_URL=self.redis_url,
@@ -191,8 +227,9 @@ class LiveStack:
             OFFLINE_ENGINE_STEPS="12",
             OFFLINE_ENGINE_FAILURE_RATE="0",
             LOG_LEVEL="INFO",
-            **self.extra_env,
         )
+        env.update(self.extra_env)
+        return env
 
     def start(self) -> LiveStack:
         self.port = free_port()

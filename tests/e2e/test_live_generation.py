@@ -2,15 +2,12 @@
 storage and the Redis channel layer → the user's websocket."""
 
 import io
-import json
-import time
 import uuid
 
 import pytest
 from django.test import Client
 from PIL import Image
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 from apps.accounts.services import api_key_create
 from apps.credits.models import LedgerEntry
@@ -18,11 +15,10 @@ from apps.credits.selectors import credits_balance_get
 from apps.generations.models import Generation, GenerationImage
 from tests.accounts.factories import UserFactory
 
-from .conftest import http_client
+from .conftest import events_until, http_client, open_socket
 
 pytestmark = pytest.mark.live
 
-EVENT_TIMEOUT = 30
 DRAFT_PRICE = 1  # offline-sketch, draft tier, one image (apps/catalog/catalog.toml)
 
 
@@ -32,45 +28,12 @@ def session_cookie(user) -> str:
     return client.cookies["sessionid"].value
 
 
-def open_socket(live, *, cookie: str | None = None, origin: str | None = None):
-    headers = {"Cookie": f"sessionid={cookie}"} if cookie else None
-    return connect(
-        live.ws_url, origin=origin, additional_headers=headers, open_timeout=10, close_timeout=2, proxy=None,
-        max_size=8 * 2**20,
-    )
-
-
-def events_until(ws, *, generation_id: str, event: str, timeout: float = EVENT_TIMEOUT) -> list[dict]:
-    """Every message for `generation_id` up to and including the first `event`."""
-    received = []
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            seen = [(m["type"], m["data"].get("progress")) for m in received]
-            pytest.fail(f"no {event} for {generation_id} within {timeout} s; got {seen}")
-        try:
-            raw = ws.recv(timeout=remaining)
-        except TimeoutError:
-            continue
-        message = json.loads(raw)
-        assert set(message) == {"type", "data", "html", "sent_at"}, message.keys()
-        if message["data"].get("id") != generation_id:
-            continue
-        received.append(message)
-        if message["type"] == event:
-            return received
-        assert message["type"] == "generation.progress", (
-            f"unexpected {message['type']} before {event}: {message['data']}"
-        )
-
-
 def test_api_generation_streams_progress_and_settles_credits(live):
     user = UserFactory()
     key = api_key_create(user=user, name="live test").secret
     origin = live.base_url
 
-    with open_socket(live, cookie=session_cookie(user), origin=origin) as ws, \
+    with open_socket(live.ws_url, cookie=session_cookie(user), origin=origin) as ws, \
             http_client(live.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
         response = api.post(
             "/api/v1/generations",
@@ -138,20 +101,20 @@ def test_websocket_refuses_anonymous_and_foreign_origin(live):
     cookie = session_cookie(user)
 
     with pytest.raises(InvalidStatus) as anonymous:
-        open_socket(live, origin=live.base_url)
+        open_socket(live.ws_url, origin=live.base_url)
     assert anonymous.value.response.status_code == 403
 
     with pytest.raises(InvalidStatus) as foreign:
-        open_socket(live, cookie=cookie, origin="http://evil.example")
+        open_socket(live.ws_url, cookie=cookie, origin="http://evil.example")
     assert foreign.value.response.status_code == 403
 
     # A forged or stale session id is anonymous too.
     with pytest.raises(InvalidStatus) as forged:
-        open_socket(live, cookie=uuid.uuid4().hex, origin=live.base_url)
+        open_socket(live.ws_url, cookie=uuid.uuid4().hex, origin=live.base_url)
     assert forged.value.response.status_code == 403
 
     # The same cookie with the site's own origin is let in, so the refusals above were about
     # the session and the origin, not the socket.
-    with open_socket(live, cookie=cookie, origin=live.base_url) as ws:
+    with open_socket(live.ws_url, cookie=cookie, origin=live.base_url) as ws:
         with pytest.raises(TimeoutError):
             ws.recv(timeout=0.3)

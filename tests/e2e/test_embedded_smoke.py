@@ -1,0 +1,131 @@
+"""`make run` in a clean directory: SQLite, files under var/, the worker and the channel layer
+inside the one `manage.py serve` process. No PostgreSQL, no Redis, no test database."""
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .conftest import (
+    HOST,
+    PASSWORD,
+    PYTHON,
+    ROOT,
+    STARTUP_TIMEOUT,
+    LiveProcess,
+    clean_env,
+    events_until,
+    free_port,
+    http_client,
+    http_ok,
+    open_socket,
+    wait_for,
+)
+
+pytestmark = pytest.mark.live
+
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def manage(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def csrf_token(html: str) -> str:
+    match = CSRF_INPUT.search(html)
+    assert match, "no csrfmiddlewaretoken on the page"
+    return match.group(1)
+
+
+@dataclass
+class Embedded:
+    base_url: str
+    ws_url: str
+    var_dir: Path
+    server: LiveProcess
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    """The embedded server, started the way `make run` starts it, in an empty var/ directory."""
+    var_dir = tmp_path / "var"
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="config.settings.base", DARKROOM_VAR_DIR=str(var_dir),
+        OFFLINE_ENGINE_STEP_DELAY_MS="20",
+    )
+    assert not {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} & set(env)
+    manage("migrate", "--no-input", "-v", "0", env=env)
+    assert manage("catalog_load", env=env).strip() == "Catalogue loaded: 3 new, 0 updated."
+    port = free_port()
+    server = LiveProcess(
+        f"embedded serve :{port}", [PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port)],
+        env, tmp_path / "serve.log",
+    ).start()
+    try:
+        embedded = Embedded(base_url=f"http://{HOST}:{port}", ws_url=f"ws://{HOST}:{port}/ws/live/",
+                            var_dir=var_dir, server=server)
+        wait_for(lambda: http_ok(f"{embedded.base_url}/healthz"), timeout=STARTUP_TIMEOUT,
+                 what=f"{server.name} /healthz", processes=[server])
+        yield embedded
+    finally:
+        server.stop()
+
+
+def test_embedded_mode_signs_up_generates_and_lists_the_image(embedded):
+    base_url, var_dir = embedded.base_url, embedded.var_dir
+    assert (var_dir / "darkroom.sqlite3").is_file()
+    assert (var_dir / "secret_key").is_file()
+
+    with http_client(base_url) as client:
+        page = client.get("/accounts/signup/")
+        assert page.status_code == 200
+        response = client.post(
+            "/accounts/signup/",
+            data={"csrfmiddlewaretoken": csrf_token(page.text), "email": "embedded@example.com",
+                  "password1": PASSWORD, "password2": PASSWORD},
+            headers={"Referer": f"{base_url}/accounts/signup/"},
+        )
+        assert response.status_code == 302, response.text
+        assert response.headers["location"] == "/"
+        home = client.get("/")
+        assert home.status_code == 200
+        assert '<span class="balance-value">100</span>' in home.text
+
+        with open_socket(embedded.ws_url, cookie=client.cookies["sessionid"], origin=base_url) as ws:
+            response = client.post(
+                "/generations/new/",
+                data={"csrfmiddlewaretoken": csrf_token(home.text), "model": "offline-sketch",
+                      "prompt": "a paper boat on a pond", "aspect_ratio": "1:1", "tier": "draft",
+                      "num_images": "1"},
+                headers={"Referer": f"{base_url}/"},
+            )
+            assert response.status_code == 302, response.text
+            match = re.fullmatch(r"/generations/([0-9a-f-]{36})/", response.headers["location"])
+            assert match, response.headers["location"]
+            generation_id = match.group(1)
+
+            # Published from a worker thread, delivered by the server's event loop.
+            events = events_until(ws, generation_id=generation_id, event="generation.succeeded")
+            assert events[-1]["data"]["status"] == "succeeded"
+            assert events[-1]["data"]["progress"] == 1.0
+
+        images = client.get("/images/")
+        assert images.status_code == 200
+        assert f'href="/generations/{generation_id}/"' in images.text
+        assert images.text.count('class="result"') == 1
+        thumbnail = re.search(r'<img class="result" src="(/files/[^"]+)"', images.text)
+        assert thumbnail, "no image on /images/"
+        served = client.get(thumbnail.group(1))
+        assert served.status_code == 200
+        assert served.headers["content-type"] == "image/webp"
+        assert '<span class="balance-value">99</span>' in images.text
+
+    stored = list((var_dir / "media" / "generations").rglob("*"))
+    assert sorted(p.name for p in stored if p.is_file()) == ["0.png", "0.thumb.webp"]
+    embedded.server.check_alive()
