@@ -55,7 +55,7 @@ def test_embedded_defaults_need_no_environment(tmp_path):
     )
     result = manage("shell", "--no-imports", "-c", code, env={"DJANGO_SETTINGS_MODULE": "config.settings.base"}, tmp_path=tmp_path)
     assert result.stdout.split() == [
-        "False", "django.db.backends.sqlite3", "memory://", "apps.realtime.layers.EmbeddedChannelLayer",
+        "False", "django.db.backends.sqlite3", "memory://localhost/", "apps.realtime.layers.EmbeddedChannelLayer",
         "django.core.mail.backends.console.EmailBackend",
     ], result.stderr
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600

@@ -225,7 +225,7 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 X_FRAME_OPTIONS = "DENY"
 
 # ---------------------------------------------------------------- Celery
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

@@ -3,7 +3,12 @@
   "use strict";
 
   // Live messages are JSON: {type, data, html}. Browsers swap the HTML out of band; a message
-  // older than what the page already shows (lower data-revision) is dropped.
+  // older than what the page already shows (lower data-revision) is dropped. A message for a
+  // card not on the page yet (its submit response is still in flight) is kept until it lands.
+  var pending = {};
+
+  function newer(a, b) { return Number(a.dataset.revision) > Number(b.dataset.revision); }
+
   htmx.defineExtension("live", {
     transformResponse: function (text, xhr) {
       if (xhr) return text; // ordinary htmx responses pass through
@@ -14,9 +19,26 @@
       template.innerHTML = message.html || "";
       template.content.querySelectorAll("[data-revision][id]").forEach(function (incoming) {
         var current = document.getElementById(incoming.id);
-        if (current && Number(current.dataset.revision) > Number(incoming.dataset.revision)) incoming.remove();
+        if (!current) {
+          if (!pending[incoming.id] || newer(incoming, pending[incoming.id])) pending[incoming.id] = incoming;
+          incoming.remove();
+        } else if (newer(current, incoming)) {
+          incoming.remove();
+        }
       });
       return template.innerHTML;
+    }
+  });
+
+  document.addEventListener("htmx:load", function (event) {
+    var element = event.detail.elt;
+    var later = element.id && pending[element.id];
+    if (!later) return;
+    delete pending[element.id];
+    if (newer(later, element)) {
+      later.removeAttribute("hx-swap-oob");
+      element.replaceWith(later);
+      htmx.process(later);
     }
   });
 

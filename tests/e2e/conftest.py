@@ -4,7 +4,8 @@ A `LiveStack` is one daphne web process and one Celery worker, both with
 `config.settings.base` and the environment production would give them, pointed at the
 test database (so data committed by a `transactional_db` test is visible to them) and at a
 Redis database reserved for live tests. Each stack gets its own Redis database, so two
-stacks never take each other's tasks or live events.
+stacks never take each other's tasks or live events. (Two pytest sessions running the live
+tests at the same time would share those databases and the test database: don't.)
 
 Nothing here mocks Darkroom: the tests talk HTTP and websockets to the processes and read
 the results back from PostgreSQL and the media directory.
@@ -117,7 +118,8 @@ class LiveProcess:
     def start(self) -> LiveProcess:
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            self.args, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            self.args, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so stop() reaches any children it made
         )
         log.close()
@@ -135,9 +137,7 @@ class LiveProcess:
 
     def check_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} exited with code {self.proc.returncode}:\n{self.tail()}"
-            )
+            raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}:\n{self.tail()}")
 
     def stop(self) -> None:
         if self.proc is None:
@@ -243,9 +243,9 @@ class LiveStack:
         ).start()
         self.worker = LiveProcess(
             f"{self.name} worker (celery)",
-            [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "default,io", "-c", "2", "--pool", "threads",
-             "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel=INFO",
-             "-n", f"live-{self.name}-{self.port}@%h"],
+            [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "default,io", "-c", "2",
+             "--pool", "threads", "--without-heartbeat", "--without-mingle", "--without-gossip",
+             "--loglevel=INFO", "-n", f"live-{self.name}-{self.port}@%h"],
             env, self.workdir / "worker.log",
         ).start()
         try:
@@ -288,7 +288,9 @@ def live_stack(request, tmp_path_factory, django_db_setup) -> LiveStack:
 @pytest.fixture(scope="session")
 def failing_stack(request, tmp_path_factory, django_db_setup) -> LiveStack:
     """The same shape, but the offline engine fails every job midway."""
-    return _start_stack(request, tmp_path_factory, "failing", FAILING_REDIS_DB, OFFLINE_ENGINE_FAILURE_RATE="1")
+    return _start_stack(
+        request, tmp_path_factory, "failing", FAILING_REDIS_DB, OFFLINE_ENGINE_FAILURE_RATE="1"
+    )
 
 
 @pytest.fixture

@@ -30,7 +30,9 @@ SCREENSHOT = "/tmp/darkroom-journey.png"
 SETTLE_TIMEOUT = 30  # seconds for a generation to reach a terminal state
 TERMINAL = {"succeeded", "failed", "canceled", "rejected"}
 # Counts htmx's websocket openings, so the test submits only once live updates can arrive.
-WS_OPEN_PROBE = "document.addEventListener('htmx:wsOpen', () => { window.__wsOpened = (window.__wsOpened || 0) + 1; });"
+WS_OPEN_PROBE = (
+    "document.addEventListener('htmx:wsOpen', () => { window.__wsOpened = (window.__wsOpened || 0) + 1; });"
+)
 CARD_STATE = """id => {
   const card = document.getElementById(id);
   if (!card) return null;
@@ -49,7 +51,9 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000)
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
+            )
             yield chromium
             chromium.close()
     finally:
@@ -88,10 +92,10 @@ def submit_prompt(page: Page, prompt: str) -> tuple[int, str]:
     """Fill the form, read the quoted price, press Generate; return (price, the new card's id)."""
     page.wait_for_function("window.__wsOpened > 0", timeout=10_000)
     page.fill("#id_prompt", prompt)
-    if page.input_value("#id_model") != "offline-sketch":
-        with page.expect_response(re.compile(r"/generate/options/")):
-            page.select_option("#id_model", "offline-sketch")
+    # Offline Sketch is the first model in the catalogue, so the form comes with it selected
+    # (choosing it again would only re-render the same options).
     expect(page.locator("#id_model")).to_have_value("offline-sketch")
+    expect(page.locator("#id_model option:checked")).to_have_text("Offline Sketch")
     quote = page.locator("#quote").inner_text()
     match = re.fullmatch(r"Price: (\d+) credits?", quote.strip())
     assert match, f"unreadable quote: {quote!r}"
@@ -150,6 +154,7 @@ def test_sign_up_generate_and_watch_the_image_form(live, page):
     )
     assert image.evaluate("el => el.naturalWidth") > 0
     expect(page.locator(".balance-value")).to_have_text(str(100 - price))
+    page.screenshot(path=SCREENSHOT.replace(".png", "-generate.png"), full_page=True)
 
     user = User.objects.get(email=email)
     generation = Generation.objects.get(owner=user)
@@ -183,6 +188,8 @@ def test_failed_generation_explains_itself_and_returns_the_credits(failing, page
     price, card_id = submit_prompt(page, "a storm over the harbour")
     status, widths = watch_card(page, card_id)
     assert status == "failed", status
+    # The engine fails midway (step 6 of 12), so the bar moved before the error.
+    assert any(0 < w < 100 for w in widths), f"no progress shown before the failure: {widths}"
 
     card = page.locator(f"#{card_id}")
     expect(card).to_have_attribute("data-status", "failed")
@@ -204,3 +211,4 @@ def test_failed_generation_explains_itself_and_returns_the_credits(failing, page
     assert credits_balance_get(user=user) == 100
     # The header follows the returned credits without a reload.
     expect(page.locator(".balance-value")).to_have_text("100")
+    page.screenshot(path=SCREENSHOT.replace(".png", "-failed.png"), full_page=True)
