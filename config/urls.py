@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from apps.core.views import file_view
 from apps.generations.views import healthz_view
+from apps.providers.views import provider_webhook_view
 
 from .api import api
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("account/", include("apps.accounts.urls")),
     path("api/v1/", api.urls),
     path("files/<str:token>", file_view, name="file"),
+    path("webhooks/providers/<slug:provider>/", provider_webhook_view, name="provider_webhook"),
     path("healthz", healthz_view, name="healthz"),
     path("", include("apps.generations.urls")),
 ]

@@ -6,13 +6,13 @@ from .selectors import catalog_model_availability
 
 @admin.register(CatalogModel)
 class CatalogModelAdmin(admin.ModelAdmin):
-    list_display = ["label", "slug", "kind", "adapter", "is_enabled", "disabled_reason", "availability"]
+    list_display = ["label", "slug", "kind", "is_enabled", "disabled_reason", "availability"]
     list_editable = ["is_enabled", "disabled_reason"]
-    list_filter = ["is_enabled", "kind", "adapter"]
+    list_filter = ["is_enabled", "kind"]
     search_fields = ["label", "slug"]
     readonly_fields = [
-        "slug", "label", "description", "kind", "adapter", "provider_model", "aspect_ratios", "max_images",
-        "supports_negative_prompt", "supports_seed", "tiers", "sort_order",
+        "slug", "label", "description", "kind", "routes", "aspect_ratios", "max_images",
+        "supports_negative_prompt", "supports_seed", "tiers", "sort_order", "typical_seconds", "deadline_seconds",
     ]
     fields = ["is_enabled", "disabled_reason", *readonly_fields]
 

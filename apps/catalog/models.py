@@ -3,6 +3,7 @@ import math
 from django.db import models
 
 from apps.core.models import BaseModel
+from apps.providers.types import Route
 
 
 class CatalogModel(BaseModel):
@@ -16,8 +17,8 @@ class CatalogModel(BaseModel):
     label = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAGE)
-    adapter = models.CharField(max_length=50, help_text="Internal: the provider adapter key.")
-    provider_model = models.CharField(max_length=200, help_text="Internal: the provider's own model name.")
+    # Internal, never shown: [{provider, model, ...options}] tried in order (the fallback chain).
+    routes = models.JSONField(default=list)
     aspect_ratios = models.JSONField(default=list)
     max_images = models.PositiveSmallIntegerField(default=1)
     supports_negative_prompt = models.BooleanField(default=False)
@@ -28,6 +29,8 @@ class CatalogModel(BaseModel):
         max_length=200, blank=True, help_text="Shown to users beside the model while it is disabled."
     )
     sort_order = models.PositiveIntegerField(default=100)
+    typical_seconds = models.PositiveIntegerField(default=10, help_text="Expected run time, for estimated progress.")
+    deadline_seconds = models.PositiveIntegerField(default=300, help_text="Past this a generation fails, refunded.")
 
     class Meta:
         ordering = ["sort_order", "label"]
@@ -44,6 +47,13 @@ class CatalogModel(BaseModel):
         return next((t for t in self.tiers if t["key"] == key), None)
 
     @property
+    def route_list(self) -> list[Route]:
+        return [
+            Route(provider=r["provider"], model=r["model"], options={k: v for k, v in r.items() if k not in ("provider", "model")})
+            for r in self.routes
+        ]
+
+    @property
     def default_aspect_ratio(self) -> str:
         return self.aspect_ratios[0] if self.aspect_ratios else "1:1"
 
@@ -54,3 +64,14 @@ def dimensions_for(*, aspect_ratio: str, area: int) -> tuple[int, int]:
     width = math.sqrt(area * w / h)
     height = width * h / w
     return max(16, round(width / 16) * 16), max(16, round(height / 16) * 16)
+
+
+def _ratio_value(aspect_ratio: str) -> float:
+    w, h = (int(part) for part in aspect_ratio.split(":"))
+    return w / h
+
+
+def nearest_aspect_ratio(aspect_ratio: str, choices: list[str]) -> str:
+    """The choice closest in shape, compared on a log scale so 2:1 and 1:2 are equally far from 1:1."""
+    target = math.log(_ratio_value(aspect_ratio))
+    return min(choices, key=lambda choice: abs(math.log(_ratio_value(choice)) - target))

@@ -7,6 +7,7 @@ from apps.providers.registry import adapter_registry
 from .models import CatalogModel
 
 NOT_CONFIGURED = "Not available on this server yet: its provider is not configured."
+VIDEO_NOT_READY = "Video clips can't be made on this server yet."
 
 
 @dataclass(frozen=True)
@@ -18,9 +19,15 @@ class Availability:
 def catalog_model_availability(model: CatalogModel) -> Availability:
     if not model.is_enabled:
         return Availability(False, model.disabled_reason or "Temporarily unavailable.")
-    if model.adapter not in adapter_registry or not adapter_registry.get(model.adapter).is_configured():
+    if model.kind == CatalogModel.Kind.VIDEO:
+        return Availability(False, VIDEO_NOT_READY)
+    if not any(route_is_configured(route) for route in model.route_list):
         return Availability(False, NOT_CONFIGURED)
     return Availability(True)
+
+
+def route_is_configured(route) -> bool:
+    return route.provider in adapter_registry and adapter_registry.get(route.provider).is_configured()
 
 
 def catalog_model_list() -> QuerySet[CatalogModel]:

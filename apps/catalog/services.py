@@ -8,8 +8,8 @@ from .models import CatalogModel
 
 # Fields the catalogue file owns; staff's is_enabled / disabled_reason are left as they are.
 FILE_FIELDS = (
-    "label", "description", "kind", "adapter", "provider_model", "aspect_ratios", "max_images",
-    "supports_negative_prompt", "supports_seed", "tiers", "sort_order",
+    "label", "description", "kind", "routes", "aspect_ratios", "max_images",
+    "supports_negative_prompt", "supports_seed", "tiers", "sort_order", "typical_seconds", "deadline_seconds",
 )
 
 
@@ -18,14 +18,15 @@ def _row(entry: dict) -> dict:
         "label": entry["label"],
         "description": entry.get("description", ""),
         "kind": entry.get("kind", CatalogModel.Kind.IMAGE),
-        "adapter": entry["adapter"],
-        "provider_model": entry["provider_model"],
+        "routes": entry["routes"],
         "aspect_ratios": entry.get("aspect_ratios", ["1:1"]),
         "max_images": entry.get("max_images", 1),
         "supports_negative_prompt": entry.get("negative_prompt", False),
         "supports_seed": entry.get("seed", True),
         "tiers": entry["tiers"],
         "sort_order": entry.get("sort_order", 100),
+        "typical_seconds": entry.get("typical_seconds", 10),
+        "deadline_seconds": entry.get("deadline_seconds", 300),
     }
 
 

@@ -40,7 +40,13 @@ class Generation(BaseModel):
     progress = models.FloatField(default=0)
     # Bumped on every visible change, so live clients can ignore stale messages.
     revision = models.PositiveIntegerField(default=0)
-    provider_job_id = models.CharField(max_length=200, blank=True)
+    # Internal routing: which route of the model's chain runs it, and the provider's job id.
+    provider = models.CharField(max_length=50, blank=True)
+    route_index = models.PositiveSmallIntegerField(default=0)
+    provider_job_id = models.CharField(max_length=200, blank=True, db_index=True)
+    # Things the user should know that are not errors ("taking longer than usual", an ignored field).
+    notes = models.JSONField(default=list, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True, db_index=True)
     predict_seconds = models.FloatField(null=True, blank=True)
     error_code = models.CharField(max_length=50, blank=True)
     error_message = models.CharField(max_length=300, blank=True, help_text="Shown to the user.")

@@ -6,24 +6,31 @@ process got there first, so tasks and retries can call them twice.
 
 import base64
 import logging
+import math
 import secrets
+import time
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from apps.catalog.models import CatalogModel, dimensions_for
-from apps.catalog.selectors import catalog_model_availability
+from apps.catalog.models import CatalogModel, dimensions_for, nearest_aspect_ratio
+from apps.catalog.selectors import catalog_model_availability, route_is_configured
 from apps.core.exceptions import NotFoundError
 from apps.credits import selectors as credits_selectors
 from apps.credits import services as credits_services
-from apps.providers.exceptions import ProviderBlockedError, ProviderError
-from apps.providers.registry import adapter_get
-from apps.providers.types import GenerationRequest, JobState, ProviderStatus
+from apps.providers import breaker
+from apps.providers.exceptions import ProviderBlockedError, ProviderError, ProviderRetryableError
+from apps.providers.models import ProviderCall, WebhookDelivery
+from apps.providers.registry import adapter_get, adapter_retry_policy
+from apps.providers.retry import call_with_retry
+from apps.providers.services import provider_call_record, provider_webhook_url
+from apps.providers.types import GenerationRequest, JobState, ProviderStatus, Route, WebhookEvent
 from apps.realtime.publish import publish_to_user
 
 from . import storage, tasks
@@ -36,7 +43,11 @@ MAX_PROMPT_LENGTH = 2000
 MAX_SEED = 2**64 - 1
 INTERNAL_ERROR_MESSAGE = "Something went wrong on our side while making this image. You were not charged."
 TIMEOUT_MESSAGE = "This took too long and was stopped. You were not charged."
-UNAVAILABLE_MESSAGE = "This model is not available right now. You were not charged."
+ALL_ROUTES_DOWN_MESSAGE = "The image service is unavailable right now. Please try again later. You were not charged."
+SLOW_NOTE = "Taking longer than usual."
+NEGATIVE_PROMPT_DROPPED = "The negative prompt was not used: the service running this model does not take one."
+# A job stuck in `finishing` this long had its worker die mid-save: another may finish it.
+FINISHING_STALE_AFTER = timedelta(minutes=2)
 # A queued generation with no worker on it after this long had its enqueue lost: send it again.
 REDRIVE_AFTER = timedelta(minutes=2)
 
@@ -157,7 +168,7 @@ def generation_create(
         generation = Generation.objects.create(
             owner=user, catalog_model=catalog_model, prompt=prompt.strip(),
             negative_prompt=negative_prompt.strip(), seed=params.pop("seed"), params=params,
-            quoted_credits=price,
+            quoted_credits=price, deadline_at=timezone.now() + timedelta(seconds=catalog_model.deadline_seconds),
         )
         credits_services.credits_reserve(generation=generation, amount=price)
         transaction.on_commit(lambda: tasks.generation_run_task.delay(generation_id=str(generation.id)))
@@ -183,60 +194,231 @@ def generation_cancel(*, user, generation_id) -> Generation:
         _save(generation, "finished_at")
         credits_services.credits_release(generation=generation)
         _publish(generation)
+        provider, job_id = generation.provider, generation.provider_job_id
+        transaction.on_commit(lambda: _cancel_at_provider(provider, job_id))
     return generation
 
 
 # ---------------------------------------------------------------- running
 
 
-def _provider_request(generation: Generation) -> GenerationRequest:
-    return GenerationRequest(
-        job_id=str(generation.id), provider_model=generation.catalog_model.provider_model,
-        prompt=generation.prompt, negative_prompt=generation.negative_prompt, width=generation.width,
-        height=generation.height, num_images=generation.num_images, seed=generation.seed,
+def _note(generation: Generation, text: str) -> None:
+    if text not in generation.notes:
+        generation.notes = [*generation.notes, text]
+
+
+def _route_request(generation: Generation, route: Route) -> tuple[GenerationRequest, list[str]]:
+    """The request for one route, re-mapped to what that route accepts, and what the user should know."""
+    notes = []
+    aspect_ratio = generation.params.get("aspect_ratio", "1:1")
+    width, height = generation.width, generation.height
+    if (ratios := route.options.get("aspect_ratios")) and aspect_ratio not in ratios:
+        aspect_ratio = nearest_aspect_ratio(aspect_ratio, ratios)
+        width, height = dimensions_for(aspect_ratio=aspect_ratio, area=width * height)
+    negative_prompt = generation.negative_prompt
+    if negative_prompt and not route.supports_negative_prompt:
+        negative_prompt = ""
+        notes.append(NEGATIVE_PROMPT_DROPPED)
+    request = GenerationRequest(
+        job_id=str(generation.id), provider_model=route.model, prompt=generation.prompt,
+        negative_prompt=negative_prompt, width=width, height=height, aspect_ratio=aspect_ratio,
+        num_images=generation.num_images, seed=generation.seed or None, options=route.options,
+        webhook_url=provider_webhook_url(route.provider),
     )
+    return request, notes
 
 
-def _generation_start(generation_id) -> Generation | None:
-    """Claim the job for this worker. A redelivered task finds it running and starts it again."""
+def _generation_claim(generation_id) -> Generation | None:
+    """Take the job for this worker. A redelivered task finds it dispatched or running and goes on."""
     with transaction.atomic():
         generation = _locked(generation_id)
         if generation is None or generation.status not in (Status.QUEUED, Status.DISPATCHED, Status.RUNNING):
             return None
-        now = timezone.now()
         if generation.status == Status.QUEUED:
             generation.dispatch()
-            generation.dispatched_at = now
-        if generation.status == Status.DISPATCHED:
-            generation.start()
-            generation.started_at = now
-        _save(generation, "dispatched_at", "started_at")
-        _publish(generation)
+            generation.dispatched_at = timezone.now()
+            _save(generation, "dispatched_at")
+            _publish(generation)
     return generation
 
 
+def _generation_mark_running(generation_id, *, route_index: int, route: Route, provider_job_id: str = "",
+                             notes: list[str] = ()) -> bool:
+    with transaction.atomic():
+        generation = _locked(generation_id)
+        if generation is None or generation.status not in (Status.DISPATCHED, Status.RUNNING):
+            return False
+        if generation.status == Status.DISPATCHED:
+            generation.start()
+            generation.started_at = timezone.now()
+        generation.provider, generation.route_index, generation.provider_job_id = route.provider, route_index, provider_job_id
+        for note in notes:
+            _note(generation, note)
+        _save(generation, "started_at", "provider", "route_index", "provider_job_id", "notes")
+        _publish(generation)
+    return True
+
+
+def _generation_add_note(generation_id, text: str) -> None:
+    with transaction.atomic():
+        generation = _locked(generation_id)
+        if generation is not None and generation.is_active and text not in generation.notes:
+            _note(generation, text)
+            _save(generation, "notes")
+            _publish(generation)
+
+
 def generation_run(*, generation_id) -> None:
-    generation = _generation_start(generation_id)
+    """Run the job on the first healthy route of its model's chain, falling back on outages."""
+    generation = _generation_claim(generation_id)
     if generation is None:
         return
-    adapter = adapter_get(generation.catalog_model.adapter)
-    if not adapter.runs_locally:
-        # Hosted providers are tracked by submit, webhooks and polling; none is wired up yet.
-        generation_fail(generation_id=generation_id, code="model_unavailable", message=UNAVAILABLE_MESSAGE)
+    if generation.provider_job_id:
+        # A redelivered task for a job already submitted: keep tracking it, never submit twice.
+        tasks.generation_poll_task.delay(generation_id=str(generation_id))
+        return
+    routes = generation.catalog_model.route_list
+    for index in range(generation.route_index, len(routes)):
+        route = routes[index]
+        if not route_is_configured(route) or route.max_images < generation.num_images:
+            continue
+        if not all(breaker.breaker_allows(key) for key in route.breaker_keys):
+            _generation_add_note(generation_id, SLOW_NOTE)
+            continue
+        try:
+            finished = _run_route(generation, index, route)
+        except ProviderRetryableError:
+            for key in route.breaker_keys:
+                breaker.breaker_record_failure(key)
+            _generation_add_note(generation_id, SLOW_NOTE)
+            continue
+        except ProviderBlockedError as error:
+            generation_reject(generation_id=generation_id, message=error.message)
+            return
+        except ProviderError as error:
+            generation_fail(generation_id=generation_id, code=error.code, message=error.message)
+            return
+        for key in route.breaker_keys:
+            breaker.breaker_record_success(key)
+        if finished is not None:
+            generation_apply_result(generation_id=generation_id, status=finished)
+        return
+    generation_fail(generation_id=generation_id, code="provider_unavailable", message=ALL_ROUTES_DOWN_MESSAGE)
+
+
+def _run_route(generation: Generation, index: int, route: Route) -> ProviderStatus | None:
+    """Blocking routes return their final status; job routes are submitted and tracked later."""
+    adapter = adapter_get(route.provider)
+    request, notes = _route_request(generation, route)
+    generation_id = generation.id
+    if adapter.blocking:
+        if not _generation_mark_running(generation_id, route_index=index, route=route, notes=notes):
+            return None
+        return _timed_call(route, "run", lambda: call_with_retry(
+            lambda: adapter.run(
+                request,
+                on_progress=lambda status: generation_apply_progress(generation_id=generation_id, status=status),
+                is_canceled=lambda: Generation.objects.filter(pk=generation_id, status=Status.CANCELED).exists(),
+            ),
+            adapter_retry_policy(adapter),
+        ))
+    submitted = _timed_call(route, "submit", lambda: call_with_retry(
+        lambda: adapter.submit(request), adapter_retry_policy(adapter)
+    ))
+    if not _generation_mark_running(generation_id, route_index=index, route=route,
+                                    provider_job_id=submitted.provider_job_id, notes=notes):
+        # Canceled while we were submitting: tell the provider too.
+        _cancel_at_provider(route.provider, submitted.provider_job_id)
+        return None
+    if submitted.state.is_terminal:
+        return submitted  # e.g. a synchronous answer to `Prefer: wait`
+    tasks.generation_poll_task.apply_async(
+        kwargs={"generation_id": str(generation_id)}, countdown=settings.PROVIDER_POLL_INTERVAL
+    )
+    return None
+
+
+def _timed_call(route: Route, operation: str, call):
+    started = time.monotonic()
+    outcome = ProviderCall.Outcome.OK
+    try:
+        return call()
+    except ProviderRetryableError:
+        outcome = ProviderCall.Outcome.RETRYABLE
+        raise
+    except ProviderBlockedError:
+        outcome = ProviderCall.Outcome.BLOCKED
+        raise
+    except ProviderError:
+        outcome = ProviderCall.Outcome.REJECTED
+        raise
+    finally:
+        provider_call_record(provider=route.provider, model=route.model, operation=operation, outcome=outcome,
+                             seconds=time.monotonic() - started)
+
+
+def _cancel_at_provider(provider: str, provider_job_id: str) -> None:
+    if not provider_job_id:
         return
     try:
-        result = adapter.run(
-            _provider_request(generation),
-            on_progress=lambda status: generation_apply_progress(generation_id=generation_id, status=status),
-            is_canceled=lambda: Generation.objects.filter(pk=generation_id, status=Status.CANCELED).exists(),
-        )
-    except ProviderBlockedError as error:
-        generation_reject(generation_id=generation_id, message=error.message)
-        return
+        adapter_get(provider).cancel(provider_job_id)
+    except ProviderError:
+        logger.warning("provider cancel failed", extra={"provider": provider, "job": provider_job_id})
+
+
+def generation_poll(*, generation_id) -> bool:
+    """Ask the provider how a job is doing. Returns True while it should be asked again."""
+    generation = Generation.objects.select_related("catalog_model").filter(pk=generation_id).first()
+    if generation is None or generation.status not in (Status.DISPATCHED, Status.RUNNING) or not generation.provider_job_id:
+        return False
+    if generation.deadline_at and timezone.now() >= generation.deadline_at:
+        _cancel_at_provider(generation.provider, generation.provider_job_id)
+        generation_fail(generation_id=generation_id, code="timeout", message=TIMEOUT_MESSAGE)
+        return False
+    adapter = adapter_get(generation.provider)
+    try:
+        status = adapter.poll(generation.provider_job_id)
+    except ProviderRetryableError:
+        return True  # the provider is flaky: the job may still be fine, ask again
     except ProviderError as error:
         generation_fail(generation_id=generation_id, code=error.code, message=error.message)
+        return False
+    return generation_apply_provider_status(generation_id=generation_id, status=status)
+
+
+def generation_apply_provider_status(*, generation_id, status: ProviderStatus) -> bool:
+    """What a poll or a webhook learned. Returns True while the job is still going."""
+    if status.state.is_terminal:
+        generation_apply_result(generation_id=generation_id, status=status)
+        return False
+    generation = Generation.objects.select_related("catalog_model").filter(pk=generation_id).first()
+    if generation is None or not generation.is_active:
+        return False
+    progress = status.progress
+    if progress is None and status.state == JobState.RUNNING and generation.started_at:
+        progress = estimated_progress(
+            elapsed=(timezone.now() - generation.started_at).total_seconds(),
+            typical=generation.catalog_model.typical_seconds,
+        )
+    if progress is not None:
+        generation_apply_progress(generation_id=generation_id, status=replace(status, progress=progress))
+    if generation.started_at and (timezone.now() - generation.started_at).total_seconds() > 3 * generation.catalog_model.typical_seconds:
+        _generation_add_note(generation_id, SLOW_NOTE)
+    return True
+
+
+def generation_apply_webhook(*, provider: str, event: WebhookEvent) -> None:
+    """A verified webhook: applied once per delivery, to the job it names."""
+    generation = Generation.objects.filter(provider=provider, provider_job_id=event.status.provider_job_id).first()
+    if generation is None:
         return
-    generation_apply_result(generation_id=generation_id, status=result)
+    try:
+        with transaction.atomic():
+            WebhookDelivery.objects.create(provider=provider, delivery_id=event.delivery_id,
+                                           provider_job_id=event.status.provider_job_id)
+    except IntegrityError:
+        return  # a duplicate or a replay
+    generation_apply_provider_status(generation_id=generation.id, status=event.status)
 
 
 def generation_apply_progress(*, generation_id, status: ProviderStatus) -> None:
@@ -264,17 +446,26 @@ def generation_apply_result(*, generation_id, status: ProviderStatus) -> None:
 
 
 def generation_finish(*, generation_id, status: ProviderStatus) -> None:
+    """Store the outputs and charge, once: only the caller that moves the job to `finishing` does
+    the work (or, if that worker died, whoever finds it stale)."""
     with transaction.atomic():
         generation = _locked(generation_id)
-        if generation is None or generation.status not in (Status.RUNNING, Status.FINISHING):
-            return  # canceled meanwhile, or already finished by another delivery
+        if generation is None:
+            return
+        now = timezone.now()
+        stale = generation.status == Status.FINISHING and now - generation.finishing_at > FINISHING_STALE_AFTER
+        if generation.status not in (Status.DISPATCHED, Status.RUNNING) and not stale:
+            return  # canceled meanwhile, or another delivery is finishing it
+        if generation.status == Status.DISPATCHED:
+            generation.start()
+            generation.started_at = now
         if generation.status == Status.RUNNING:
             generation.begin_finishing()
-            generation.finishing_at = timezone.now()
-            generation.progress = 0.99
-            generation.predict_seconds = status.predict_seconds
-            _save(generation, "finishing_at", "progress", "predict_seconds")
-            _publish(generation)
+        generation.finishing_at = now
+        generation.progress = 0.99
+        generation.predict_seconds = status.predict_seconds
+        _save(generation, "started_at", "finishing_at", "progress", "predict_seconds")
+        _publish(generation)
     try:
         storage.generation_outputs_store(generation=generation, outputs=status.outputs)
     except storage.InvalidOutputError as error:
@@ -316,15 +507,21 @@ def generation_reject(*, generation_id, message: str) -> None:
     _end(generation_id, transition="reject", code="content_blocked", message=message)
 
 
+def estimated_progress(*, elapsed: float, typical: float) -> float:
+    """A provider that reports no progress gets a curve that nears, but never reaches, 95 %."""
+    return 0.95 * (1 - math.exp(-max(elapsed, 0) / max(typical, 1)))
+
+
 def generations_reap_stuck() -> dict:
-    """Fail what passed its deadline and re-send what was queued but never picked up."""
+    """Fail what passed its deadline, re-send what was queued but never picked up, and finish what
+    a dead worker left half-saved."""
     now = timezone.now()
-    deadline = now - timedelta(seconds=settings.GENERATION_DEADLINE_SECONDS)
-    expired = list(Generation.objects.filter(status__in=ACTIVE, created_at__lt=deadline).values_list("pk", flat=True))
-    for generation_id in expired:
+    expired = list(Generation.objects.filter(status__in=ACTIVE, deadline_at__lt=now).values_list("pk", "provider", "provider_job_id"))
+    for generation_id, provider, job_id in expired:
+        _cancel_at_provider(provider, job_id)
         generation_fail(generation_id=generation_id, code="timeout", message=TIMEOUT_MESSAGE)
     stale = list(
-        Generation.objects.filter(status=Status.QUEUED, created_at__lt=now - REDRIVE_AFTER, created_at__gte=deadline)
+        Generation.objects.filter(status=Status.QUEUED, created_at__lt=now - REDRIVE_AFTER, deadline_at__gte=now)
         .values_list("pk", flat=True)
     )
     for generation_id in stale:

@@ -8,6 +8,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, UnidentifiedImageError
 
+from apps.providers.fetch import FetchError, fetch_output
 from apps.providers.types import ProviderOutput
 
 from .models import Generation, GenerationImage
@@ -56,17 +57,21 @@ def generation_outputs_store(*, generation: Generation, outputs: tuple[ProviderO
         raise InvalidOutputError("no outputs")
     images = []
     for index, output in enumerate(outputs):
-        if output.content is None:
-            raise InvalidOutputError("remote outputs are not fetched by this adapter path")
-        image = _decode(output.content)
+        content = output.content
+        if content is None:
+            try:
+                content, _ = fetch_output(output.url or "")
+            except FetchError as error:
+                raise InvalidOutputError(str(error)) from None
+        image = _decode(content)
         base = f"generations/{generation.owner_id}/{generation.id}/{index}"
-        original = _write(f"{base}.{EXTENSIONS[image.format]}", output.content)
+        original = _write(f"{base}.{EXTENSIONS[image.format]}", content)
         thumbnail = _write(f"{base}.thumb.webp", _thumbnail(image))
         stored, _ = GenerationImage.objects.update_or_create(
             generation=generation, index=index,
             defaults={
                 "file": original, "thumbnail": thumbnail, "width": image.width, "height": image.height,
-                "size_bytes": len(output.content), "sha256": hashlib.sha256(output.content).hexdigest(),
+                "size_bytes": len(content), "sha256": hashlib.sha256(content).hexdigest(),
             },
         )
         images.append(stored)

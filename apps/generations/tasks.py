@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from . import services
 
@@ -18,6 +19,20 @@ def generation_run_task(*, generation_id: str) -> None:
         logger.exception("generation run crashed", extra={"generation": generation_id})
         services.generation_fail(
             generation_id=generation_id, code="internal_error", message=services.INTERNAL_ERROR_MESSAGE
+        )
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def generation_poll_task(*, generation_id: str) -> None:
+    """Poll a provider job; re-schedules itself until the job ends (webhooks may never come)."""
+    try:
+        again = services.generation_poll(generation_id=generation_id)
+    except Exception:
+        logger.exception("generation poll crashed", extra={"generation": generation_id})
+        again = True  # a transient bug or outage; the deadline still bounds the job
+    if again:
+        generation_poll_task.apply_async(
+            kwargs={"generation_id": generation_id}, countdown=settings.PROVIDER_POLL_INTERVAL
         )
 
 

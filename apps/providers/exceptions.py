@@ -1,4 +1,4 @@
-"""Provider errors, classed by what we should do about them."""
+"""Provider errors, classed by what we should do about them. Messages are safe to show."""
 
 from apps.core.exceptions import ApplicationError
 
@@ -6,7 +6,7 @@ from apps.core.exceptions import ApplicationError
 class ProviderError(ApplicationError):
     code = "provider_error"
     http_status = 502
-    default_message = "The image service could not complete this request."
+    default_message = "The image service could not complete this request. You were not charged."
 
 
 class ProviderRetryableError(ProviderError):
@@ -14,7 +14,7 @@ class ProviderRetryableError(ProviderError):
 
     code = "provider_unavailable"
     http_status = 503
-    default_message = "The image service is busy or unavailable. Please try again."
+    default_message = "The image service is busy or unavailable right now. You were not charged."
 
     def __init__(self, message: str | None = None, *, retry_after: float | None = None, **kwargs):
         super().__init__(message, **kwargs)
@@ -26,7 +26,7 @@ class ProviderRejectedError(ProviderError):
 
     code = "provider_rejected"
     http_status = 422
-    default_message = "The image service could not accept these settings."
+    default_message = "The image service could not accept these settings. You were not charged."
 
 
 class ProviderBlockedError(ProviderError):
@@ -35,3 +35,11 @@ class ProviderBlockedError(ProviderError):
     code = "content_blocked"
     http_status = 422
     default_message = "This request was blocked by the content safety filter. You were not charged."
+
+
+class WebhookRejectedError(ApplicationError):
+    """A webhook whose signature, timestamp or body does not check out."""
+
+    code = "invalid_webhook"
+    http_status = 400
+    default_message = "Webhook refused."

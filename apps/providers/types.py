@@ -10,16 +10,39 @@ from typing import ClassVar, Protocol
 
 
 @dataclass(frozen=True)
+class Route:
+    """One way to run a catalogue model: a provider adapter, its model name and its limits."""
+
+    provider: str  # adapter key
+    model: str  # the provider's own model name (internal, never shown to users)
+    options: dict = field(default_factory=dict)  # adapter-specific: version, size mode, workflow …
+
+    @property
+    def supports_negative_prompt(self) -> bool:
+        return bool(self.options.get("negative_prompt", False))
+
+    @property
+    def max_images(self) -> int:
+        return int(self.options.get("max_images", 1))
+
+    @property
+    def breaker_keys(self) -> tuple[str, str]:
+        return (self.provider, f"{self.provider}:{self.model}")
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     job_id: str  # our generation id, passed to providers as an idempotency key where they take one
     provider_model: str
     prompt: str
     width: int
     height: int
+    aspect_ratio: str = "1:1"
     num_images: int = 1
     negative_prompt: str = ""
     seed: str | None = None  # text: some providers' seeds exceed 64 bits
-    params: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # the route's options
+    webhook_url: str | None = None  # where the provider should report, for job adapters
 
 
 class JobState(StrEnum):
@@ -37,6 +60,8 @@ class JobState(StrEnum):
 
 @dataclass(frozen=True)
 class ProviderOutput:
+    """An output as the provider gave it: bytes, a URL to download at once, or a data: URI."""
+
     content: bytes | None = None
     url: str | None = None
     content_type: str = "image/png"
@@ -47,11 +72,21 @@ class ProviderStatus:
     state: JobState
     provider_job_id: str = ""
     progress: float | None = None  # 0..1 when the provider reports it
+    queue_position: int | None = None
     preview: bytes | None = None  # a small intermediate image (JPEG/WebP/PNG bytes)
     outputs: tuple[ProviderOutput, ...] = ()
     error_code: str = ""
     error_message: str = ""  # operator-facing; users see a message of ours
     predict_seconds: float | None = None
+    seed: str | None = None  # the seed the provider used, when it says
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified webhook: who sent it (for de-duplication) and what it says."""
+
+    delivery_id: str
+    status: ProviderStatus
 
 
 ProgressCallback = Callable[[ProviderStatus], None]
@@ -60,27 +95,25 @@ CancelCheck = Callable[[], bool]
 
 class ProviderAdapter(Protocol):
     key: ClassVar[str]
-    runs_locally: ClassVar[bool]
+    # Blocking adapters finish inside the worker's call (the offline engine, synchronous APIs,
+    # a websocket-driven GPU server); the others are jobs: submitted, then polled or called back.
+    blocking: ClassVar[bool]
 
     @classmethod
     def is_configured(cls) -> bool: ...
 
 
-class RemoteAdapter(ProviderAdapter, Protocol):
-    """A hosted service: submitted, then tracked by polling and webhooks."""
-
+class JobAdapter(ProviderAdapter, Protocol):
     def submit(self, request: GenerationRequest) -> ProviderStatus: ...
 
     def poll(self, provider_job_id: str) -> ProviderStatus: ...
 
     def cancel(self, provider_job_id: str) -> None: ...
 
-    def parse_webhook(self, headers: dict[str, str], body: bytes) -> ProviderStatus: ...
+    def parse_webhook(self, headers: dict[str, str], body: bytes) -> WebhookEvent: ...
 
 
-class LocalAdapter(ProviderAdapter, Protocol):
-    """Renders inside the worker, reporting each step."""
-
+class BlockingAdapter(ProviderAdapter, Protocol):
     def run(
         self, request: GenerationRequest, *, on_progress: ProgressCallback, is_canceled: CancelCheck
     ) -> ProviderStatus: ...

@@ -234,7 +234,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"apps.generations.tasks.generation_run_task": {"queue": "io"}}
+CELERY_TASK_ROUTES = {
+    "apps.generations.tasks.generation_run_task": {"queue": "io"},
+    "apps.generations.tasks.generation_poll_task": {"queue": "io"},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Orphaned late-ack messages come back after the visibility timeout; keep it above the longest job.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 1800)}
@@ -266,13 +269,52 @@ else:
 # ---------------------------------------------------------------- Darkroom
 SIGNUP_GRANT_CREDITS = env_int("SIGNUP_GRANT_CREDITS", 100)
 CATALOG_FILE = BASE_DIR / "apps" / "catalog" / "catalog.toml"
-# A generation not finished this long after it was created is failed and released by the reaper.
-GENERATION_DEADLINE_SECONDS = env_int("GENERATION_DEADLINE_SECONDS", 600)
 OFFLINE_ENGINE_STEPS = env_int("OFFLINE_ENGINE_STEPS", 12)
 OFFLINE_ENGINE_STEP_DELAY_MS = env_int("OFFLINE_ENGINE_STEP_DELAY_MS", 180)
 OFFLINE_ENGINE_FAILURE_RATE = float(env("OFFLINE_ENGINE_FAILURE_RATE", "0"))
 
 NINJA_PAGINATION_MAX_LIMIT = 100
+
+# ---------------------------------------------------------------- providers
+# One setting points every provider at the local simulator (`manage.py provider_simulator`),
+# with stand-in credentials, so hosted models and fallbacks can be tried offline.
+PROVIDER_SIMULATOR_URL = env("PROVIDER_SIMULATOR_URL").rstrip("/")
+
+
+def _provider(name: str, default: str, simulated_path: str) -> str:
+    return env(name) or (PROVIDER_SIMULATOR_URL + simulated_path if PROVIDER_SIMULATOR_URL else default)
+
+
+def _credential(name: str) -> str:
+    return env(name) or ("simulated" if PROVIDER_SIMULATOR_URL else "")
+
+
+REPLICATE_BASE_URL = _provider("REPLICATE_BASE_URL", "https://api.replicate.com", "/replicate")
+REPLICATE_API_TOKEN = _credential("REPLICATE_API_TOKEN")
+REPLICATE_WEBHOOK_SECRET = env("REPLICATE_WEBHOOK_SECRET") or (
+    "whsec_c2ltdWxhdGVkLXJlcGxpY2F0ZS1zZWNyZXQtMDEyMzQ1Njc4OQ==" if PROVIDER_SIMULATOR_URL else ""
+)
+FAL_QUEUE_URL = _provider("FAL_QUEUE_URL", "https://queue.fal.run", "/fal")
+FAL_KEY = _credential("FAL_KEY")
+FAL_JWKS_URL = _provider("FAL_JWKS_URL", "https://rest.alpha.fal.ai/.well-known/jwks.json", "/fal/.well-known/jwks.json")
+OPENAI_BASE_URL = _provider("OPENAI_BASE_URL", "https://api.openai.com/v1", "/openai/v1")
+OPENAI_API_KEY = _credential("OPENAI_API_KEY")
+STABILITY_BASE_URL = _provider("STABILITY_BASE_URL", "https://api.stability.ai", "/stability")
+STABILITY_API_KEY = _credential("STABILITY_API_KEY")
+COMFYUI_URL = _provider("COMFYUI_URL", "", "/comfyui")
+
+# Public base URL providers call back on; without it Darkroom relies on polling alone.
+PROVIDER_WEBHOOK_BASE_URL = env("PROVIDER_WEBHOOK_BASE_URL")
+PROVIDER_POLL_INTERVAL = float(env("PROVIDER_POLL_INTERVAL", "2"))
+PROVIDER_WEBHOOK_TOLERANCE_SECONDS = 300
+# Output downloads: size and time bounds, and whether private addresses (simulator, ComfyUI on
+# the LAN) may be fetched.
+PROVIDER_FETCH_MAX_BYTES = env_int("PROVIDER_FETCH_MAX_BYTES", 50 * 1024 * 1024)
+PROVIDER_FETCH_TIMEOUT = float(env("PROVIDER_FETCH_TIMEOUT", "30"))
+PROVIDER_FETCH_ALLOW_PRIVATE = env_bool("PROVIDER_FETCH_ALLOW_PRIVATE", bool(PROVIDER_SIMULATOR_URL))
+BREAKER_FAILURE_THRESHOLD = env_int("BREAKER_FAILURE_THRESHOLD", 5)
+BREAKER_COOLDOWN_SECONDS = env_int("BREAKER_COOLDOWN_SECONDS", 30)
+BREAKER_PROBE_TIMEOUT_SECONDS = env_int("BREAKER_PROBE_TIMEOUT_SECONDS", 60)
 
 # ---------------------------------------------------------------- logging and errors
 LOGGING = {

@@ -1,16 +1,18 @@
 import pytest
 
 from apps.catalog.models import CatalogModel, dimensions_for
-from apps.catalog.selectors import NOT_CONFIGURED, catalog_model_availability
+from apps.catalog.models import nearest_aspect_ratio
+from apps.catalog.selectors import NOT_CONFIGURED, VIDEO_NOT_READY, catalog_model_availability
 from apps.catalog.services import catalog_load
 
 
 @pytest.mark.django_db
 def test_loading_twice_creates_then_changes_nothing():
-    assert catalog_load() == (3, 0)
+    assert catalog_load() == (13, 0)
     assert catalog_load() == (0, 0)
     assert list(CatalogModel.objects.values_list("slug", flat=True)) == [
-        "offline-sketch", "offline-studio", "photoreal-xl",
+        "offline-sketch", "offline-studio", "flux-schnell", "flux-dev", "flux-pro", "sdxl", "imagen", "nano-banana",
+        "gpt-image-1", "stable-image-core", "stable-image-ultra", "kling-video", "veo-video",
     ]
 
 
@@ -27,7 +29,7 @@ def test_reloading_keeps_what_staff_disabled():
 
 @pytest.mark.django_db
 def test_a_model_whose_provider_is_not_configured_is_unavailable_with_a_reason(catalog):
-    hosted = CatalogModel.objects.get(slug="photoreal-xl")
+    hosted = CatalogModel.objects.get(slug="flux-pro")
     availability = catalog_model_availability(hosted)
     assert (availability.available, availability.reason) == (False, NOT_CONFIGURED)
     assert catalog_model_availability(CatalogModel.objects.get(slug="offline-sketch")).available is True
@@ -40,3 +42,19 @@ def test_a_model_whose_provider_is_not_configured_is_unavailable_with_a_reason(c
 )
 def test_dimensions_follow_the_ratio_at_the_tier_pixel_budget(ratio, area, expected):
     assert dimensions_for(aspect_ratio=ratio, area=area) == expected
+
+
+@pytest.mark.django_db
+def test_video_models_are_listed_but_not_offered_yet(catalog):
+    video = CatalogModel.objects.get(slug="kling-video")
+    assert video.kind == "video"
+    assert catalog_model_availability(video).reason == VIDEO_NOT_READY
+
+
+@pytest.mark.parametrize(
+    "ratio, choices, expected",
+    [("21:9", ["1:1", "16:9", "9:16"], "16:9"), ("2:3", ["1:1", "16:9", "9:16"], "9:16"),
+     ("4:3", ["1:1", "3:2", "2:3"], "3:2"), ("1:1", ["4:5", "16:9"], "4:5")],
+)
+def test_a_ratio_a_route_lacks_maps_to_the_nearest_shape(ratio, choices, expected):
+    assert nearest_aspect_ratio(ratio, choices) == expected

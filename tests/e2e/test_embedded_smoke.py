@@ -61,7 +61,7 @@ def embedded(tmp_path):
     )
     assert not {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} & set(env)
     manage("migrate", "--no-input", "-v", "0", env=env)
-    assert manage("catalog_load", env=env).strip() == "Catalogue loaded: 3 new, 0 updated."
+    assert manage("catalog_load", env=env).strip() == "Catalogue loaded: 13 new, 0 updated."
     port = free_port()
     server = LiveProcess(
         f"embedded serve :{port}", [PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port)],

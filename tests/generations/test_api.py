@@ -80,8 +80,8 @@ def test_a_finished_generation_has_signed_image_links(api, user):
         ({"model": "offline-sketch", "prompt": ""}, 422, "invalid_request", "Describe the image you want in the prompt."),
         ({"model": "offline-sketch", "prompt": "x", "tier": "huge"}, 422, "invalid_request",
          "Offline Sketch offers these sizes: draft, standard."),
-        ({"model": "photoreal-xl", "prompt": "x"}, 422, "model_unavailable",
-         "Photoreal XL is unavailable: Not available on this server yet: its provider is not configured."),
+        ({"model": "flux-pro", "prompt": "x"}, 422, "model_unavailable",
+         "FLUX Pro is unavailable: Not available on this server yet: its provider is not configured."),
         ({"prompt": "x"}, 422, "invalid_request", "Invalid request. model: Field required"),
         ({"model": "offline-sketch", "prompt": "x", "num_images": "many"}, 422, "invalid_request",
          "Invalid request. num_images: Input should be a valid integer, unable to parse string as an integer"),
@@ -151,14 +151,14 @@ def test_models_list_publishes_no_internal_names(api):
     response = api.get("/models")
     text = response.content.decode()
     assert response.status_code == 200
-    assert [m["slug"] for m in response.json()] == ["offline-sketch", "offline-studio", "photoreal-xl"]
+    assert [m["slug"] for m in response.json()][:3] == ["offline-sketch", "offline-studio", "flux-schnell"]
     sketch = response.json()[0]
     assert sketch["tiers"] == [
         {"key": "draft", "label": "Draft", "width": 512, "height": 512, "price_per_image": 1},
         {"key": "standard", "label": "Standard", "width": 1024, "height": 1024, "price_per_image": 2},
     ]
     assert (sketch["available"], response.json()[2]["available"]) == (True, False)
-    for internal in ("procedural-sketch-v1", "black-forest-labs", "replicate", "adapter"):
+    for internal in ("procedural-sketch-v1", "black-forest-labs", "replicate", "fal-ai", "routes"):
         assert internal not in text
 
 

@@ -12,7 +12,7 @@ from apps.credits.selectors import credits_balance_get
 from apps.generations import services
 from apps.generations.exceptions import InvalidGenerationError, ModelUnavailableError, NotCancelableError
 from apps.generations.models import Generation, GenerationImage, Status
-from apps.providers.types import JobState, ProviderOutput, ProviderStatus
+from apps.providers.types import JobState, ProviderOutput, ProviderStatus, Route
 from tests.generations.factories import GenerationFactory
 
 pytestmark = pytest.mark.usefixtures("catalog")
@@ -76,7 +76,7 @@ def test_disabled_and_unconfigured_models_are_refused(user):
     with pytest.raises(ModelUnavailableError, match="Offline Studio is unavailable: Back tomorrow."):
         services.generation_create(user=user, model_slug="offline-studio", prompt="a cat")
     with pytest.raises(ModelUnavailableError, match="provider is not configured"):
-        services.generation_create(user=user, model_slug="photoreal-xl", prompt="a cat")
+        services.generation_create(user=user, model_slug="flux-pro", prompt="a cat")
     assert Generation.objects.count() == 0
 
 
@@ -137,9 +137,15 @@ def test_an_unexpected_crash_in_the_task_still_ends_the_job_and_releases(user, m
     assert ledger(generation) == [("reserve", -1), ("release", 1)]
 
 
+def start(generation):
+    """Claim the job and mark it running, as a worker does before calling its route."""
+    services._generation_claim(generation.id)
+    services._generation_mark_running(generation.id, route_index=0, route=Route("offline", "procedural-sketch-v1"))
+
+
 def test_an_output_that_does_not_decode_fails_the_job_uncharged(user):
     generation = GenerationFactory(owner=user)
-    services._generation_start(generation.id)
+    start(generation)
     services.generation_apply_result(
         generation_id=generation.id,
         status=ProviderStatus(state=JobState.SUCCEEDED, outputs=(ProviderOutput(content=b"<html>not an image"),)),
@@ -151,7 +157,7 @@ def test_an_output_that_does_not_decode_fails_the_job_uncharged(user):
 
 def test_a_blocked_result_is_rejected_and_not_charged(user):
     generation = GenerationFactory(owner=user)
-    services._generation_start(generation.id)
+    start(generation)
     services.generation_apply_result(generation_id=generation.id, status=ProviderStatus(state=JobState.BLOCKED))
     generation.refresh_from_db()
     assert (generation.status, generation.error_code) == (Status.REJECTED, "content_blocked")
@@ -163,7 +169,7 @@ def test_progress_only_moves_forward_and_only_while_running(user):
     generation = GenerationFactory(owner=user)
     services.generation_apply_progress(generation_id=generation.id, status=ProviderStatus(JobState.RUNNING, progress=0.5))
     assert Generation.objects.get(pk=generation.pk).progress == 0  # still queued
-    services._generation_start(generation.id)
+    start(generation)
     services.generation_apply_progress(generation_id=generation.id, status=ProviderStatus(JobState.RUNNING, progress=0.5))
     services.generation_apply_progress(generation_id=generation.id, status=ProviderStatus(JobState.RUNNING, progress=0.3))
     assert Generation.objects.get(pk=generation.pk).progress == 0.5
@@ -216,12 +222,12 @@ def test_nobody_cancels_another_users_generation(user, other_user):
     assert Generation.objects.get(pk=generation.pk).status == Status.QUEUED
 
 
-def test_the_reaper_fails_expired_jobs_and_resends_lost_ones(user, settings, django_capture_on_commit_callbacks):
-    settings.GENERATION_DEADLINE_SECONDS = 600
+def test_the_reaper_fails_expired_jobs_and_resends_lost_ones(user, django_capture_on_commit_callbacks):
     expired = GenerationFactory(owner=user)
     lost = GenerationFactory(owner=user)
     fresh = GenerationFactory(owner=user)
-    Generation.objects.filter(pk=expired.pk).update(created_at=timezone.now() - timedelta(minutes=11))
+    assert abs((fresh.deadline_at - fresh.created_at) - timedelta(seconds=300)) < timedelta(seconds=1)
+    Generation.objects.filter(pk=expired.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
     Generation.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=3))
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -262,11 +268,14 @@ def test_every_change_is_published_to_the_owner_after_commit(user, django_captur
     messages = async_to_sync(drain)()
     types = [m["type"] for m in messages]
     progress = [m["data"]["progress"] for m in messages]
-    # queued, running, three step updates (4 steps, the last is the result), finishing, succeeded
-    assert types == ["generation.progress"] * 6 + ["generation.succeeded"]
-    assert progress == [0.0, 0.0, 0.25, 0.5, 0.75, 0.99, 1.0]
+    # queued, dispatched, running, three step updates (4 steps, the last is the result), finishing, succeeded
+    assert types == ["generation.progress"] * 7 + ["generation.succeeded"]
+    assert [m["data"]["status"] for m in messages] == [
+        "queued", "dispatched", "running", "running", "running", "running", "finishing", "succeeded",
+    ]
+    assert progress == [0.0, 0.0, 0.0, 0.25, 0.5, 0.75, 0.99, 1.0]
     assert [m["data"]["revision"] for m in messages] == sorted(m["data"]["revision"] for m in messages)
-    assert "data:image/jpeg;base64," in messages[2]["html"]
+    assert "data:image/jpeg;base64," in messages[3]["html"]
     assert 'class="result"' in messages[-1]["html"]
     assert '<span class="balance-value">99</span>' in messages[-1]["html"]
     assert all(m["data"]["id"] == str(generation.id) for m in messages)

@@ -39,9 +39,9 @@ def test_the_generate_page_lists_models_with_availability_and_the_price(browser)
     page = browser.get("/").content.decode()
     assert '<option value="offline-sketch" selected>Offline Sketch</option>' in page
     assert '<option value="offline-studio" disabled>Offline Studio — unavailable: Back at noon.</option>' in page
-    assert "Photoreal XL — unavailable: Not available on this server yet" in page
+    assert "FLUX Pro — unavailable: Not available on this server yet" in page
     assert "Price: <strong>1 credit</strong>" in page
-    assert "procedural-" not in page and "replicate" not in page
+    assert "procedural-" not in page and "replicate" not in page and "fal-ai" not in page
 
 
 def test_the_quote_follows_size_and_count(browser):

@@ -31,7 +31,7 @@ def run(req: GenerationRequest, *, canceled_after: int | None = None):
 def test_the_engine_registers_under_its_key():
     assert "offline" in adapter_registry
     assert isinstance(adapter_get("offline"), OfflineEngineAdapter)
-    assert OfflineEngineAdapter.runs_locally is True
+    assert OfflineEngineAdapter.blocking is True
 
 
 def test_same_request_gives_byte_identical_images():

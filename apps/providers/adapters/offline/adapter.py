@@ -7,6 +7,7 @@ from django.conf import settings
 
 from apps.providers.exceptions import ProviderError
 from apps.providers.registry import adapter_registry
+from apps.providers.retry import RetryPolicy
 from apps.providers.types import (
     CancelCheck,
     GenerationRequest,
@@ -29,7 +30,8 @@ class OfflineEngineFailure(ProviderError):
 @adapter_registry.register("offline")
 class OfflineEngineAdapter:
     key = "offline"
-    runs_locally = True
+    blocking = True
+    retry_policy = RetryPolicy(attempts=1)
 
     @classmethod
     def is_configured(cls) -> bool:

@@ -1,0 +1,66 @@
+"""Circuit breakers in the database, so every worker process sees the same state.
+
+closed → (threshold consecutive failures) → open → (cooldown) → half-open: one probe call is let
+through; its success closes the breaker, its failure opens it again. Transitions are conditional
+updates, so two workers can't both take the probe.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from .models import CircuitBreaker
+
+State = CircuitBreaker.State
+
+
+def _row(key: str) -> CircuitBreaker:
+    return CircuitBreaker.objects.get_or_create(key=key)[0]
+
+
+def breaker_allows(key: str) -> bool:
+    breaker = _row(key)
+    now = timezone.now()
+    if breaker.state == State.CLOSED:
+        return True
+    if breaker.state == State.OPEN:
+        if now - breaker.opened_at < timedelta(seconds=settings.BREAKER_COOLDOWN_SECONDS):
+            return False
+        # Cooldown over: whoever flips it to half-open first is the probe.
+        return bool(
+            CircuitBreaker.objects.filter(pk=breaker.pk, state=State.OPEN, opened_at=breaker.opened_at).update(
+                state=State.HALF_OPEN, probe_started_at=now
+            )
+        )
+    # Half-open: a probe is out. If it never reported back, let another one try.
+    stale = now - timedelta(seconds=settings.BREAKER_PROBE_TIMEOUT_SECONDS)
+    return bool(
+        CircuitBreaker.objects.filter(pk=breaker.pk, state=State.HALF_OPEN, probe_started_at__lt=stale).update(
+            probe_started_at=now
+        )
+    )
+
+
+def breaker_record_success(key: str) -> None:
+    CircuitBreaker.objects.filter(key=key).exclude(state=State.CLOSED, consecutive_failures=0).update(
+        state=State.CLOSED, consecutive_failures=0, opened_at=None, probe_started_at=None
+    )
+
+
+def breaker_record_failure(key: str) -> None:
+    _row(key)
+    now = timezone.now()
+    # A failed probe re-opens at once.
+    CircuitBreaker.objects.filter(key=key, state=State.HALF_OPEN).update(
+        state=State.OPEN, opened_at=now, probe_started_at=None, consecutive_failures=F("consecutive_failures") + 1
+    )
+    CircuitBreaker.objects.filter(key=key, state=State.CLOSED).update(consecutive_failures=F("consecutive_failures") + 1)
+    CircuitBreaker.objects.filter(
+        key=key, state=State.CLOSED, consecutive_failures__gte=settings.BREAKER_FAILURE_THRESHOLD
+    ).update(state=State.OPEN, opened_at=now)
+
+
+def breaker_state(key: str) -> str:
+    return CircuitBreaker.objects.filter(key=key).values_list("state", flat=True).first() or State.CLOSED

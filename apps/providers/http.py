@@ -1,0 +1,51 @@
+"""A thin httpx wrapper that turns transport failures and HTTP statuses into provider errors.
+
+Adapters look at the body first for what only they understand (safety verdicts, vendor error
+codes) and hand the rest to `raise_for_status`.
+"""
+
+import email.utils
+import time
+
+import httpx
+
+from .exceptions import ProviderRejectedError, ProviderRetryableError
+
+TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=5.0)
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    if value := response.headers.get("retry-after-ms"):
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def raise_for_status(response: httpx.Response) -> httpx.Response:
+    if response.status_code == 429 or response.status_code == 408 or response.status_code >= 500:
+        raise ProviderRetryableError(retry_after=retry_after_seconds(response),
+                                     extra={"status": response.status_code})
+    if response.status_code >= 400:
+        raise ProviderRejectedError(extra={"status": response.status_code, "body": response.text[:500]})
+    return response
+
+
+def send(client: httpx.Client, method: str, url: str, **kwargs) -> httpx.Response:
+    """One HTTP call; network failures become retryable provider errors."""
+    try:
+        return client.request(method, url, **kwargs)
+    except (httpx.TimeoutException, httpx.TransportError) as error:
+        raise ProviderRetryableError(extra={"transport": type(error).__name__}) from error
+
+
+def client(*, base_url: str, headers: dict[str, str], timeout: httpx.Timeout = TIMEOUT) -> httpx.Client:
+    return httpx.Client(base_url=base_url, headers=headers, timeout=timeout, follow_redirects=False)

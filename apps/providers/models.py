@@ -1,0 +1,54 @@
+from django.db import models
+
+
+class CircuitBreaker(models.Model):
+    """Shared breaker state for a provider or a provider model, seen by every worker process."""
+
+    class State(models.TextChoices):
+        CLOSED = "closed", "Closed"
+        OPEN = "open", "Open"
+        HALF_OPEN = "half_open", "Half-open (probing)"
+
+    key = models.CharField(max_length=250, unique=True, help_text="provider, or provider:model")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.CLOSED)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    probe_started_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.get_state_display()}"
+
+
+class ProviderCall(models.Model):
+    """One call to a provider, kept for the ops view: latency and errors by class."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "OK"
+        RETRYABLE = "retryable", "Retryable error"
+        REJECTED = "rejected", "Rejected"
+        BLOCKED = "blocked", "Blocked"
+
+    provider = models.CharField(max_length=50)
+    model = models.CharField(max_length=200)
+    operation = models.CharField(max_length=20)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    latency_ms = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["provider", "-created_at"])]
+
+
+class WebhookDelivery(models.Model):
+    """Seen webhook deliveries: a replayed or duplicated one is ignored."""
+
+    provider = models.CharField(max_length=50)
+    delivery_id = models.CharField(max_length=200)
+    provider_job_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "delivery_id"], name="webhook_delivery_once"),
+        ]

@@ -1,0 +1,38 @@
+"""Retrying a provider call: exponential backoff with full jitter, honouring Retry-After."""
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .exceptions import ProviderRetryableError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # calls in all, the first included
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    # A provider asking us to wait longer than this is treated as down: better to fall back.
+    max_retry_after: float = 20.0
+
+    def delay(self, attempt: int, error: ProviderRetryableError) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up now."""
+        if attempt >= self.attempts:
+            return None
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= self.max_retry_after else None
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def call_with_retry[T](call: Callable[[], T], policy: RetryPolicy, *, sleep: Callable[[float], None] = time.sleep) -> T:
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return call()
+        except ProviderRetryableError as error:
+            wait = policy.delay(attempt, error)
+            if wait is None:
+                raise
+            sleep(wait)

@@ -1,0 +1,56 @@
+"""The simulator's fault knobs, per vendor, set over HTTP by tests and demos (POST /_sim/knobs)."""
+
+import random
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class Knobs:
+    latency_ms: int = 0  # added to every API answer
+    error_rate: float = 0.0  # share of API calls answered with `error_status`
+    error_status: int = 500
+    rate_limit_rate: float = 0.0  # share of API calls answered 429
+    retry_after: float = 1.0  # seconds, sent with 429s
+    timeout_rate: float = 0.0  # share of API calls that hang for `hang_seconds`
+    hang_seconds: float = 120.0
+    job_seconds: float = 0.6  # how long an async job or a stream takes
+    fail_job_rate: float = 0.0  # share of accepted jobs that end in a (non-safety) failure
+    blocked_words: list[str] = field(default_factory=lambda: ["forbidden"])  # prompts the safety filter blocks
+    output_variant: str = "default"  # vendor-specific output shape (see each vendor module)
+    webhook_drop_rate: float = 0.0  # share of webhooks never sent
+    webhook_copies: int = 1  # each webhook sent this many times (duplicates)
+
+
+_knobs: dict[str, Knobs] = {}
+_stats: dict[str, int] = {}
+
+
+def knobs(vendor: str) -> Knobs:
+    return _knobs.setdefault(vendor, Knobs())
+
+
+def set_knobs(vendor: str, values: dict) -> Knobs:
+    current = knobs(vendor)
+    names = {f.name for f in fields(Knobs)}
+    for name, value in values.items():
+        if name not in names:
+            raise ValueError(f"unknown knob {name!r}")
+        setattr(current, name, value)
+    return current
+
+
+def reset() -> None:
+    _knobs.clear()
+    _stats.clear()
+
+
+def count(name: str) -> None:
+    _stats[name] = _stats.get(name, 0) + 1
+
+
+def snapshot() -> dict:
+    return {"knobs": {vendor: asdict(k) for vendor, k in _knobs.items()}, "stats": dict(_stats)}
+
+
+def roll(rate: float) -> bool:
+    return rate > 0 and random.random() < rate

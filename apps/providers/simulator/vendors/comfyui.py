@@ -1,0 +1,7 @@
+"""Simulated comfyui API (mounted under /comfyui)."""
+
+from ..http import Router
+
+
+def register(router: Router) -> None:
+    pass

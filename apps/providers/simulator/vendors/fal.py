@@ -1,0 +1,7 @@
+"""Simulated fal API (mounted under /fal)."""
+
+from ..http import Router
+
+
+def register(router: Router) -> None:
+    pass

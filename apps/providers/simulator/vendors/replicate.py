@@ -1,0 +1,7 @@
+"""Simulated replicate API (mounted under /replicate)."""
+
+from ..http import Router
+
+
+def register(router: Router) -> None:
+    pass
