@@ -7,4 +7,4 @@ class ProvidersConfig(AppConfig):
 
     def ready(self):
         # Adapters register themselves on import.
-        from .adapters import offline  # noqa: F401
+        from .adapters import comfyui, fal, offline, openai, replicate, stability  # noqa: F401

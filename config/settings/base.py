@@ -279,29 +279,47 @@ NINJA_PAGINATION_MAX_LIMIT = 100
 # One setting points every provider at the local simulator (`manage.py provider_simulator`),
 # with stand-in credentials, so hosted models and fallbacks can be tried offline.
 PROVIDER_SIMULATOR_URL = env("PROVIDER_SIMULATOR_URL").rstrip("/")
+SIMULATED_PROVIDER_PATHS = {
+    "REPLICATE_BASE_URL": "/replicate",
+    "FAL_QUEUE_URL": "/fal",
+    "FAL_JWKS_URL": "/fal/.well-known/jwks.json",
+    "OPENAI_BASE_URL": "/openai/v1",
+    "STABILITY_BASE_URL": "/stability",
+    "COMFYUI_URL": "/comfyui",
+}
+SIMULATED_CREDENTIALS = {
+    "REPLICATE_API_TOKEN": "r8_simulated",
+    "REPLICATE_WEBHOOK_SECRET": "whsec_c2ltdWxhdGVkLXJlcGxpY2F0ZS1zZWNyZXQtMDEyMzQ1Njc4OQ==",
+    "FAL_KEY": "simulated:key",
+    "OPENAI_API_KEY": "sk-simulated",
+    "STABILITY_API_KEY": "sk-simulated",
+}
 
 
-def _provider(name: str, default: str, simulated_path: str) -> str:
-    return env(name) or (PROVIDER_SIMULATOR_URL + simulated_path if PROVIDER_SIMULATOR_URL else default)
+def _provider(name: str, default: str) -> str:
+    if value := env(name):
+        return value
+    if PROVIDER_SIMULATOR_URL:
+        return PROVIDER_SIMULATOR_URL + SIMULATED_PROVIDER_PATHS[name]
+    return default
 
 
 def _credential(name: str) -> str:
-    return env(name) or ("simulated" if PROVIDER_SIMULATOR_URL else "")
+    return env(name) or (SIMULATED_CREDENTIALS[name] if PROVIDER_SIMULATOR_URL else "")
 
 
-REPLICATE_BASE_URL = _provider("REPLICATE_BASE_URL", "https://api.replicate.com", "/replicate")
+REPLICATE_BASE_URL = _provider("REPLICATE_BASE_URL", "https://api.replicate.com")
 REPLICATE_API_TOKEN = _credential("REPLICATE_API_TOKEN")
-REPLICATE_WEBHOOK_SECRET = env("REPLICATE_WEBHOOK_SECRET") or (
-    "whsec_c2ltdWxhdGVkLXJlcGxpY2F0ZS1zZWNyZXQtMDEyMzQ1Njc4OQ==" if PROVIDER_SIMULATOR_URL else ""
-)
-FAL_QUEUE_URL = _provider("FAL_QUEUE_URL", "https://queue.fal.run", "/fal")
+REPLICATE_WEBHOOK_SECRET = _credential("REPLICATE_WEBHOOK_SECRET")
+FAL_QUEUE_URL = _provider("FAL_QUEUE_URL", "https://queue.fal.run")
 FAL_KEY = _credential("FAL_KEY")
-FAL_JWKS_URL = _provider("FAL_JWKS_URL", "https://rest.alpha.fal.ai/.well-known/jwks.json", "/fal/.well-known/jwks.json")
-OPENAI_BASE_URL = _provider("OPENAI_BASE_URL", "https://api.openai.com/v1", "/openai/v1")
+FAL_JWKS_URL = _provider("FAL_JWKS_URL", "https://rest.alpha.fal.ai/.well-known/jwks.json")
+OPENAI_BASE_URL = _provider("OPENAI_BASE_URL", "https://api.openai.com/v1")
 OPENAI_API_KEY = _credential("OPENAI_API_KEY")
-STABILITY_BASE_URL = _provider("STABILITY_BASE_URL", "https://api.stability.ai", "/stability")
+STABILITY_BASE_URL = _provider("STABILITY_BASE_URL", "https://api.stability.ai")
 STABILITY_API_KEY = _credential("STABILITY_API_KEY")
-COMFYUI_URL = _provider("COMFYUI_URL", "", "/comfyui")
+# A self-hosted ComfyUI server, e.g. http://gpu-box:8188; empty means none.
+COMFYUI_URL = _provider("COMFYUI_URL", "")
 
 # Public base URL providers call back on; without it Darkroom relies on polling alone.
 PROVIDER_WEBHOOK_BASE_URL = env("PROVIDER_WEBHOOK_BASE_URL")
