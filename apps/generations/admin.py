@@ -17,7 +17,7 @@ class GenerationImageInline(admin.TabularInline):
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
     list_display = ["id", "owner", "catalog_model", "status", "progress", "quoted_credits", "created_at", "finished_at"]
-    list_filter = ["status", "catalog_model"]
+    list_filter = ["status", "catalog_model", "provider"]
     search_fields = ["id", "owner__email", "prompt", "provider_job_id"]
     list_select_related = ["owner", "catalog_model"]
     date_hierarchy = "created_at"
@@ -25,8 +25,9 @@ class GenerationAdmin(admin.ModelAdmin):
     actions = ["cancel_generations"]
     readonly_fields = [
         "id", "owner", "catalog_model", "prompt", "negative_prompt", "params", "seed", "quoted_credits", "status",
-        "progress", "revision", "provider_job_id", "predict_seconds", "error_code", "error_message",
-        "created_at", "dispatched_at", "started_at", "finishing_at", "finished_at",
+        "progress", "revision", "provider", "route_index", "provider_job_id", "notes", "predict_seconds",
+        "error_code", "error_message", "created_at", "deadline_at", "dispatched_at", "started_at", "finishing_at",
+        "finished_at",
     ]
 
     def has_add_permission(self, request):
