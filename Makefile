@@ -13,12 +13,13 @@ PYTHON_BASE := $(shell for c in python3.13 python3.12 \
 	p=$$(command -v $$c 2>/dev/null) || continue; \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help run test superuser services browser clean
+.PHONY: help run simulator test superuser services browser clean
 
 help:
 	@echo "make run        serve Darkroom at http://$(HOST):$(PORT) (embedded mode: no services needed)"
 	@echo "make test       run the whole test suite against PostgreSQL and Redis"
 	@echo "make superuser  create a staff account for the admin at /admin/"
+	@echo "make simulator  serve fake hosted providers on :8800 (then: make run PROVIDER_SIMULATOR_URL=http://127.0.0.1:8800)"
 
 $(VENV)/.installed-run: pyproject.toml
 	@test -n "$(PYTHON_BASE)" || { echo "Darkroom needs Python 3.12 or later; none was found." >&2; exit 1; }
@@ -40,6 +41,10 @@ run: $(VENV)/.installed-run
 	@echo "  Staff account for /admin/: make superuser"
 	@echo ""
 	@$(PY) manage.py serve --host $(HOST) --port $(PORT)
+
+# Fake Replicate, fal, OpenAI, Stability and ComfyUI APIs on loopback, with fault knobs at /_sim.
+simulator: $(VENV)/.installed-run
+	@$(PY) manage.py provider_simulator --port 8800
 
 superuser: $(VENV)/.installed-run
 	@$(PY) manage.py migrate --no-input -v 0
