@@ -358,10 +358,14 @@ def _timed_call(route: Route, operation: str, call):
 
 
 def _cancel_at_provider(provider: str, provider_job_id: str) -> None:
+    """Best effort: a job we gave up on should stop costing at the provider too."""
     if not provider_job_id:
         return
+    cancel = getattr(adapter_get(provider), "cancel", None)
+    if cancel is None:
+        return
     try:
-        adapter_get(provider).cancel(provider_job_id)
+        cancel(provider_job_id)
     except ProviderError:
         logger.warning("provider cancel failed", extra={"provider": provider, "job": provider_job_id})
 

@@ -1,0 +1,104 @@
+"""The router's own rules, independent of any one provider."""
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from PIL import Image
+
+from apps.credits.models import LedgerEntry
+from apps.generations import services
+from apps.generations.models import Generation, Status
+from apps.providers.models import WebhookDelivery
+from apps.providers.types import JobState, ProviderOutput, ProviderStatus, Route, WebhookEvent
+from tests.generations.factories import GenerationFactory
+
+pytestmark = pytest.mark.usefixtures("catalog")
+
+
+def png(width=64, height=64) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def ledger(generation):
+    return list(LedgerEntry.objects.filter(generation=generation).order_by("id").values_list("kind", "amount"))
+
+
+def test_a_route_gets_the_nearest_ratio_it_accepts_and_loses_an_unsupported_negative_prompt(user):
+    generation = GenerationFactory(owner=user, model_slug="offline-studio", tier="standard",
+                                   aspect_ratio="21:9", negative_prompt="circles")
+    route = Route("elsewhere", "some-model", {"aspect_ratios": ["1:1", "16:9", "9:16"]})
+    request, notes = services._route_request(generation, route)
+    assert (request.aspect_ratio, request.width, request.height) == ("16:9", 1376, 768)
+    assert request.negative_prompt == ""
+    assert notes == [services.NEGATIVE_PROMPT_DROPPED]
+    assert request.provider_model == "some-model" and request.seed == "42"
+
+    keeps = Route("elsewhere", "other-model", {"negative_prompt": True})
+    request, notes = services._route_request(generation, keeps)
+    assert (request.aspect_ratio, request.negative_prompt, notes) == ("21:9", "circles", [])
+
+
+def test_estimated_progress_rises_and_never_reaches_the_end():
+    values = [services.estimated_progress(elapsed=t, typical=10) for t in (0, 5, 10, 30, 300, 10_000)]
+    assert values == sorted(values)
+    assert values[0] == 0 and values[-1] <= 0.95
+
+
+def job(user, **fields) -> Generation:
+    generation = GenerationFactory(owner=user)
+    services._generation_claim(generation.id)
+    Generation.objects.filter(pk=generation.pk).update(**{"provider": "replicate", "provider_job_id": "job-1", **fields})
+    return generation
+
+
+def test_a_webhook_is_applied_once_per_delivery_and_a_terminal_state_once_per_job(user):
+    generation = job(user)
+    done = ProviderStatus(JobState.SUCCEEDED, provider_job_id="job-1", outputs=(ProviderOutput(content=png()),))
+    for delivery in ("d1", "d1", "d2"):  # a duplicate, then a second delivery of the same end
+        services.generation_apply_webhook(provider="replicate", event=WebhookEvent(delivery, done))
+    generation.refresh_from_db()
+    assert generation.status == Status.SUCCEEDED
+    assert ledger(generation) == [("reserve", -1), ("capture", 0)]
+    assert list(WebhookDelivery.objects.values_list("delivery_id", flat=True).order_by("delivery_id")) == ["d1", "d2"]
+
+
+def test_a_webhook_for_an_unknown_job_or_another_provider_is_ignored(user):
+    generation = job(user)
+    status = ProviderStatus(JobState.FAILED, provider_job_id="job-1")
+    services.generation_apply_webhook(provider="fal", event=WebhookEvent("x", status))
+    services.generation_apply_webhook(provider="replicate", event=WebhookEvent("y", ProviderStatus(JobState.FAILED, provider_job_id="nope")))
+    assert Generation.objects.get(pk=generation.pk).status == Status.DISPATCHED
+    assert WebhookDelivery.objects.count() == 0
+
+
+def test_running_status_without_progress_gets_an_estimate_and_a_slow_job_gets_a_note(user):
+    generation = job(user, status=Status.RUNNING, started_at=timezone.now() - timedelta(seconds=10))
+    assert services.generation_apply_provider_status(
+        generation_id=generation.id, status=ProviderStatus(JobState.RUNNING, provider_job_id="job-1")
+    ) is True
+    generation.refresh_from_db()
+    assert 0.9 < generation.progress < 0.95  # ten seconds into a model that typically takes three
+    assert generation.notes == [services.SLOW_NOTE]
+
+
+def test_polling_past_the_deadline_fails_cleanly_and_releases(user):
+    generation = job(user, status=Status.RUNNING, deadline_at=timezone.now() - timedelta(seconds=1), provider="offline")
+    assert services.generation_poll(generation_id=generation.id) is False
+    generation.refresh_from_db()
+    assert (generation.status, generation.error_code) == (Status.FAILED, "timeout")
+    assert generation.error_message == services.TIMEOUT_MESSAGE
+    assert ledger(generation) == [("reserve", -1), ("release", 1)]
+
+
+def test_a_job_whose_worker_died_while_saving_is_finished_by_the_next_delivery(user):
+    generation = job(user, status=Status.FINISHING, finishing_at=timezone.now() - timedelta(minutes=3))
+    done = ProviderStatus(JobState.SUCCEEDED, provider_job_id="job-1", outputs=(ProviderOutput(content=png()),))
+    fresh = job(user, status=Status.FINISHING, finishing_at=timezone.now())
+    services.generation_apply_result(generation_id=generation.id, status=done)
+    services.generation_apply_result(generation_id=fresh.id, status=done)
+    assert Generation.objects.get(pk=generation.pk).status == Status.SUCCEEDED
+    assert Generation.objects.get(pk=fresh.pk).status == Status.FINISHING  # its own worker is still on it
