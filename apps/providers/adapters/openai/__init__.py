@@ -1,1 +1,3 @@
-"""Adapter package; see adapter.py."""
+from .adapter import OpenAIImagesAdapter
+
+__all__ = ["OpenAIImagesAdapter"]

@@ -1,0 +1,58 @@
+"""Stability AI v2beta Stable Image: synchronous multipart calls, one image per call."""
+
+import time
+
+import httpx
+from django.conf import settings
+
+from apps.providers import http
+from apps.providers.exceptions import ProviderRejectedError
+from apps.providers.registry import adapter_registry
+from apps.providers.retry import RetryPolicy, call_with_retry
+from apps.providers.types import CancelCheck, GenerationRequest, JobState, ProgressCallback, ProviderStatus
+
+from . import protocol
+
+
+@adapter_registry.register("stability")
+class StabilityAdapter:
+    key = "stability"
+    blocking = True
+    # Every call is billed and takes no idempotency key: one more try at most.
+    retry_policy = RetryPolicy(attempts=2, base_delay=1.0)
+    read_timeout = 90.0
+
+    @classmethod
+    def is_configured(cls) -> bool:
+        return bool(settings.STABILITY_BASE_URL and settings.STABILITY_API_KEY)
+
+    def run(
+        self, request: GenerationRequest, *, on_progress: ProgressCallback, is_canceled: CancelCheck
+    ) -> ProviderStatus:
+        if request.provider_model not in protocol.ENDPOINTS:
+            raise ProviderRejectedError(extra={"model": request.provider_model})
+        started = time.monotonic()
+        client = http.client(
+            base_url=settings.STABILITY_BASE_URL,
+            headers={
+                "Authorization": f"Bearer {settings.STABILITY_API_KEY}",
+                "Accept": request.options.get("accept", "image/*"),
+            },
+            timeout=httpx.Timeout(self.read_timeout, connect=5.0, pool=5.0),
+        )
+        outputs, seeds = [], []
+        with client:
+            for index in range(request.num_images):
+                if index:
+                    on_progress(ProviderStatus(state=JobState.RUNNING, progress=index / request.num_images))
+                if is_canceled():
+                    return ProviderStatus(state=JobState.CANCELED)
+                path = f"/v2beta/stable-image/generate/{request.provider_model}"
+                output, seed = call_with_retry(
+                    lambda: protocol.output(http.send(client, "POST", path, files=protocol.form(request, index))),
+                    self.retry_policy,
+                )
+                outputs.append(output)
+                seeds.append(seed)
+        return ProviderStatus(state=JobState.SUCCEEDED, progress=1.0, outputs=tuple(outputs), seed=seeds[0],
+                              predict_seconds=time.monotonic() - started)
