@@ -1,1 +1,3 @@
-"""Adapter package; see adapter.py."""
+from .adapter import ReplicateAdapter
+
+__all__ = ["ReplicateAdapter"]

@@ -1,0 +1,111 @@
+"""Replicate's JSON, both ways: prediction inputs out, prediction objects and problem details in."""
+
+import mimetypes
+import re
+from urllib.parse import urlsplit
+
+import httpx
+
+from apps.providers import http
+from apps.providers.types import GenerationRequest, JobState, ProviderOutput, ProviderStatus
+
+STATES = {
+    "starting": JobState.QUEUED,
+    "processing": JobState.RUNNING,
+    "succeeded": JobState.SUCCEEDED,
+    "failed": JobState.FAILED,
+    "canceled": JobState.CANCELED,
+    "aborted": JobState.CANCELED,  # ended before it started, e.g. a deadline
+}
+# A tqdm bar line, as replicate-python's Progress.parse reads it: " 45%|████▌     | 9/20 [...]".
+PROGRESS_LINE = re.compile(r"^\s*(?P<percentage>\d+)%\s*\|.+?\|\s*(?P<current>\d+)/(?P<total>\d+)")
+SEED_LINE = re.compile(r"Using seed: (\d+)")
+# Safety failures arrive as an ordinary `failed` prediction; only the error text tells them apart.
+SAFETY_ERROR = re.compile(r"\bE005\b|flagged as sensitive|nsfw", re.IGNORECASE)
+MAX_SEED = 2**63 - 1  # seeds are integer inputs; larger ones are left for the model to pick
+
+
+def prediction_input(request: GenerationRequest) -> dict:
+    inputs: dict = {"prompt": request.prompt}
+    if request.options.get("max_images", 1) > 1:
+        # Single-image models have no num_outputs input.
+        inputs["num_outputs"] = request.num_images
+    if request.seed is not None and request.seed.isdecimal() and int(request.seed) <= MAX_SEED:
+        inputs["seed"] = int(request.seed)
+    match request.options.get("size"):
+        case "aspect_ratio":
+            inputs["aspect_ratio"] = request.aspect_ratio
+        case "pixels":
+            inputs["width"], inputs["height"] = request.width, request.height
+    if request.negative_prompt:
+        inputs["negative_prompt"] = request.negative_prompt
+    return inputs
+
+
+def log_progress(logs: str) -> float | None:
+    """The last tqdm bar in the logs, as a fraction."""
+    for line in reversed(logs.splitlines()):
+        if match := PROGRESS_LINE.match(line.strip()):
+            return min(int(match["percentage"]), 100) / 100
+    return None
+
+
+def _content_type(url: str) -> str:
+    if url.startswith("data:"):
+        return url[5:].split(";")[0].split(",")[0] or "image/png"
+    return mimetypes.guess_type(urlsplit(url).path)[0] or "image/png"
+
+
+def outputs_from(output) -> tuple[ProviderOutput, ...]:
+    """`output` is a URL or data: URI string, a list of them, or null."""
+    items = output if isinstance(output, list) else [output]
+    return tuple(
+        ProviderOutput(url=item, content_type=_content_type(item))
+        for item in items
+        if isinstance(item, str) and item.startswith(("https://", "http://", "data:"))
+    )
+
+
+def prediction_status(prediction: dict) -> ProviderStatus:
+    status = prediction.get("status")
+    # An unknown (newer) status is treated as still going: the deadline bounds the job.
+    state = STATES.get(status, JobState.RUNNING)
+    logs = prediction.get("logs") or ""
+    error = str(prediction.get("error") or "")
+    outputs = outputs_from(prediction.get("output"))
+    progress = log_progress(logs)
+    error_code = ""
+    if state == JobState.FAILED and SAFETY_ERROR.search(error):
+        state, error_code = JobState.BLOCKED, "content_blocked"
+    elif state == JobState.FAILED:
+        error_code = "model_error"
+    elif state == JobState.SUCCEEDED:
+        progress = 1.0
+        if not outputs:
+            state, error_code, error = JobState.FAILED, "empty_output", "succeeded without an output"
+    seed = (prediction.get("input") or {}).get("seed")
+    if seed is None and (match := SEED_LINE.search(logs)):
+        seed = match[1]
+    return ProviderStatus(
+        state=state, provider_job_id=str(prediction["id"]), progress=progress, outputs=outputs,
+        error_code=error_code, error_message=error[:500],
+        predict_seconds=(prediction.get("metrics") or {}).get("predict_time"),
+        seed=None if seed is None else str(seed),
+    )
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """A 429's wait: the Retry-After header, else the `retry_after` its body may carry."""
+    if (seconds := http.retry_after_seconds(response)) is not None:
+        return seconds
+    value = problem_details(response).get("retry_after")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def problem_details(response: httpx.Response) -> dict:
+    """The RFC 7807-style error body ({title, detail, status, ...}), or {} when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
