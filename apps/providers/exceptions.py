@@ -21,6 +21,13 @@ class ProviderRetryableError(ProviderError):
         self.retry_after = retry_after
 
 
+class ProviderAccountError(ProviderRetryableError):
+    """Our account at the provider is refused (bad key, no credit, forbidden): this route is unusable
+    for now, so the job moves to the next route at once — retrying the same call won't help."""
+
+    code = "provider_account"
+
+
 class ProviderRejectedError(ProviderError):
     """The provider refused the input: retrying will not help."""
 

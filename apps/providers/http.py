@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from .exceptions import ProviderRejectedError, ProviderRetryableError
+from .exceptions import ProviderAccountError, ProviderRejectedError, ProviderRetryableError
 
 TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=5.0)
 
@@ -34,6 +34,8 @@ def raise_for_status(response: httpx.Response) -> httpx.Response:
     if response.status_code == 429 or response.status_code == 408 or response.status_code >= 500:
         raise ProviderRetryableError(retry_after=retry_after_seconds(response),
                                      extra={"status": response.status_code})
+    if response.status_code in (401, 402, 403):
+        raise ProviderAccountError(extra={"status": response.status_code})
     if response.status_code >= 400:
         raise ProviderRejectedError(extra={"status": response.status_code, "body": response.text[:500]})
     return response

@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .exceptions import ProviderRetryableError
+from .exceptions import ProviderAccountError, ProviderRetryableError
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, error: ProviderRetryableError) -> float | None:
         """Seconds to wait before the next attempt, or None to give up now."""
-        if attempt >= self.attempts:
+        if attempt >= self.attempts or isinstance(error, ProviderAccountError):
             return None
         if error.retry_after is not None:
             return error.retry_after if error.retry_after <= self.max_retry_after else None

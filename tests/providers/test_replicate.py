@@ -20,6 +20,7 @@ from apps.generations import services
 from apps.generations.models import Generation, Status
 from apps.providers.adapters.replicate import ReplicateAdapter, payloads, webhooks
 from apps.providers.exceptions import (
+    ProviderAccountError,
     ProviderRejectedError,
     ProviderRetryableError,
     WebhookRejectedError,
@@ -298,9 +299,9 @@ def test_a_hung_call_times_out_as_retryable(sim, adapter):
     assert time.monotonic() - started < 1.5
 
 
-def test_a_bad_token_is_rejected(sim, adapter, settings):
+def test_a_bad_token_makes_the_route_unusable_without_retrying(sim, adapter, settings):
     settings.REPLICATE_API_TOKEN = "r8_wrong"
-    with pytest.raises(ProviderRejectedError) as raised:
+    with pytest.raises(ProviderAccountError) as raised:
         adapter.submit(make_request())
     assert raised.value.extra["status"] == 401
     assert "replicate" not in raised.value.message.lower()

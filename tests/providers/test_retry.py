@@ -1,7 +1,7 @@
 import httpx
 import pytest
 
-from apps.providers.exceptions import ProviderRejectedError, ProviderRetryableError
+from apps.providers.exceptions import ProviderAccountError, ProviderRejectedError, ProviderRetryableError
 from apps.providers.http import raise_for_status, retry_after_seconds
 from apps.providers.retry import RetryPolicy, call_with_retry
 
@@ -57,9 +57,17 @@ def test_retry_after_headers(headers, expected):
     assert retry_after_seconds(httpx.Response(429, headers=headers)) == expected
 
 
+def test_an_account_problem_is_not_retried_but_lets_the_router_fall_back():
+    call, calls = flaky([ProviderAccountError()])
+    with pytest.raises(ProviderRetryableError):
+        call_with_retry(call, RetryPolicy(attempts=3), sleep=lambda s: None)
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize(
     "status, error", [(429, ProviderRetryableError), (408, ProviderRetryableError), (500, ProviderRetryableError),
-                      (503, ProviderRetryableError), (400, ProviderRejectedError), (422, ProviderRejectedError)],
+                      (503, ProviderRetryableError), (401, ProviderAccountError), (402, ProviderAccountError),
+                      (403, ProviderAccountError), (400, ProviderRejectedError), (422, ProviderRejectedError)],
 )
 def test_statuses_are_classed(status, error):
     with pytest.raises(error):
