@@ -1,1 +1,3 @@
-"""Adapter package; see adapter.py."""
+from .adapter import ComfyUIAdapter
+
+__all__ = ["ComfyUIAdapter"]
