@@ -12,6 +12,8 @@ import httpx
 import pytest
 from django.conf import settings as django_settings
 
+from apps.generations import services
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -83,3 +85,31 @@ def simulator(simulator_process, settings):
     settings.PROVIDER_FETCH_ALLOW_PRIVATE = True
     settings.PROVIDER_POLL_INTERVAL = 0.05
     return simulator_process
+
+
+@pytest.fixture
+def scheduled_polls(monkeypatch):
+    """Stands in for the broker: polls the services schedule are recorded, not run. (Eager Celery
+    would run each one inline at once, recursively, ignoring the countdown.)"""
+    scheduled = []
+
+    class PollQueue:
+        @staticmethod
+        def apply_async(*, kwargs, countdown=None):
+            scheduled.append(kwargs["generation_id"])
+
+        @staticmethod
+        def delay(*, generation_id):
+            scheduled.append(generation_id)
+
+    monkeypatch.setattr(services.tasks, "generation_poll_task", PollQueue)
+    return scheduled
+
+
+def poll_until_done(generation_id, *, attempts: int = 200) -> None:
+    """Drive polling the way the worker's poll task would, bounded."""
+    for _ in range(attempts):
+        if not services.generation_poll(generation_id=generation_id):
+            return
+        time.sleep(0.05)
+    pytest.fail("the generation never finished")

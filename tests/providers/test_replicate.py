@@ -29,6 +29,7 @@ from apps.providers.fetch import fetch_output
 from apps.providers.models import WebhookDelivery
 from apps.providers.registry import adapter_get
 from apps.providers.types import GenerationRequest, JobState, ProviderStatus
+from tests.providers.conftest import poll_until_done
 
 FLUX = "black-forest-labs/flux-schnell"
 FLUX_OPTIONS = {"max_images": 4, "size": "aspect_ratio"}
@@ -50,25 +51,6 @@ def adapter() -> ReplicateAdapter:
     adapter = ReplicateAdapter()
     adapter.read_timeout = 2.0
     return adapter
-
-
-@pytest.fixture
-def scheduled_polls(monkeypatch):
-    """Stands in for the broker: polls the services schedule are recorded, not run. (Eager Celery
-    would run each one inline at once, recursively, ignoring the countdown.)"""
-    scheduled = []
-
-    class PollQueue:
-        @staticmethod
-        def apply_async(*, kwargs, countdown=None):
-            scheduled.append(kwargs["generation_id"])
-
-        @staticmethod
-        def delay(*, generation_id):
-            scheduled.append(generation_id)
-
-    monkeypatch.setattr(services.tasks, "generation_poll_task", PollQueue)
-    return scheduled
 
 
 def make_request(**overrides) -> GenerationRequest:
@@ -349,21 +331,13 @@ def test_parse_webhook_accepts_any_matching_v1_entry(sim):
 # ---------------------------------------------------------------- through the generation services
 
 
-def _poll_until_done(generation_id) -> None:
-    for _ in range(200):
-        if not services.generation_poll(generation_id=generation_id):
-            return
-        time.sleep(0.05)
-    pytest.fail("the generation never finished")
-
-
 def test_end_to_end_by_polling_on_the_model_route(sim, catalog, user, scheduled_polls):
     generation = services.generation_create(
         user=user, model_slug="flux-schnell", prompt="a lighthouse", aspect_ratio="1:1", num_images=2, seed=42
     )
     services.generation_run(generation_id=generation.id)
     assert scheduled_polls == [str(generation.id)]
-    _poll_until_done(generation.id)
+    poll_until_done(generation.id)
 
     generation.refresh_from_db()
     assert (generation.status, generation.provider) == (Status.SUCCEEDED, "replicate")
@@ -383,7 +357,7 @@ def test_end_to_end_on_the_version_route(sim, catalog, user, scheduled_polls):
         user=user, model_slug="sdxl", prompt="a harbour", aspect_ratio="3:2", negative_prompt="fog", seed=7
     )
     services.generation_run(generation_id=generation.id)
-    _poll_until_done(generation.id)
+    poll_until_done(generation.id)
 
     generation.refresh_from_db()
     assert generation.status == Status.SUCCEEDED
@@ -396,7 +370,7 @@ def test_end_to_end_on_the_version_route(sim, catalog, user, scheduled_polls):
 def test_a_blocked_prompt_is_rejected_once_and_released(sim, catalog, user, scheduled_polls):
     generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a forbidden door")
     services.generation_run(generation_id=generation.id)
-    _poll_until_done(generation.id)
+    poll_until_done(generation.id)
 
     generation.refresh_from_db()
     assert (generation.status, generation.error_code) == (Status.REJECTED, "content_blocked")
