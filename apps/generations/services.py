@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -314,13 +314,11 @@ def _run_route(generation: Generation, index: int, route: Route) -> ProviderStat
     if adapter.blocking:
         if not _generation_mark_running(generation_id, route_index=index, route=route, notes=notes):
             return None
-        return _timed_call(route, "run", lambda: call_with_retry(
-            lambda: adapter.run(
-                request,
-                on_progress=lambda status: generation_apply_progress(generation_id=generation_id, status=status),
-                is_canceled=lambda: Generation.objects.filter(pk=generation_id, status=Status.CANCELED).exists(),
-            ),
-            adapter_retry_policy(adapter),
+        # Not retried here: a blocking run may bill per image, so adapters retry each call themselves.
+        return _timed_call(route, "run", lambda: adapter.run(
+            request,
+            on_progress=lambda status: generation_apply_progress(generation_id=generation_id, status=status),
+            is_canceled=lambda: Generation.objects.filter(pk=generation_id, status=Status.CANCELED).exists(),
         ))
     submitted = _timed_call(route, "submit", lambda: call_with_retry(
         lambda: adapter.submit(request), adapter_retry_policy(adapter)
@@ -413,7 +411,12 @@ def generation_apply_provider_status(*, generation_id, status: ProviderStatus) -
 
 def generation_apply_webhook(*, provider: str, event: WebhookEvent) -> None:
     """A verified webhook: applied once per delivery, to the job it names."""
-    generation = Generation.objects.filter(provider=provider, provider_job_id=event.status.provider_job_id).first()
+    job_id = event.status.provider_job_id
+    # A job id may carry routing details after a "|" that the provider's webhooks do not repeat
+    # (fal's is "<request_id>|<owner/app>"): webhooks name the job by the part before it.
+    generation = Generation.objects.filter(
+        Q(provider_job_id=job_id) | Q(provider_job_id__startswith=f"{job_id}|"), provider=provider
+    ).first()
     if generation is None:
         return
     try:
@@ -468,7 +471,9 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         generation.finishing_at = now
         generation.progress = 0.99
         generation.predict_seconds = status.predict_seconds
-        _save(generation, "started_at", "finishing_at", "progress", "predict_seconds")
+        if status.seed:
+            generation.seed = status.seed[:40]  # the seed the provider says it used, so results can be redone
+        _save(generation, "started_at", "finishing_at", "progress", "predict_seconds", "seed")
         _publish(generation)
     try:
         storage.generation_outputs_store(generation=generation, outputs=status.outputs)

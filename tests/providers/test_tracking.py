@@ -1,0 +1,84 @@
+"""Webhooks get lost and polls race them: whichever sees the end first applies it, exactly once."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from apps.credits.models import LedgerEntry
+from apps.generations import services
+from apps.generations.models import Generation, GenerationImage, Status
+from apps.providers.models import WebhookDelivery
+from tests.accounts.factories import UserFactory
+from tests.providers.conftest import poll_until_done
+
+
+@pytest.fixture
+def job(simulator, catalog, settings, scheduled_polls):
+    simulator.knobs("replicate", job_seconds=0.3)
+    user = UserFactory()
+
+    def submit() -> Generation:
+        generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a kite", seed=5)
+        services.generation_run(generation_id=generation.id)
+        return generation
+
+    return submit
+
+
+def settled(generation: Generation) -> tuple:
+    generation.refresh_from_db()
+    kinds = sorted(LedgerEntry.objects.filter(generation=generation).values_list("kind", flat=True))
+    return generation.status, kinds, GenerationImage.objects.filter(generation=generation).count()
+
+
+def wait_for_end(generation: Generation, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while Generation.objects.get(pk=generation.pk).is_active:
+        assert time.monotonic() < deadline, "the job never ended"
+        time.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_polling_alone_when_no_webhook_is_configured(job, settings):
+    settings.PROVIDER_WEBHOOK_BASE_URL = ""
+    generation = job()
+    poll_until_done(generation.id)
+    assert settled(generation) == (Status.SUCCEEDED, ["capture", "reserve"], 1)
+    assert WebhookDelivery.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhooks_alone_even_duplicated(job, settings, live_server, simulator):
+    settings.PROVIDER_WEBHOOK_BASE_URL = live_server.url
+    simulator.knobs("replicate", webhook_copies=3)
+    generation = job()
+    wait_for_end(generation)
+    assert settled(generation) == (Status.SUCCEEDED, ["capture", "reserve"], 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhooks_and_polling_at_once(job, settings, live_server, simulator):
+    settings.PROVIDER_WEBHOOK_BASE_URL = live_server.url
+    simulator.knobs("replicate", webhook_copies=3)
+    generation = job()
+    pollers = [threading.Thread(target=lambda: (poll_until_done(generation.id), connection.close())) for _ in range(3)]
+    for poller in pollers:
+        poller.start()
+    for poller in pollers:
+        poller.join(timeout=20)
+    wait_for_end(generation)
+    assert settled(generation) == (Status.SUCCEEDED, ["capture", "reserve"], 1)
+    assert simulator.stats().get("replicate:webhook_204", 0) >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_webhook_is_covered_by_polling(job, settings, live_server, simulator):
+    settings.PROVIDER_WEBHOOK_BASE_URL = live_server.url
+    simulator.knobs("replicate", webhook_drop_rate=1.0)
+    generation = job()
+    time.sleep(0.5)
+    assert Generation.objects.get(pk=generation.pk).is_active  # nothing came
+    poll_until_done(generation.id)
+    assert settled(generation) == (Status.SUCCEEDED, ["capture", "reserve"], 1)
