@@ -25,7 +25,12 @@ from apps.core.exceptions import NotFoundError
 from apps.credits import selectors as credits_selectors
 from apps.credits import services as credits_services
 from apps.providers import breaker
-from apps.providers.exceptions import ProviderBlockedError, ProviderError, ProviderRetryableError
+from apps.providers.exceptions import (
+    ProviderAccountError,
+    ProviderBlockedError,
+    ProviderError,
+    ProviderRetryableError,
+)
 from apps.providers.models import ProviderCall, WebhookDelivery
 from apps.providers.registry import adapter_get, adapter_retry_policy
 from apps.providers.retry import call_with_retry
@@ -380,6 +385,10 @@ def generation_poll(*, generation_id) -> bool:
     adapter = adapter_get(generation.provider)
     try:
         status = adapter.poll(generation.provider_job_id)
+    except ProviderAccountError:
+        # Our key stopped working mid-job: the job can't be followed any more.
+        generation_fail(generation_id=generation_id, code="provider_unavailable", message=ALL_ROUTES_DOWN_MESSAGE)
+        return False
     except ProviderRetryableError:
         return True  # the provider is flaky: the job may still be fine, ask again
     except ProviderError as error:

@@ -442,7 +442,7 @@ def test_end_to_end_by_polling(sim, catalog, user, scheduled_polls):
     generation.refresh_from_db()
     assert (generation.status, generation.provider, generation.progress) == (Status.SUCCEEDED, "fal", 1.0)
     assert generation.provider_job_id.endswith("|fal-ai/nano-banana")
-    assert [(image.index, image.width, image.height) for image in generation.images.all()] == [(0, 1360, 768)]
+    assert [(image.index, image.width, image.height) for image in generation.images.all()] == [(0, 1344, 768)]
     assert ledger(generation) == [("capture", 0), ("reserve", -4)]
     assert sim.stats()["fal:POST /fal/fal-ai/nano-banana"] == 1
 
@@ -546,6 +546,6 @@ def test_the_simulator_webhooks_finish_the_generation_without_polling(
     generation.refresh_from_db()
     assert scheduled_polls == [str(generation.id)]  # a poll was scheduled, never run
     assert not [key for key in sim.stats() if key.startswith("fal:GET")]
-    assert [(image.width, image.height) for image in generation.images.all()] == [(768, 1360)]
+    assert [(image.width, image.height) for image in generation.images.all()] == [(768, 1344)]
     assert ledger(generation) == [("capture", 0), ("reserve", -4)]
     assert WebhookDelivery.objects.filter(provider="fal").count() == 1

@@ -118,3 +118,13 @@ def test_a_bad_key_at_the_primary_moves_on_without_retrying(chain, user, setting
     generation = generate(user)
     assert (generation.status, generation.provider) == (Status.SUCCEEDED, "comfyui")
     assert calls(chain, REPLICATE_CREATE) == 1
+
+
+def test_a_key_revoked_while_a_job_runs_fails_it_at_the_next_poll(chain, user, settings):
+    generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse")
+    services.generation_run(generation_id=generation.id)
+    settings.REPLICATE_API_TOKEN = "r8_revoked"
+    assert services.generation_poll(generation_id=generation.id) is False
+    generation.refresh_from_db()
+    assert (generation.status, generation.error_code) == (Status.FAILED, "provider_unavailable")
+    assert credits_balance_get(user=user) == 100

@@ -63,12 +63,12 @@ def image_size(width: int, height: int) -> str | dict:
 
 
 def model_input(request: GenerationRequest) -> dict:
-    body = {
-        "prompt": request.prompt,
-        "image_size": image_size(request.width, request.height),
-        "num_images": request.num_images,
-        "enable_safety_checker": True,
-    }
+    body = {"prompt": request.prompt, "num_images": request.num_images, "enable_safety_checker": True}
+    # Some fal models (Imagen, Nano Banana) take a ratio name instead of a pixel size.
+    if request.options.get("size") == "aspect_ratio":
+        body["aspect_ratio"] = request.aspect_ratio
+    else:
+        body["image_size"] = image_size(request.width, request.height)
     if request.negative_prompt:
         body["negative_prompt"] = request.negative_prompt
     if request.seed is not None:

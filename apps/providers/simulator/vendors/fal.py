@@ -27,7 +27,8 @@ A job is `IN_QUEUE` for the first 40 % of the knob `job_seconds` (queue_position
   result answers 503 with that `error_type` (and `X-Fal-Error-Type`);
 - cancelled before the end: `COMPLETED` with `error_type: request_cancelled` (an assumption: fal
   does not document it), and the result answers 400.
-Image sizes follow `image_size`: a preset name or `{width, height}` (default `landscape_4_3`).
+Image sizes follow `image_size`: a preset name or `{width, height}` (default `landscape_4_3`), or
+`aspect_ratio` for the models that take a ratio name.
 
 Knob `output_variant` (read at submit):
 - `default`: 200 `{images: [{url, width, height, content_type}], seed, has_nsfw_concepts: [false…],
@@ -172,6 +173,12 @@ async def _guard(request: Request) -> Response | None:
     return None
 
 
+ASPECT_RATIO_SIZES = {
+    "1:1": (1024, 1024), "16:9": (1344, 768), "9:16": (768, 1344), "4:3": (1152, 896), "3:4": (896, 1152),
+    "3:2": (1216, 832), "2:3": (832, 1216),
+}
+
+
 def _size(value) -> tuple[int, int] | None:
     if value is None:
         return SIZE_PRESETS["landscape_4_3"]
@@ -297,7 +304,11 @@ def register(router: Router) -> None:
             return _invalid("prompt", "field required", "value_error.missing")
         if not isinstance(data.get("num_images", 1), int) or not 1 <= data.get("num_images", 1) <= 4:
             return _invalid("num_images", "ensure this value is between 1 and 4", "value_error.number")
-        if (size := _size(data.get("image_size"))) is None:
+        if "aspect_ratio" in data:
+            # Models such as Imagen and Nano Banana take a ratio name; they answer at about a megapixel.
+            if (size := ASPECT_RATIO_SIZES.get(data["aspect_ratio"])) is None:
+                return _invalid("aspect_ratio", "unexpected value", "value_error")
+        elif (size := _size(data.get("image_size"))) is None:
             return _invalid("image_size", "invalid image size", "value_error")
         knobs = knob_store.knobs(VENDOR)
         if is_blocked(VENDOR, data["prompt"]):
