@@ -13,13 +13,14 @@ PYTHON_BASE := $(shell for c in python3.13 python3.12 \
 	p=$$(command -v $$c 2>/dev/null) || continue; \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help run simulator test superuser services browser clean
+.PHONY: help run simulator test superuser services browser bench clean
 
 help:
 	@echo "make run        serve Darkroom at http://$(HOST):$(PORT) (embedded mode: no services needed)"
 	@echo "make test       run the whole test suite against PostgreSQL and Redis"
 	@echo "make superuser  create a staff account for the admin at /admin/"
 	@echo "make simulator  serve fake hosted providers on :8800 (then: make run PROVIDER_SIMULATOR_URL=http://127.0.0.1:8800)"
+	@echo "make bench      media benchmarks (derivatives, Pillow vs pyvips, BlurHash) → bench/results/media.json"
 
 $(VENV)/.installed-run: pyproject.toml
 	@test -n "$(PYTHON_BASE)" || { echo "Darkroom needs Python 3.12 or later; none was found." >&2; exit 1; }
@@ -67,6 +68,10 @@ browser:
 
 test: $(VENV)/.installed-test services browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Media pipeline timings on this machine; prints a table and writes bench/results/media.json.
+bench: $(VENV)/.installed-run
+	$(PY) bench/media_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -35,7 +35,10 @@ def error(request, *, detail: str, code: str, status: int):
 
 @api.exception_handler(ApplicationError)
 def application_error(request, exc: ApplicationError):
-    return error(request, detail=exc.message, code=exc.code, status=exc.http_status)
+    response = error(request, detail=exc.message, code=exc.code, status=exc.http_status)
+    if retry_after := getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(retry_after)  # limits (429): seconds until a retry can succeed
+    return response
 
 
 @api.exception_handler(ValidationError)
@@ -74,4 +77,5 @@ def unexpected_error(request, exc):
 
 api.add_router("/", "apps.catalog.api.router")
 api.add_router("/", "apps.generations.api.router")
+api.add_router("/", "apps.media.api.router")
 api.add_router("/", "apps.credits.api.router")

@@ -14,9 +14,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("account/", include("apps.accounts.urls")),
+    path("credits/", include("apps.credits.urls")),
+    # dj-stripe's signed webhook: /stripe/webhook/<uuid>/ (manage.py credits_stripe_webhook prints it)
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("api/v1/", api.urls),
     path("files/<str:token>", file_view, name="file"),
     path("webhooks/providers/<slug:provider>/", provider_webhook_view, name="provider_webhook"),
     path("healthz", healthz_view, name="healthz"),
+    path("", include("apps.media.urls")),
     path("", include("apps.generations.urls")),
 ]

@@ -1,12 +1,27 @@
-from django.contrib import admin
+import uuid
 
-from .models import CreditAccount, LedgerEntry
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Sum
+
+from apps.core.exceptions import ApplicationError
+
+from . import services
+from .models import (
+    CreditAccount,
+    CreditAdjustment,
+    CreditPackage,
+    DailySpend,
+    LedgerEntry,
+    Purchase,
+    PurchaseReversal,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Money rows are written by services only; staff can look, not touch."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -18,11 +33,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "user", "kind", "amount", "memo", "generation"]
+    list_display = ["created_at", "user", "kind", "amount", "memo", "generation", "purchase", "actor"]
     list_filter = ["kind"]
     search_fields = ["user__email", "idempotency_key"]
-    list_select_related = ["user"]
-    raw_id_fields = ["generation"]
+    list_select_related = ["user", "actor", "purchase"]
+    raw_id_fields = ["generation", "purchase"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(CreditAccount)
@@ -30,3 +46,149 @@ class CreditAccountAdmin(ReadOnlyAdmin):
     list_display = ["user", "balance", "updated_at"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
+
+
+class AdjustmentForm(forms.ModelForm):
+    reason = forms.CharField(
+        max_length=200, help_text="Why — kept in the ledger with your name. The user sees it in their history."
+    )
+    # One key per rendered form, so a double submit posts once.
+    nonce = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+    class Meta:
+        model = CreditAdjustment
+        fields = ["user", "amount"]
+        help_texts = {"amount": "Credits to add (positive) or remove (negative). A balance can't go below zero."}
+
+    def clean(self):
+        data = super().clean()
+        user, amount = data.get("user"), data.get("amount")
+        if amount == 0:
+            self.add_error("amount", "Add or remove at least one credit.")
+        if user is not None and amount is not None and amount < 0:
+            balance = CreditAccount.objects.filter(user=user).values_list("balance", flat=True).first() or 0
+            if balance + amount < 0:
+                self.add_error("amount", f"The balance is {balance}; at most {balance} credits can be removed.")
+        return data
+
+
+@admin.register(CreditAdjustment)
+class CreditAdjustmentAdmin(admin.ModelAdmin):
+    """Staff adjustments: add one with a reason; none can be edited or deleted afterwards."""
+
+    form = AdjustmentForm
+    list_display = ["created_at", "user", "amount", "memo", "actor"]
+    search_fields = ["user__email", "memo"]
+    list_select_related = ["user", "actor"]
+    raw_id_fields = ["user"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(kind=LedgerEntry.Kind.ADJUSTMENT)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_fields(self, request, obj=None):
+        return ["user", "amount", "reason", "nonce"] if obj is None else ["created_at", "user", "amount", "memo", "actor"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["created_at", "user", "amount", "memo", "actor"]
+
+    def save_model(self, request, obj, form, change):
+        entry = services.credits_adjust(
+            user=form.cleaned_data["user"], amount=form.cleaned_data["amount"], reason=form.cleaned_data["reason"],
+            actor=request.user, idempotency_key=str(form.cleaned_data["nonce"]),
+        )
+        obj.pk = obj.id = entry.pk
+        obj.created_at = entry.created_at
+        obj._state.adding = False
+
+
+class PurchaseReversalInline(admin.TabularInline):
+    model = PurchaseReversal
+    fk_name = "purchase"
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "stripe_id", "amount_cents", "credits_due", "credits_debited", "undone_entry"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class PurchaseLedgerInline(admin.TabularInline):
+    model = LedgerEntry
+    fk_name = "purchase"
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "amount", "memo", "idempotency_key"]
+    readonly_fields = fields
+    verbose_name_plural = "ledger entries"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "package", "credits", "amount_display", "status", "credits_shortfall",
+                    "needs_review"]
+    list_filter = ["status", "needs_review", "package"]
+    search_fields = ["id", "user__email", "stripe_checkout_session_id", "stripe_payment_intent_id"]
+    list_select_related = ["user", "package"]
+    date_hierarchy = "created_at"
+    inlines = [PurchaseLedgerInline, PurchaseReversalInline]
+    actions = ["refund_through_stripe"]
+    readonly_fields = [
+        "id", "user", "package", "credits", "amount_cents", "currency", "status", "stripe_checkout_session_id",
+        "stripe_payment_intent_id", "paid_at", "credits_shortfall", "needs_review", "review_note", "created_at",
+        "updated_at",
+    ]
+
+    def has_change_permission(self, request, obj=None):
+        # Viewable (the detail page lists its ledger rows and reversals); nothing is editable.
+        return False
+
+    @admin.action(description="Refund selected purchases in full through Stripe (credits come back by webhook)")
+    def refund_through_stripe(self, request, queryset):
+        for purchase in queryset:
+            try:
+                refund = services.credits_purchase_refund_request(purchase=purchase, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"{purchase.pk}: {exc.message}", level=messages.WARNING)
+                continue
+            self.message_user(request, f"{purchase.pk}: Stripe refund {refund['id']} is {refund['status']}.")
+
+
+@admin.register(CreditPackage)
+class CreditPackageAdmin(admin.ModelAdmin):
+    list_display = ["name", "credits", "price_display", "currency", "is_active", "sort_order", "sold"]
+    list_editable = ["is_active", "sort_order"]
+    list_filter = ["is_active"]
+
+    @admin.display(description="paid purchases")
+    def sold(self, obj):
+        return obj.purchases.exclude(paid_at=None).count()
+
+
+@admin.register(DailySpend)
+class DailySpendAdmin(ReadOnlyAdmin):
+    """Credits held or charged per UTC day. Rows without a user are everyone's total; `alerted at` is
+    set once the day passes DAILY_SPEND_ALERT_CREDITS (staff are also mailed and a warning is logged)."""
+
+    list_display = ["day", "scope", "spent", "alerted_at"]
+    list_filter = [("user", admin.EmptyFieldListFilter), "day"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    date_hierarchy = "day"
+
+    @admin.display(description="who")
+    def scope(self, obj):
+        return obj.user or "everyone"
+
+    def changelist_view(self, request, extra_context=None):
+        total = DailySpend.objects.filter(user__isnull=True).aggregate(total=Sum("spent"))["total"] or 0
+        return super().changelist_view(request, {**(extra_context or {}), "title": f"Daily spend ({total} credits in all)"})

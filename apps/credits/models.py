@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -26,6 +28,11 @@ class LedgerEntry(models.Model):
 
     class Kind(models.TextChoices):
         GRANT = "grant", "Grant"
+        DAILY = "daily", "Daily free credits"
+        PURCHASE = "purchase", "Purchase"
+        REFUND = "refund", "Refund"
+        DISPUTE = "dispute", "Dispute"
+        REINSTATE = "reinstate", "Reinstated"
         RESERVE = "reserve", "Reserved"
         CAPTURE = "capture", "Charged"
         RELEASE = "release", "Released"
@@ -39,6 +46,13 @@ class LedgerEntry(models.Model):
     idempotency_key = models.CharField(max_length=200, unique=True)
     generation = models.ForeignKey(
         "generations.Generation", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    purchase = models.ForeignKey(
+        "credits.Purchase", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    # Who made a manual adjustment (staff); empty for everything the system posts.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     memo = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -66,3 +80,149 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Ledger entries are append-only.")
+
+
+class CreditAdjustment(LedgerEntry):
+    """The ledger's manual adjustments, as staff make and audit them in the admin."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "credit adjustment"
+
+
+class CreditPackage(BaseModel):
+    """A bundle of credits for sale through Stripe Checkout, managed by staff in the admin."""
+
+    name = models.CharField(max_length=100)
+    credits = models.PositiveIntegerField()
+    price_cents = models.PositiveIntegerField(help_text="The price in the currency's smallest unit (cents).")
+    currency = models.CharField(max_length=3, default="usd", help_text="ISO code, lower case (usd, eur …).")
+    is_active = models.BooleanField(default=True, help_text="Only active packages are offered.")
+    stripe_price_id = models.CharField(
+        max_length=100, blank=True, help_text="Optional: a Stripe Price (price_…) to sell; else the price above."
+    )
+    sort_order = models.PositiveIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort_order", "price_cents"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credits__gt=0), name="credit_package_credits_positive"),
+            models.CheckConstraint(condition=Q(price_cents__gt=0), name="credit_package_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} — {self.credits} credits"
+
+    @property
+    def price_display(self) -> str:
+        return format_money(self.price_cents, self.currency)
+
+
+def format_money(cents: int, currency: str) -> str:
+    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency.lower())
+    amount = f"{cents / 100:,.2f}"
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
+
+
+class Purchase(BaseModel):
+    """One Checkout of a package: what was sold at what price, and what the ledger did about it.
+
+    Credits, price and currency are copied from the package when checkout starts, so later edits
+    to the package never change what a purchase grants or what its refunds take back.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting payment"
+        PAID = "paid", "Paid"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partly refunded"
+        REFUNDED = "refunded", "Refunded"
+        DISPUTED = "disputed", "Disputed"
+        EXPIRED = "expired", "Expired"
+        FAILED = "failed", "Payment failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases")
+    package = models.ForeignKey(CreditPackage, on_delete=models.PROTECT, related_name="purchases")
+    credits = models.PositiveIntegerField()
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    stripe_checkout_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # Credits a refund or dispute should have taken back but could not: the user had spent them.
+    credits_shortfall = models.PositiveIntegerField(default=0)
+    needs_review = models.BooleanField(
+        default=False, help_text="Set when something about this purchase needs a person to look at it."
+    )
+    review_note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="purchase_user_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.credits} credits for {self.amount_display} ({self.get_status_display()})"
+
+    @property
+    def amount_display(self) -> str:
+        return format_money(self.amount_cents, self.currency)
+
+
+class PurchaseReversal(BaseModel):
+    """A Stripe refund or dispute against a purchase, and the credits it took back (once)."""
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", "Refund"
+        DISPUTE = "dispute", "Dispute"
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="reversals")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    stripe_id = models.CharField(max_length=255, unique=True, help_text="The re_… or dp_… id.")
+    amount_cents = models.PositiveIntegerField()
+    credits_due = models.PositiveIntegerField(help_text="What this reversal should take back.")
+    credits_debited = models.PositiveIntegerField(help_text="What it could take back from the balance.")
+    ledger_entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="+")
+    # A failed refund or a won dispute gives the debited credits back.
+    undone_entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.stripe_id}"
+
+    @property
+    def shortfall(self) -> int:
+        return self.credits_due - self.credits_debited
+
+    @property
+    def is_active(self) -> bool:
+        return self.undone_entry_id is None
+
+
+class DailySpend(models.Model):
+    """Credits held or charged per UTC day — per user, and for everyone (user empty).
+
+    Kept in step with the ledger in the same transaction as each reserve and release, so the
+    daily caps and the global budget are checked with one row lock or one conditional update.
+    """
+
+    day = models.DateField()
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    spent = models.BigIntegerField(default=0)
+    alerted_at = models.DateTimeField(null=True, blank=True, help_text="When staff were told this day passed the alert.")
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = "daily spend"
+        verbose_name_plural = "daily spend"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "user"], condition=Q(user__isnull=False), name="daily_spend_user_day"),
+            models.UniqueConstraint(fields=["day"], condition=Q(user__isnull=True), name="daily_spend_global_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.spent} credits ({self.user or 'everyone'})"

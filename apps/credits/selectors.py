@@ -1,6 +1,13 @@
-from django.db.models import Sum
+import uuid
 
-from .models import CreditAccount, LedgerEntry
+from django.conf import settings
+from django.db.models import QuerySet, Sum
+
+from apps.core.exceptions import NotFoundError
+from apps.core.pagination import Page, keyset_page
+
+from .models import CreditAccount, CreditPackage, DailySpend, LedgerEntry, Purchase
+from .stripe_api import stripe_is_configured
 
 
 def credits_balance_get(*, user) -> int:
@@ -10,3 +17,48 @@ def credits_balance_get(*, user) -> int:
 def credits_ledger_balance(*, user) -> int:
     """The balance recomputed from the ledger, for reconciliation."""
     return LedgerEntry.objects.filter(user=user).aggregate(total=Sum("amount"))["total"] or 0
+
+
+def credits_balance_is_low(*, balance: int) -> bool:
+    return balance < settings.LOW_BALANCE_CREDITS
+
+
+def credits_ledger_page(*, user, cursor: str | None = None, limit: int = 25) -> Page[LedgerEntry]:
+    """The user's own ledger, newest first, with what each entry paid for."""
+    entries = LedgerEntry.objects.filter(user=user).select_related("generation__catalog_model", "purchase__package")
+    return keyset_page(entries, cursor=cursor, limit=limit)
+
+
+def credits_packages_for_sale() -> QuerySet[CreditPackage]:
+    return CreditPackage.objects.filter(is_active=True)
+
+
+def credits_purchases_enabled() -> bool:
+    return stripe_is_configured()
+
+
+def credits_purchase_get_for_user(*, user, purchase_id) -> Purchase:
+    try:
+        purchase = (
+            Purchase.objects.filter(pk=uuid.UUID(str(purchase_id)), user=user).select_related("package").first()
+        )
+    except ValueError:
+        purchase = None
+    if purchase is None:
+        raise NotFoundError("Purchase not found.")
+    return purchase
+
+
+def credits_purchase_for_session(*, user, session_id: str) -> Purchase:
+    purchase = Purchase.objects.filter(user=user, stripe_checkout_session_id=session_id).first() if session_id else None
+    if purchase is None:
+        raise NotFoundError("Purchase not found.")
+    return purchase
+
+
+def credits_purchase_entries(*, purchase: Purchase) -> list[LedgerEntry]:
+    return list(purchase.ledger_entries.order_by("created_at", "id"))
+
+
+def credits_spend_today(*, day) -> int:
+    return DailySpend.objects.filter(day=day, user__isnull=True).values_list("spent", flat=True).first() or 0

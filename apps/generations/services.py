@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.catalog.models import CatalogModel, dimensions_for, nearest_aspect_ratio
 from apps.catalog.selectors import catalog_model_availability, route_is_configured
 from apps.core.exceptions import NotFoundError
+from apps.credits import pricing as credits_pricing
 from apps.credits import selectors as credits_selectors
 from apps.credits import services as credits_services
 from apps.providers import breaker
@@ -60,11 +61,15 @@ REDRIVE_AFTER = timedelta(minutes=2)
 # ---------------------------------------------------------------- quote and validation
 
 
-def generation_quote(*, catalog_model: CatalogModel, tier: str | None, num_images: int) -> int:
+def generation_quote(
+    *, catalog_model: CatalogModel, tier: str | None, num_images: int, duration_seconds: int | None = None
+) -> int:
     chosen = catalog_model.tier(tier)
     if chosen is None:
         raise InvalidGenerationError("Choose one of the sizes this model offers.", extra={"field": "tier"})
-    return chosen["price"] * num_images
+    return credits_pricing.price_credits(
+        catalog_model=catalog_model, tier=chosen, num_images=num_images, duration_seconds=duration_seconds
+    )
 
 
 def _validated_params(
@@ -147,7 +152,11 @@ def _save(generation: Generation, *fields: str) -> None:
 
 
 def _locked(generation_id) -> Generation | None:
-    return Generation.objects.select_for_update().select_related("catalog_model").filter(pk=generation_id).first()
+    # Lock only the generation row: the catalogue row is shared by every job of the model.
+    return (
+        Generation.objects.select_for_update(of=("self",)).select_related("catalog_model")
+        .filter(pk=generation_id).first()
+    )
 
 
 # ---------------------------------------------------------------- create and cancel
@@ -175,6 +184,8 @@ def generation_create(
             negative_prompt=negative_prompt.strip(), seed=params.pop("seed"), params=params,
             quoted_credits=price, deadline_at=timezone.now() + timedelta(seconds=catalog_model.deadline_seconds),
         )
+        # Per-hour, concurrent-job and daily limits, under the user's account lock until commit.
+        credits_services.credits_limits_check(user=user, amount=price, generation=generation)
         credits_services.credits_reserve(generation=generation, amount=price)
         transaction.on_commit(lambda: tasks.generation_run_task.delay(generation_id=str(generation.id)))
         _publish(generation)

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "ninja",
+    "djstripe",
     # Darkroom
     "apps.core",
     "apps.accounts",
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.providers",
     "apps.generations",
+    "apps.media",
     "apps.realtime",
 ]
 
@@ -237,6 +239,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "apps.generations.tasks.generation_run_task": {"queue": "io"},
     "apps.generations.tasks.generation_poll_task": {"queue": "io"},
+    "apps.media.tasks.upload_derivatives_task": {"queue": "media"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Orphaned late-ack messages come back after the visibility timeout; keep it above the longest job.
@@ -247,6 +250,10 @@ CELERY_BEAT_SCHEDULE = {
     "generations-reap-stuck": {
         "task": "apps.generations.tasks.generations_reap_stuck_task",
         "schedule": crontab(minute="*"),
+    },
+    "credits-daily-refresh": {
+        "task": "apps.credits.tasks.credits_daily_refresh_task",
+        "schedule": crontab(minute=5, hour=0),
     },
 }
 
@@ -334,6 +341,44 @@ BREAKER_FAILURE_THRESHOLD = env_int("BREAKER_FAILURE_THRESHOLD", 5)
 BREAKER_COOLDOWN_SECONDS = env_int("BREAKER_COOLDOWN_SECONDS", 30)
 BREAKER_PROBE_TIMEOUT_SECONDS = env_int("BREAKER_PROBE_TIMEOUT_SECONDS", 60)
 
+# ---------------------------------------------------------------- credits, limits and payments
+# Free credits: each UTC day a beat task tops every balance below this up to it (0 = off).
+DAILY_FREE_CREDITS = env_int("DAILY_FREE_CREDITS", 10)
+# Below this balance the header nudges people to buy credits.
+LOW_BALANCE_CREDITS = env_int("LOW_BALANCE_CREDITS", 10)
+# Staff are alerted (log warning + mail to ADMINS) once a day when all users' spend passes this.
+DAILY_SPEND_ALERT_CREDITS = env_int("DAILY_SPEND_ALERT_CREDITS", 10000)
+ADMINS = env_list("ADMINS")
+# Limits on submissions, enforced in the database across processes; 0 switches one off.
+RATE_LIMIT_GENERATIONS_PER_HOUR = env_int("RATE_LIMIT_GENERATIONS_PER_HOUR", 300)
+RATE_LIMIT_CONCURRENT_JOBS = env_int("RATE_LIMIT_CONCURRENT_JOBS", 32)
+USER_DAILY_SPEND_CAP = env_int("USER_DAILY_SPEND_CAP", 5000)
+GLOBAL_DAILY_BUDGET = env_int("GLOBAL_DAILY_BUDGET", 0)
+
+# Stripe Checkout through dj-stripe. Without a secret key the buy buttons say purchases are off.
+# STRIPE_FAKE_URL points Darkroom at `manage.py stripe_fake` with stand-in keys (demos, tests).
+STRIPE_FAKE_URL = env("STRIPE_FAKE_URL").rstrip("/")
+STRIPE_API_BASE = (env("STRIPE_API_BASE") or STRIPE_FAKE_URL or "https://api.stripe.com").rstrip("/")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY") or (
+    "sk_test_DarkroomFakeStripe0123456789abcd" if STRIPE_FAKE_URL else ""
+)
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY") or (
+    "pk_test_DarkroomFakeStripe0123456789abcd" if STRIPE_FAKE_URL else ""
+)
+STRIPE_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+# The signing secret of the Stripe webhook endpoint; `migrate` keeps dj-stripe's endpoint row in
+# step with it. Register SITE_URL + the path `manage.py credits_stripe_webhook` prints with Stripe.
+DJSTRIPE_WEBHOOK_SECRET = env("DJSTRIPE_WEBHOOK_SECRET") or (
+    "whsec_ZGFya3Jvb20tc3RyaXBlLWZha2Utc2lnbmluZy1zZWNyZXQ" if STRIPE_FAKE_URL else ""
+)
+DJSTRIPE_WEBHOOK_UUID = env("DJSTRIPE_WEBHOOK_UUID")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+# dj-stripe's schema as one fast migration (see apps/credits/djstripe_migrations/); re-generate it
+# when upgrading dj-stripe.
+MIGRATION_MODULES = {"djstripe": "apps.credits.djstripe_migrations"}
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+
 # ---------------------------------------------------------------- logging and errors
 LOGGING = {
     "version": 1,
@@ -357,3 +402,19 @@ if SENTRY_DSN:
         traces_sample_rate=float(env("SENTRY_TRACES_SAMPLE_RATE", "0")),
         send_default_pii=False,
     )
+
+# ---------------------------------------------------------------- media (uploads, derivatives, operations)
+# Uploads over either limit are refused with 413; the pixel limit is read from the header, before decoding.
+MEDIA_MAX_UPLOAD_BYTES = env_int("MEDIA_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+MEDIA_MAX_PIXELS = env_int("MEDIA_MAX_PIXELS", 40_000_000)
+MEDIA_PREVIEW_EDGE = env_int("MEDIA_PREVIEW_EDGE", 1536)
+MEDIA_THUMBNAIL_EDGE = env_int("MEDIA_THUMBNAIL_EDGE", 512)
+# "auto" makes derivatives with pyvips when it imports (faster on PNG), else Pillow; or "pillow", "pyvips".
+MEDIA_IMAGE_BACKEND = env("MEDIA_IMAGE_BACKEND", "auto")
+# A file part over MEDIA_MAX_UPLOAD_BYTES is dropped while it streams instead of being spooled to disk.
+FILE_UPLOAD_HANDLERS = [
+    "apps.media.uploads.BoundedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+LOGGING["loggers"]["pyvips"] = {"level": "WARNING"}  # libvips narrates every thumbnail at INFO

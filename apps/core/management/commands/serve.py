@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 def start_embedded_worker(*, concurrency: int = 4) -> None:
     worker = celery_app.WorkController(
-        pool_cls="threads", concurrency=concurrency, queues=["default", "io"], beat=True,
+        pool_cls="threads", concurrency=concurrency, queues=["default", "io", "media"], beat=True,
         without_heartbeat=True, without_mingle=True, without_gossip=True, loglevel="WARNING",
     )
     threading.Thread(target=worker.start, name="embedded-celery-worker", daemon=True).start()

@@ -1,0 +1,13 @@
+import warnings
+
+from django.apps import AppConfig
+from PIL import Image
+
+
+class MediaConfig(AppConfig):
+    name = "apps.media"
+    verbose_name = "Media"
+
+    def ready(self):
+        # Process-wide: an image past Pillow's own bomb threshold is an error, never a warning.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
