@@ -17,6 +17,10 @@ class CatalogModel(BaseModel):
     label = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAGE)
+    # What it does: text-to-image, image-to-image, inpaint, reference, upscale, remove-background.
+    capabilities = models.JSONField(default=list)
+    # Same request and seed, same pixels: identical requests may reuse stored results.
+    deterministic = models.BooleanField(default=False)
     # Internal, never shown: [{provider, model, ...options}] tried in order (the fallback chain).
     routes = models.JSONField(default=list)
     aspect_ratios = models.JSONField(default=list)
@@ -52,6 +56,13 @@ class CatalogModel(BaseModel):
             Route(provider=r["provider"], model=r["model"], options={k: v for k, v in r.items() if k not in ("provider", "model")})
             for r in self.routes
         ]
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    @property
+    def needs_image(self) -> bool:
+        return not self.can("text-to-image")
 
     @property
     def default_aspect_ratio(self) -> str:

@@ -10,6 +10,7 @@ from .models import CatalogModel
 FILE_FIELDS = (
     "label", "description", "kind", "routes", "aspect_ratios", "max_images",
     "supports_negative_prompt", "supports_seed", "tiers", "sort_order", "typical_seconds", "deadline_seconds",
+    "capabilities", "deterministic",
 )
 
 
@@ -27,6 +28,8 @@ def _row(entry: dict) -> dict:
         "sort_order": entry.get("sort_order", 100),
         "typical_seconds": entry.get("typical_seconds", 10),
         "deadline_seconds": entry.get("deadline_seconds", 300),
+        "capabilities": entry.get("capabilities", ["text-to-image"]),
+        "deterministic": entry.get("deterministic", False),
     }
 
 

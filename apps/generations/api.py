@@ -18,11 +18,17 @@ class GenerationIn(Schema):
     tier: str | None = Field(None, description="One of the model's size tiers; the first if omitted.")
     num_images: int = Field(1, ge=1, le=16)
     seed: str | int | None = Field(None, description="A whole number (sent as text if it exceeds 64-bit JSON ints).")
+    image_upload_id: UUID | None = Field(None, description="A photo from POST /uploads to start from (edit models).")
+    mask_upload_id: UUID | None = Field(None, description="A mask upload of the photo's size: white is repainted.")
+    reference_upload_ids: list[UUID] = Field(default_factory=list, max_length=4, description="Reference images.")
+    strength: float | None = Field(None, gt=0, le=1, description="Image-to-image: how far to move from the photo.")
 
 
 class ImageOut(Schema):
     url: str
+    preview_url: str
     thumbnail_url: str
+    blurhash: str
     width: int
     height: int
     sha256: str
@@ -48,6 +54,8 @@ class GenerationOut(Schema):
     progress: float
     quoted_credits: int
     error: ErrorInfo | None
+    notes: list[str]
+    cached: bool = Field(description="True when an identical earlier request's result was reused.")
     images: list[ImageOut]
     created_at: datetime
     finished_at: datetime | None
@@ -71,10 +79,13 @@ def generation_out(generation) -> dict:
         "width": generation.width, "height": generation.height, "num_images": generation.num_images,
         "seed": generation.seed, "progress": round(generation.progress, 4), "quoted_credits": generation.quoted_credits,
         "error": {"code": generation.error_code, "message": generation.error_message} if generation.error_code else None,
+        "notes": generation.notes, "cached": generation.cached_from_id is not None,
         "images": [
             {
                 "url": signed_file_url(image.file, absolute=True),
+                "preview_url": signed_file_url(image.preview or image.thumbnail, absolute=True),
                 "thumbnail_url": signed_file_url(image.thumbnail, absolute=True),
+                "blurhash": image.blurhash,
                 "width": image.width, "height": image.height, "sha256": image.sha256,
             }
             for image in generation.images.all()
@@ -86,9 +97,9 @@ def generation_out(generation) -> dict:
 @router.post("/generations", response={201: GenerationOut}, summary="Create a generation")
 def generation_create(request, payload: GenerationIn):
     """Validates, quotes and reserves the price, then queues the work. Follow it with GET or the event stream."""
-    generation = services.generation_create(
-        user=request.auth, model_slug=payload.model, **payload.dict(exclude={"model"})
-    )
+    fields = payload.dict(exclude={"model"})
+    fields["reference_upload_ids"] = tuple(fields["reference_upload_ids"])
+    generation = services.generation_create(user=request.auth, model_slug=payload.model, **fields)
     return Status(201, generation_out(selectors.generation_get_for_user(user=request.auth, generation_id=generation.id)))
 
 

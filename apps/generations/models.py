@@ -47,6 +47,9 @@ class Generation(BaseModel):
     # Things the user should know that are not errors ("taking longer than usual", an ignored field).
     notes = models.JSONField(default=list, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Identical deterministic requests share a key; a cached generation points at the one it reuses.
+    cache_key = models.CharField(max_length=64, blank=True, db_index=True)
+    cached_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     predict_seconds = models.FloatField(null=True, blank=True)
     error_code = models.CharField(max_length=50, blank=True)
     error_message = models.CharField(max_length=300, blank=True, help_text="Shown to the user.")
@@ -112,12 +115,19 @@ class Generation(BaseModel):
     def reject(self):
         pass
 
+    # A route's output failed its checks: the job goes back to be dispatched on the next route.
+    @transition(field=status, source=[Status.RUNNING, Status.FINISHING], target=Status.DISPATCHED)
+    def reroute(self):
+        pass
+
 
 class GenerationImage(BaseModel):
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveSmallIntegerField()
     file = models.CharField(max_length=300, help_text="Storage path of the original.")
+    preview = models.CharField(max_length=300, blank=True, help_text="Storage path of the WebP web preview.")
     thumbnail = models.CharField(max_length=300, help_text="Storage path of the WebP thumbnail.")
+    blurhash = models.CharField(max_length=100, blank=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     size_bytes = models.PositiveIntegerField()

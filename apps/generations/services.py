@@ -5,6 +5,8 @@ process got there first, so tasks and retries can call them twice.
 """
 
 import base64
+import hashlib
+import json
 import logging
 import math
 import secrets
@@ -30,6 +32,7 @@ from apps.providers.exceptions import (
     ProviderAccountError,
     ProviderBlockedError,
     ProviderError,
+    ProviderRejectedError,
     ProviderRetryableError,
 )
 from apps.providers.models import ProviderCall, WebhookDelivery
@@ -37,15 +40,19 @@ from apps.providers.registry import adapter_get, adapter_retry_policy
 from apps.providers.retry import call_with_retry
 from apps.providers.services import provider_call_record, provider_webhook_url
 from apps.providers.types import GenerationRequest, JobState, ProviderStatus, Route, WebhookEvent
+from apps.media import selectors as media_selectors
+from apps.media.models import Upload
+from apps.media.storage import file_read
 from apps.realtime.publish import publish_to_user
 
 from . import storage, tasks
 from .exceptions import InvalidGenerationError, ModelUnavailableError, NotCancelableError
-from .models import ACTIVE, Generation, Status
+from .models import ACTIVE, Generation, GenerationImage, Status
 
 logger = logging.getLogger(__name__)
 
 MAX_PROMPT_LENGTH = 2000
+MAX_REFERENCES = 4
 MAX_SEED = 2**64 - 1
 INTERNAL_ERROR_MESSAGE = "Something went wrong on our side while making this image. You were not charged."
 TIMEOUT_MESSAGE = "This took too long and was stopped. You were not charged."
@@ -162,32 +169,142 @@ def _locked(generation_id) -> Generation | None:
 # ---------------------------------------------------------------- create and cancel
 
 
+def _validated_inputs(*, user, catalog_model: CatalogModel, image_upload_id, mask_upload_id,
+                      reference_upload_ids) -> dict:
+    """The uploads an edit starts from, owner-scoped and checked against what the model can do."""
+    def invalid(message: str, field: str) -> InvalidGenerationError:
+        return InvalidGenerationError(message, extra={"field": field})
+
+    inputs: dict = {}
+    if image_upload_id is None:
+        if catalog_model.needs_image:
+            raise invalid(f"{catalog_model.label} starts from a photo: choose one.", "image")
+        if mask_upload_id or reference_upload_ids:
+            raise invalid("A mask or reference images need a photo to start from.", "image")
+        return inputs
+    if not any(catalog_model.can(c) for c in ("image-to-image", "inpaint", "upscale", "remove-background")):
+        raise invalid(f"{catalog_model.label} does not start from a photo.", "image")
+    photo = media_selectors.upload_get_for_user(user=user, upload_id=image_upload_id, kind="photo")
+    inputs.update(image=str(photo.id), image_sha256=photo.sha256, image_width=photo.width, image_height=photo.height)
+    if mask_upload_id is not None:
+        if not catalog_model.can("inpaint"):
+            raise invalid(f"{catalog_model.label} does not take a mask.", "mask")
+        mask = media_selectors.upload_get_for_user(user=user, upload_id=mask_upload_id, kind="mask")
+        if (mask.width, mask.height) != (photo.width, photo.height):
+            raise invalid("The mask must be exactly the size of the photo.", "mask")
+        inputs.update(mask=str(mask.id), mask_sha256=mask.sha256)
+    if reference_upload_ids:
+        if not catalog_model.can("reference"):
+            raise invalid(f"{catalog_model.label} does not take reference images.", "references")
+        if len(reference_upload_ids) > MAX_REFERENCES:
+            raise invalid(f"Use at most {MAX_REFERENCES} reference images.", "references")
+        references = [media_selectors.upload_get_for_user(user=user, upload_id=ref) for ref in reference_upload_ids]
+        inputs.update(references=[str(r.id) for r in references], reference_sha256=[r.sha256 for r in references])
+    return inputs
+
+
+def _input_dimensions(catalog_model: CatalogModel, params: dict, inputs: dict) -> None:
+    """Edits take their shape from the photo: upscales multiply it, cut-outs keep it, repaints
+    take the nearest ratio the model offers at the tier's pixel budget."""
+    width, height = inputs["image_width"], inputs["image_height"]
+    tier = catalog_model.tier(params["tier"])
+    if catalog_model.can("upscale"):
+        scale = tier.get("scale", 2)
+        params.update(width=width * scale, height=height * scale, aspect_ratio=f"{width}:{height}")
+    elif catalog_model.can("remove-background"):
+        params.update(width=width, height=height, aspect_ratio=f"{width}:{height}")
+    else:
+        ratio = nearest_aspect_ratio(f"{width}:{height}", catalog_model.aspect_ratios)
+        params["aspect_ratio"] = ratio
+        params["width"], params["height"] = dimensions_for(aspect_ratio=ratio, area=tier["area"])
+
+
+def _cache_key(catalog_model: CatalogModel, prompt: str, negative_prompt: str, params: dict) -> str:
+    normalised = {"model": catalog_model.slug, "prompt": prompt, "negative_prompt": negative_prompt, **params}
+    return hashlib.sha256(json.dumps(normalised, sort_keys=True).encode()).hexdigest()
+
+
 def generation_create(
     *, user, model_slug: str, prompt: str, negative_prompt: str = "", aspect_ratio: str | None = None,
     tier: str | None = None, num_images: int = 1, seed: str | int | None = None,
+    image_upload_id=None, mask_upload_id=None, reference_upload_ids=(), strength: float | None = None,
 ) -> Generation:
-    """Validate, quote, reserve the quote and queue the work — or raise before anything happens."""
+    """Validate, quote, reserve the quote and queue the work — or raise before anything happens.
+
+    A deterministic model asked again for exactly what it already made (same seed, same inputs)
+    reuses the stored result at once, for RESULT_CACHE_PRICE credits, with no provider call."""
     catalog_model = CatalogModel.objects.filter(slug=model_slug).first()
     if catalog_model is None:
         raise InvalidGenerationError("Choose a model from the catalogue.", extra={"field": "model"})
     availability = catalog_model_availability(catalog_model)
     if not availability.available:
         raise ModelUnavailableError(f"{catalog_model.label} is unavailable: {availability.reason}")
+    seed_given = seed not in (None, "")
+    if catalog_model.needs_image and not prompt.strip():
+        prompt = catalog_model.label  # an upscale or a cut-out needs no words
     params = _validated_params(
         catalog_model=catalog_model, prompt=prompt, negative_prompt=negative_prompt,
         aspect_ratio=aspect_ratio, tier=tier, num_images=num_images, seed=seed,
     )
+    inputs = _validated_inputs(
+        user=user, catalog_model=catalog_model, image_upload_id=image_upload_id,
+        mask_upload_id=mask_upload_id, reference_upload_ids=tuple(reference_upload_ids or ()),
+    )
+    if inputs:
+        _input_dimensions(catalog_model, params, inputs)
+        params["inputs"] = inputs
+    if strength is not None:
+        if not 0 < float(strength) <= 1:
+            raise InvalidGenerationError("Strength must be above 0 and at most 1.", extra={"field": "strength"})
+        params["strength"] = float(strength)
+    seed_value = params.pop("seed")
+    cache_key = ""
+    if catalog_model.deterministic and (seed_given or not catalog_model.supports_seed):
+        cache_key = _cache_key(catalog_model, prompt.strip(), negative_prompt.strip(), {**params, "seed": seed_value})
+        cached = (
+            Generation.objects.filter(owner=user, cache_key=cache_key, status=Status.SUCCEEDED, cached_from=None)
+            .order_by("-created_at").first()
+        )
+        if cached is not None:
+            return _generation_from_cache(user=user, source=cached, params=params, seed=seed_value)
     price = generation_quote(catalog_model=catalog_model, tier=params["tier"], num_images=num_images)
     with transaction.atomic():
         generation = Generation.objects.create(
             owner=user, catalog_model=catalog_model, prompt=prompt.strip(),
-            negative_prompt=negative_prompt.strip(), seed=params.pop("seed"), params=params,
+            negative_prompt=negative_prompt.strip(), seed=seed_value, params=params, cache_key=cache_key,
             quoted_credits=price, deadline_at=timezone.now() + timedelta(seconds=catalog_model.deadline_seconds),
         )
         # Per-hour, concurrent-job and daily limits, under the user's account lock until commit.
         credits_services.credits_limits_check(user=user, amount=price, generation=generation)
         credits_services.credits_reserve(generation=generation, amount=price)
         transaction.on_commit(lambda: tasks.generation_run_task.delay(generation_id=str(generation.id)))
+        _publish(generation)
+    return generation
+
+
+def _generation_from_cache(*, user, source: Generation, params: dict, seed: str) -> Generation:
+    """A new generation that shares the stored files of an identical earlier one."""
+    price = settings.RESULT_CACHE_PRICE
+    now = timezone.now()
+    with transaction.atomic():
+        generation = Generation.objects.create(
+            owner=user, catalog_model=source.catalog_model, prompt=source.prompt,
+            negative_prompt=source.negative_prompt, seed=seed, params=params, cache_key=source.cache_key,
+            cached_from=source, quoted_credits=price, status=Status.SUCCEEDED, progress=1.0,
+            dispatched_at=now, started_at=now, finishing_at=now, finished_at=now, deadline_at=now,
+        )
+        GenerationImage.objects.bulk_create([
+            GenerationImage(
+                generation=generation, index=image.index, file=image.file, preview=image.preview,
+                thumbnail=image.thumbnail, blurhash=image.blurhash, width=image.width, height=image.height,
+                size_bytes=image.size_bytes, sha256=image.sha256,
+            )
+            for image in source.images.all()
+        ])
+        if price:
+            credits_services.credits_limits_check(user=user, amount=price, generation=generation)
+            credits_services.credits_reserve(generation=generation, amount=price)
+            credits_services.credits_capture(generation=generation)
         _publish(generation)
     return generation
 
@@ -235,13 +352,26 @@ def _route_request(generation: Generation, route: Route) -> tuple[GenerationRequ
     if negative_prompt and not route.supports_negative_prompt:
         negative_prompt = ""
         notes.append(NEGATIVE_PROMPT_DROPPED)
+    inputs = generation.params.get("inputs") or {}
     request = GenerationRequest(
         job_id=str(generation.id), provider_model=route.model, prompt=generation.prompt,
         negative_prompt=negative_prompt, width=width, height=height, aspect_ratio=aspect_ratio,
         num_images=generation.num_images, seed=generation.seed or None, options=route.options,
         webhook_url=provider_webhook_url(route.provider),
+        image=_upload_bytes(inputs.get("image")), mask=_upload_bytes(inputs.get("mask")),
+        references=tuple(_upload_bytes(ref) for ref in inputs.get("references", ())),
+        strength=generation.params.get("strength"),
     )
     return request, notes
+
+
+def _upload_bytes(upload_id) -> bytes | None:
+    if not upload_id:
+        return None
+    upload = Upload.objects.filter(pk=upload_id).first()
+    if upload is None:
+        raise ProviderRejectedError("An input image of this generation no longer exists. You were not charged.")
+    return file_read(upload.file)
 
 
 def _generation_claim(generation_id) -> Generation | None:
@@ -297,6 +427,8 @@ def generation_run(*, generation_id) -> None:
     for index in range(generation.route_index, len(routes)):
         route = routes[index]
         if not route_is_configured(route) or route.max_images < generation.num_images:
+            continue
+        if generation.params.get("inputs") and not route.options.get("accepts_image"):
             continue
         if not all(breaker.breaker_allows(key) for key in route.breaker_keys):
             _generation_add_note(generation_id, SLOW_NOTE)
@@ -499,7 +631,7 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         storage.generation_outputs_store(generation=generation, outputs=status.outputs)
     except storage.InvalidOutputError as error:
         logger.warning("output rejected", extra={"generation": str(generation_id), "reason": str(error)})
-        generation_fail(generation_id=generation_id, code="invalid_output", message=ProviderError.default_message)
+        generation_reroute(generation_id=generation_id)
         return
     with transaction.atomic():
         generation = _locked(generation_id)
@@ -511,6 +643,32 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         _save(generation, "progress", "finished_at")
         credits_services.credits_capture(generation=generation)
         _publish(generation)
+
+
+def generation_reroute(*, generation_id) -> None:
+    """A route gave outputs that failed their checks: like a provider error, count it against the
+    route and try the next one; with none left the job fails, uncharged."""
+    with transaction.atomic():
+        generation = _locked(generation_id)
+        if generation is None or generation.status not in (Status.RUNNING, Status.FINISHING):
+            return
+        routes = generation.catalog_model.route_list
+        failed = routes[generation.route_index] if generation.route_index < len(routes) else None
+        if failed is not None:
+            for key in failed.breaker_keys:
+                breaker.breaker_record_failure(key)
+        exhausted = generation.route_index + 1 >= len(routes)
+        if not exhausted:
+            generation.reroute()
+            generation.route_index += 1
+            generation.provider, generation.provider_job_id = "", ""
+            generation.progress = 0
+            _note(generation, SLOW_NOTE)
+            _save(generation, "route_index", "provider", "provider_job_id", "progress", "notes")
+            _publish(generation)
+            transaction.on_commit(lambda: tasks.generation_run_task.delay(generation_id=str(generation_id)))
+    if exhausted:
+        generation_fail(generation_id=generation_id, code="invalid_output", message=ProviderError.default_message)
 
 
 def _end(generation_id, *, transition: str, code: str, message: str) -> None:

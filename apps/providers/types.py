@@ -43,6 +43,11 @@ class GenerationRequest:
     seed: str | None = None  # text: some providers' seeds exceed 64 bits
     options: dict = field(default_factory=dict)  # the route's options
     webhook_url: str | None = None  # where the provider should report, for job adapters
+    # Edits: the photo to start from, a mask (white = repaint), reference images, how far to move.
+    image: bytes | None = None
+    mask: bytes | None = None
+    references: tuple[bytes, ...] = ()
+    strength: float | None = None
 
 
 class JobState(StrEnum):

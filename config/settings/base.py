@@ -328,6 +328,16 @@ STABILITY_API_KEY = _credential("STABILITY_API_KEY")
 # A self-hosted ComfyUI server, e.g. http://gpu-box:8188; empty means none.
 COMFYUI_URL = _provider("COMFYUI_URL", "")
 
+# Outputs are refused (and the job moves to the next route, uncharged) when they are a single
+# colour (greyscale standard deviation below this, 0–255), all black (mean below this), shaped
+# unlike the request (|log of the ratio difference| above this) or the input image unchanged.
+OUTPUT_MIN_STDDEV = float(env("OUTPUT_MIN_STDDEV", "3"))
+OUTPUT_MIN_MEAN = float(env("OUTPUT_MIN_MEAN", "4"))
+OUTPUT_MAX_RATIO_DRIFT = float(env("OUTPUT_MAX_RATIO_DRIFT", "0.35"))
+
+# Credits charged when an identical deterministic request is served from stored results.
+RESULT_CACHE_PRICE = env_int("RESULT_CACHE_PRICE", 0)
+
 # Public base URL providers call back on; without it Darkroom relies on polling alone.
 PROVIDER_WEBHOOK_BASE_URL = env("PROVIDER_WEBHOOK_BASE_URL")
 PROVIDER_POLL_INTERVAL = float(env("PROVIDER_POLL_INTERVAL", "2"))

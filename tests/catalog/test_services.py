@@ -8,10 +8,10 @@ from apps.catalog.services import catalog_load
 
 @pytest.mark.django_db
 def test_loading_twice_creates_then_changes_nothing():
-    assert catalog_load() == (13, 0)
+    assert catalog_load() == (16, 0)
     assert catalog_load() == (0, 0)
     assert list(CatalogModel.objects.values_list("slug", flat=True)) == [
-        "offline-sketch", "offline-studio", "flux-schnell", "flux-dev", "flux-pro", "sdxl", "imagen", "nano-banana",
+        "offline-sketch", "offline-studio", "offline-edit", "offline-upscale", "offline-cutout", "flux-schnell", "flux-dev", "flux-pro", "sdxl", "imagen", "nano-banana",
         "gpt-image-1", "stable-image-core", "stable-image-ultra", "kling-video", "veo-video",
     ]
 

@@ -61,7 +61,7 @@ def embedded(tmp_path):
     )
     assert not {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} & set(env)
     manage("migrate", "--no-input", "-v", "0", env=env)
-    assert manage("catalog_load", env=env).strip() == "Catalogue loaded: 13 new, 0 updated."
+    assert manage("catalog_load", env=env).strip() == "Catalogue loaded: 16 new, 0 updated."
     port = free_port()
     server = LiveProcess(
         f"embedded serve :{port}", [PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port)],
@@ -127,5 +127,5 @@ def test_embedded_mode_signs_up_generates_and_lists_the_image(embedded):
         assert '<span class="balance-value">99</span>' in images.text
 
     stored = list((var_dir / "media" / "generations").rglob("*"))
-    assert sorted(p.name for p in stored if p.is_file()) == ["0.png", "0.thumb.webp"]
+    assert sorted(p.name for p in stored if p.is_file()) == ["0.png", "0.preview.webp", "0.thumb.webp"]
     embedded.server.check_alive()

@@ -55,7 +55,8 @@ def test_create_returns_the_queued_generation(api, user):
     assert body | {"created_at": None} == {
         "id": str(generation.id), "status": "queued", "model": "offline-sketch", "prompt": "a kite",
         "negative_prompt": "", "aspect_ratio": "16:9", "tier": "draft", "width": 688, "height": 384,
-        "num_images": 2, "seed": "99", "progress": 0.0, "quoted_credits": 2, "error": None, "images": [],
+        "num_images": 2, "seed": "99", "progress": 0.0, "quoted_credits": 2, "error": None, "notes": [],
+        "cached": False, "images": [],
         "created_at": None, "finished_at": None,
     }
     assert api.get("/balance").json() == {"balance": 98}
@@ -151,13 +152,13 @@ def test_models_list_publishes_no_internal_names(api):
     response = api.get("/models")
     text = response.content.decode()
     assert response.status_code == 200
-    assert [m["slug"] for m in response.json()][:3] == ["offline-sketch", "offline-studio", "flux-schnell"]
+    assert [m["slug"] for m in response.json()][:4] == ["offline-sketch", "offline-studio", "offline-edit", "offline-upscale"]
     sketch = response.json()[0]
     assert sketch["tiers"] == [
         {"key": "draft", "label": "Draft", "width": 512, "height": 512, "price_per_image": 1},
         {"key": "standard", "label": "Standard", "width": 1024, "height": 1024, "price_per_image": 2},
     ]
-    assert (sketch["available"], response.json()[2]["available"]) == (True, False)
+    assert (sketch["available"], response.json()[5]["available"]) == (True, False)
     for internal in ("procedural-sketch-v1", "black-forest-labs", "replicate", "fal-ai", "routes"):
         assert internal not in text
 

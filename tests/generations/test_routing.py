@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
+from apps.catalog.models import CatalogModel
 from apps.credits.models import LedgerEntry
 from apps.generations import services
 from apps.generations.models import Generation, Status
@@ -17,9 +18,11 @@ from tests.generations.factories import GenerationFactory
 pytestmark = pytest.mark.usefixtures("catalog")
 
 
-def png(width=64, height=64) -> bytes:
+def png(width=64, height=64, *, colour=None) -> bytes:
+    """A gradient (passes the output checks), or a flat colour (does not)."""
+    image = Image.new("RGB", (width, height), colour) if colour else Image.linear_gradient("L").resize((width, height)).convert("RGB")
     out = io.BytesIO()
-    Image.new("RGB", (width, height), (200, 40, 40)).save(out, format="PNG")
+    image.save(out, format="PNG")
     return out.getvalue()
 
 
@@ -102,3 +105,32 @@ def test_a_job_whose_worker_died_while_saving_is_finished_by_the_next_delivery(u
     services.generation_apply_result(generation_id=fresh.id, status=done)
     assert Generation.objects.get(pk=generation.pk).status == Status.SUCCEEDED
     assert Generation.objects.get(pk=fresh.pk).status == Status.FINISHING  # its own worker is still on it
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(png(colour=(200, 40, 40)), "single colour"), (png(colour=(0, 0, 0)), "single colour"),
+     (png(128, 32), "expected about 512×512")],
+)
+def test_an_output_failing_its_checks_fails_uncharged_when_no_route_is_left(user, content, reason, caplog):
+    generation = job(user, status=Status.RUNNING)
+    done = ProviderStatus(JobState.SUCCEEDED, provider_job_id="job-1", outputs=(ProviderOutput(content=content),))
+    services.generation_apply_result(generation_id=generation.id, status=done)
+    generation.refresh_from_db()
+    assert (generation.status, generation.error_code) == (Status.FAILED, "invalid_output")
+    assert ledger(generation) == [("reserve", -1), ("release", 1)]
+    assert any(reason in getattr(record, "reason", "") for record in caplog.records)
+
+
+def test_an_output_failing_its_checks_moves_the_job_to_the_next_route(user, django_capture_on_commit_callbacks):
+    CatalogModel.objects.filter(slug="offline-sketch").update(routes=[
+        {"provider": "elsewhere", "model": "x"}, {"provider": "offline", "model": "procedural-sketch-v1", "max_images": 4},
+    ])
+    generation = job(user, status=Status.RUNNING)
+    done = ProviderStatus(JobState.SUCCEEDED, provider_job_id="job-1", outputs=(ProviderOutput(content=png(colour=(9, 9, 9))),))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.generation_apply_result(generation_id=generation.id, status=done)
+    generation.refresh_from_db()
+    assert (generation.status, generation.provider, generation.route_index) == (Status.SUCCEEDED, "offline", 1)
+    assert generation.notes == [services.SLOW_NOTE]
+    assert ledger(generation) == [("reserve", -1), ("capture", 0)]

@@ -1,9 +1,13 @@
 """Darkroom's offline engine, an adapter like any other: it renders inside the worker."""
 
+import io
 import random
 import time
 
 from django.conf import settings
+from PIL import Image
+
+from apps.media import operations
 
 from apps.providers.exceptions import ProviderError
 from apps.providers.registry import adapter_registry
@@ -19,7 +23,9 @@ from apps.providers.types import (
 
 from . import renderer
 
-STYLES = {"procedural-sketch-v1": "sketch", "procedural-studio-v1": "studio"}
+STYLES = {"procedural-sketch-v1": "sketch", "procedural-studio-v1": "studio", "procedural-edit-v1": "studio"}
+# Edits that are classical image operations rather than drawing.
+OPERATIONS = {"upscale-lanczos-v1", "cutout-grabcut-v1"}
 
 
 class OfflineEngineFailure(ProviderError):
@@ -40,7 +46,12 @@ class OfflineEngineAdapter:
     def run(
         self, request: GenerationRequest, *, on_progress: ProgressCallback, is_canceled: CancelCheck
     ) -> ProviderStatus:
+        if request.provider_model in OPERATIONS:
+            return _operate(request, on_progress=on_progress)
         style = STYLES.get(request.provider_model, "sketch")
+        photo = _open(request.image) if request.image else None
+        mask = _open(request.mask).convert("L").resize((request.width, request.height)) if request.mask else None
+        palette = renderer.palette_from([_open(ref) for ref in request.references]) if request.references else None
         steps = max(1, settings.OFFLINE_ENGINE_STEPS)
         delay = settings.OFFLINE_ENGINE_STEP_DELAY_MS / 1000
         # Injected failures strike midway, so a demo shows progress before the error.
@@ -54,7 +65,7 @@ class OfflineEngineAdapter:
             for step, canvas in enumerate(
                 renderer.render_steps(
                     prompt=request.prompt, negative_prompt=request.negative_prompt, seed=seed + index,
-                    width=request.width, height=request.height, style=style, steps=steps,
+                    width=request.width, height=request.height, style=style, steps=steps, palette=palette,
                 )
             ):
                 if is_canceled():
@@ -71,8 +82,41 @@ class OfflineEngineAdapter:
                     )
                 if delay:
                     time.sleep(delay)
+            if photo is not None:
+                canvas = _apply_to_photo(canvas, photo, mask=mask, strength=request.strength)
             outputs.append(ProviderOutput(content=renderer.png_bytes(canvas), content_type="image/png"))
         return ProviderStatus(
             state=JobState.SUCCEEDED, progress=1.0, outputs=tuple(outputs),
             predict_seconds=time.monotonic() - started,
         )
+
+
+def _open(content: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(content))
+    image.load()
+    return image
+
+
+def _apply_to_photo(drawing: Image.Image, photo: Image.Image, *, mask: Image.Image | None,
+                    strength: float | None) -> Image.Image:
+    """Inpaint: the drawing shows through the mask's white. Image-to-image: a blend by strength."""
+    base = photo.convert("RGB").resize(drawing.size)
+    if mask is not None:
+        return Image.composite(drawing, base, mask)
+    return Image.blend(base, drawing, strength if strength is not None else 0.5)
+
+
+def _operate(request: GenerationRequest, *, on_progress: ProgressCallback) -> ProviderStatus:
+    started = time.monotonic()
+    photo = _open(request.image)
+    on_progress(ProviderStatus(state=JobState.RUNNING, progress=0.3))
+    if random.random() < settings.OFFLINE_ENGINE_FAILURE_RATE:
+        raise OfflineEngineFailure()
+    if request.provider_model == "upscale-lanczos-v1":
+        result = operations.upscale(photo, factor=max(1, round(request.width / photo.width)))
+    else:
+        result = operations.remove_background_grabcut(photo)
+    return ProviderStatus(
+        state=JobState.SUCCEEDED, progress=1.0, predict_seconds=time.monotonic() - started,
+        outputs=(ProviderOutput(content=renderer.png_bytes(result), content_type="image/png"),),
+    )

@@ -100,13 +100,28 @@ def _draw_shape(draw: ImageDraw.ImageDraw, motif: str, rng: random.Random, w: in
         draw.polygon(spikes, fill=fill)
 
 
+def palette_from(images: list[Image.Image], count: int = 5) -> tuple[tuple[int, int, int], ...]:
+    """The dominant colours of reference images."""
+    strip = Image.new("RGB", (64 * len(images), 64))
+    for index, image in enumerate(images):
+        strip.paste(image.convert("RGB").resize((64, 64)), (64 * index, 0))
+    quantised = strip.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
+    flat = quantised.getpalette()[: count * 3]
+    return tuple(tuple(flat[i : i + 3]) for i in range(0, len(flat), 3))
+
+
 def render_steps(
-    *, prompt: str, negative_prompt: str, seed: int, width: int, height: int, style: str, steps: int
+    *, prompt: str, negative_prompt: str, seed: int, width: int, height: int, style: str, steps: int,
+    palette: tuple[tuple[int, int, int], ...] | None = None, base: Image.Image | None = None,
 ) -> Iterator[Image.Image]:
-    """Yield the canvas after each of `steps` layers; the last one is the finished picture."""
+    """Yield the canvas after each of `steps` layers; the last one is the finished picture.
+
+    `palette` replaces the colours the words would pick; `base` is drawn on instead of a gradient."""
     rng = random.Random(hashlib.sha256(f"{style}|{prompt}|{negative_prompt}|{seed}".encode()).digest())
     scene = scene_for(prompt=prompt, negative_prompt=negative_prompt, rng=rng, style=style)
-    canvas = _gradient(width, height, *scene.background)
+    if palette:
+        scene = Scene(background=scene.background, palette=palette, motifs=scene.motifs, style=style)
+    canvas = base.convert("RGB").resize((width, height)) if base is not None else _gradient(width, height, *scene.background)
     shapes_per_step = 4 if style == "sketch" else 7
     for step in range(steps):
         draw = ImageDraw.Draw(canvas, "RGBA")

@@ -38,6 +38,16 @@ def _preview(image: bytes) -> bytes | None:
     return out.getvalue()
 
 
+def _as_openai_mask(mask: bytes) -> bytes:
+    """Ours is white where to repaint; OpenAI repaints where the mask is transparent."""
+    grey = Image.open(io.BytesIO(mask)).convert("L")
+    rgba = Image.new("RGBA", grey.size, (0, 0, 0, 255))
+    rgba.putalpha(grey.point(lambda value: 255 - value))
+    out = io.BytesIO()
+    rgba.save(out, format="PNG")
+    return out.getvalue()
+
+
 def _image_part(name: str, content: bytes) -> tuple[str, tuple[str, bytes, str]]:
     try:
         kind = (Image.open(io.BytesIO(content)).format or "").lower()
@@ -79,6 +89,9 @@ class OpenAIImagesAdapter:
     def run(
         self, request: GenerationRequest, *, on_progress: ProgressCallback, is_canceled: CancelCheck
     ) -> ProviderStatus:
+        if request.image is not None:
+            mask = _as_openai_mask(request.mask) if request.mask is not None else None
+            return call_with_retry(lambda: self.edit(request, request.image, mask), self.retry_policy)
         started = time.monotonic()
         stream = request.options.get("stream", protocol.is_gpt_image(request.provider_model))
         with self._client() as client:
@@ -133,7 +146,7 @@ class OpenAIImagesAdapter:
     def edit(self, request: GenerationRequest, image: bytes, mask: bytes | None = None) -> ProviderStatus:
         """Repaint `image` from the prompt where `mask` is transparent (everywhere without a mask).
 
-        Not reached from generations yet: requests carry no input images."""
+        Reached from `run` when a generation starts from a photo."""
         files = [_image_part("image[]", image)]
         if mask is not None:
             files.append(_image_part("mask", mask))
