@@ -98,7 +98,7 @@ def _validated_params(
     if aspect_ratio not in catalog_model.aspect_ratios:
         choices = ", ".join(catalog_model.aspect_ratios)
         raise invalid(f"{catalog_model.label} offers these aspect ratios: {choices}.", "aspect_ratio")
-    chosen_tier = catalog_model.tier(tier)
+    chosen_tier = catalog_model.tier(tier or None)
     if chosen_tier is None:
         choices = ", ".join(t["key"] for t in catalog_model.tiers)
         raise invalid(f"{catalog_model.label} offers these sizes: {choices}.", "tier")

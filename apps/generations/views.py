@@ -16,7 +16,8 @@ from .forms import GenerateForm
 
 def _picker(selected_slug: str | None):
     """Every catalogue model with its availability, and the one to preselect."""
-    models = [(model, catalog_model_availability(model)) for model in catalog_model_list()]
+    # Models that start from a photo are offered on the photo's page instead.
+    models = [(model, catalog_model_availability(model)) for model in catalog_model_list() if not model.needs_image]
     available = [model for model, availability in models if availability.available]
     selected = next((m for m, a in models if m.slug == selected_slug and a.available), None)
     return models, selected or (available[0] if available else None)

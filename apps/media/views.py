@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.catalog.selectors import catalog_model_availability, catalog_model_list
 from apps.core.exceptions import ApplicationError
 from apps.core.htmx import is_htmx
 
@@ -58,6 +59,10 @@ def photo_edit_view(request, upload_id):
         "masks": selectors.upload_masks_for_photo(user=request.user, photo=photo),
         "results": selectors.upload_results_for_photo(user=request.user, photo=photo),
         "operations": [OPERATIONS.get(key) for key in OPERATIONS],
+        "edit_models": [
+            model for model in catalog_model_list()
+            if (model.can("image-to-image") or model.can("inpaint")) and catalog_model_availability(model).available
+        ],
     }
     return render(request, "media/edit.html", context)
 

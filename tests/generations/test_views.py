@@ -136,3 +136,17 @@ def test_pages_need_a_login():
     for path in ("/images/", "/account/api-keys/", "/generate/quote/"):
         response = client.get(path)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_a_photo_can_be_edited_from_its_page(browser, user):
+    from tests.media.factories import UploadFactory
+
+    photo = UploadFactory(owner=user, width=400, height=300)
+    page = browser.get(f"/photos/{photo.id}/edit/").content.decode()
+    assert "Generate from this photo" in page and '<option value="offline-edit">Offline Photo Edit · 2 credits</option>' in page
+    assert "offline-edit" not in browser.get("/").content.decode()  # not offered without a photo
+    response = browser.post("/generations/new/", form(model="offline-edit", prompt="stars", image_upload_id=str(photo.id),
+                                                       strength="0.5", aspect_ratio="", tier=""))
+    generation = Generation.objects.get()
+    assert response.status_code == 302
+    assert (generation.params["inputs"]["image"], generation.params["strength"]) == (str(photo.id), 0.5)
