@@ -42,6 +42,16 @@
     }
   });
 
+  // Parts of a page that only change when a job ends (charges, downloads) reload then.
+  document.addEventListener("darkroom:event", function (event) {
+    var message = event.detail;
+    if (!message.data || !/^generation\.(succeeded|failed|canceled|rejected)$/.test(message.type)) return;
+    var element = document.querySelector('[data-refresh-on-end="' + message.data.id + '"]');
+    if (element) {
+      htmx.ajax("GET", element.dataset.refreshUrl, { target: "#" + element.id, select: "#" + element.id, swap: "outerHTML" });
+    }
+  });
+
   // After a reconnect, cards still in progress re-render from the database.
   var opened = 0;
   document.addEventListener("htmx:wsOpen", function () {
