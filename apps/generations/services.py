@@ -27,6 +27,9 @@ from apps.core.exceptions import NotFoundError
 from apps.credits import pricing as credits_pricing
 from apps.credits import selectors as credits_selectors
 from apps.credits import services as credits_services
+from apps.media import selectors as media_selectors
+from apps.media.models import Upload
+from apps.media.storage import file_read
 from apps.providers import breaker
 from apps.providers.exceptions import (
     ProviderAccountError,
@@ -40,9 +43,6 @@ from apps.providers.registry import adapter_get, adapter_retry_policy
 from apps.providers.retry import call_with_retry
 from apps.providers.services import provider_call_record, provider_webhook_url
 from apps.providers.types import GenerationRequest, JobState, ProviderStatus, Route, WebhookEvent
-from apps.media import selectors as media_selectors
-from apps.media.models import Upload
-from apps.media.storage import file_read
 from apps.realtime.publish import publish_to_user
 
 from . import storage, tasks

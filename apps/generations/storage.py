@@ -1,7 +1,6 @@
 """Checking and storing a generation's outputs: the original, a WebP preview and thumbnail, a
 BlurHash placeholder and a content hash."""
 
-import io
 import math
 
 from django.conf import settings

@@ -8,7 +8,6 @@ from django.conf import settings
 from PIL import Image
 
 from apps.media import operations
-
 from apps.providers.exceptions import ProviderError
 from apps.providers.registry import adapter_registry
 from apps.providers.retry import RetryPolicy
