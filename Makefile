@@ -72,6 +72,7 @@ test: $(VENV)/.installed-test services browser
 # Media pipeline timings on this machine; prints a table and writes bench/results/media.json.
 bench: $(VENV)/.installed-run
 	$(PY) bench/media_bench.py $(BENCH_ARGS)
+	$(PY) bench/workflow_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

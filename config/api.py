@@ -9,6 +9,8 @@ from ninja.security import HttpBearer
 
 from apps.accounts.services import api_key_authenticate
 from apps.core.exceptions import ApplicationError
+from apps.core.idempotency import idempotent_posts
+from apps.core.openapi import document_api_conventions
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +22,13 @@ class ApiKeyAuth(HttpBearer):
         return api_key_authenticate(secret=token)
 
 
-api = NinjaAPI(
+class DarkroomAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        # Every operation documents the `{detail, code}` error body; every POST the Idempotency-Key header.
+        return document_api_conventions(super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params))
+
+
+api = DarkroomAPI(
     title="Darkroom API",
     version="1.0",
     description="Generate images, follow them and fetch the results. Errors are `{detail, code}`.",
@@ -75,7 +83,15 @@ def unexpected_error(request, exc):
     return error(request, detail="Something went wrong on our side.", code="internal_error", status=500)
 
 
+# Idempotency-Key on every POST (apps/core/idempotency.py).
+api.add_decorator(idempotent_posts(api, ApiKeyAuth()), mode="view")
+
 api.add_router("/", "apps.catalog.api.router")
 api.add_router("/", "apps.generations.api.router")
 api.add_router("/", "apps.media.api.router")
 api.add_router("/", "apps.credits.api.router")
+api.add_router("/", "apps.workflows.api.router")
+api.add_router("/", "apps.realtime.api.router")
+api.add_router("/", "apps.accounts.api.router")
+api.add_router("/", "apps.hooks.api.router")
+api.add_router("/", "apps.batches.api.router")

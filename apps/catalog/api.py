@@ -1,7 +1,9 @@
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
+
+from apps.core.exceptions import NotFoundError
 
 from .models import dimensions_for
-from .selectors import catalog_model_availability, catalog_model_list
+from .selectors import catalog_model_availability, catalog_model_get, catalog_model_list
 
 router = Router(tags=["models"])
 
@@ -26,6 +28,10 @@ class ModelOut(Schema):
     supports_negative_prompt: bool
     supports_seed: bool
     tiers: list[TierOut]
+    capabilities: list[str] = Field(
+        description="text-to-image, image-to-image, inpaint, reference, upscale, remove-background."
+    )
+    parameters: dict = Field(description="JSON Schema of a POST /generations body for this model.")
 
 
 def model_out(model) -> dict:
@@ -43,10 +49,46 @@ def model_out(model) -> dict:
             }
             for tier in model.tiers
         ],
+        "capabilities": model.capabilities, "parameters": model_parameters_schema(model),
     }
+
+
+def model_parameters_schema(model) -> dict:
+    """What POST /generations accepts for this model, as JSON Schema."""
+    uuid = {"type": "string", "format": "uuid"}
+    properties = {
+        "model": {"const": model.slug},
+        "prompt": {"type": "string", "maxLength": 2000, **({"minLength": 1} if not model.needs_image else {})},
+        "aspect_ratio": {"enum": model.aspect_ratios, "default": model.default_aspect_ratio},
+        "tier": {"enum": [tier["key"] for tier in model.tiers], "default": model.tiers[0]["key"] if model.tiers else None},
+        "num_images": {"type": "integer", "minimum": 1, "maximum": model.max_images, "default": 1},
+    }
+    if model.supports_negative_prompt:
+        properties["negative_prompt"] = {"type": "string", "maxLength": 2000}
+    if model.supports_seed:
+        properties["seed"] = {"type": ["integer", "string"], "description": "0 to 2**64-1; random if omitted."}
+    if {"image-to-image", "inpaint", "upscale", "remove-background"} & set(model.capabilities):
+        properties["image_upload_id"] = uuid | {"description": "A photo from POST /uploads."}
+    if model.can("inpaint"):
+        properties["mask_upload_id"] = uuid | {"description": "A mask of that photo: white is repainted."}
+    if model.can("reference"):
+        properties["reference_upload_ids"] = {"type": "array", "items": uuid, "maxItems": 4}
+    if model.can("image-to-image"):
+        properties["strength"] = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
+    required = ["model", "image_upload_id"] if model.needs_image else ["model", "prompt"]
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
 @router.get("/models", response=list[ModelOut], summary="List the model catalogue")
 def model_list(request):
     """Every model, with what it accepts and its price per image for each size (at its squarest ratio)."""
     return [model_out(model) for model in catalog_model_list()]
+
+
+@router.get("/models/{slug}", response=ModelOut, summary="Get one model")
+def model_get(request, slug: str):
+    """One model: capabilities, the JSON Schema of its generation parameters, sizes and prices."""
+    model = catalog_model_get(slug=slug)
+    if model is None:
+        raise NotFoundError("Model not found.")
+    return model_out(model)

@@ -11,3 +11,4 @@ class MediaConfig(AppConfig):
     def ready(self):
         # Process-wide: an image past Pillow's own bomb threshold is an error, never a warning.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        from . import workflow_nodes  # noqa: F401  (registers the local-image workflow node types)

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "apps.providers",
     "apps.generations",
     "apps.media",
+    "apps.workflows",
     "apps.realtime",
 ]
 
@@ -240,6 +241,9 @@ CELERY_TASK_ROUTES = {
     "apps.generations.tasks.generation_run_task": {"queue": "io"},
     "apps.generations.tasks.generation_poll_task": {"queue": "io"},
     "apps.media.tasks.upload_derivatives_task": {"queue": "media"},
+    # Node runs are sent to the queue their node type names (media, io, default); these are defaults.
+    "apps.workflows.tasks.workflow_node_run_task": {"queue": "default"},
+    "apps.workflows.tasks.workflow_node_follow_task": {"queue": "io"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Orphaned late-ack messages come back after the visibility timeout; keep it above the longest job.
@@ -428,3 +432,67 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
 LOGGING["loggers"]["pyvips"] = {"level": "WARNING"}  # libvips narrates every thumbnail at INFO
+
+# ---------------------------------------------------------------- developer platform (API, events, webhooks, batches)
+INSTALLED_APPS += ["apps.hooks", "apps.batches", "apps.openai_compat"]
+MIDDLEWARE += ["apps.core.middleware.ApiErrorBodyMiddleware"]  # JSON error bodies for 404/405 under the APIs
+CELERY_BEAT_SCHEDULE |= {
+    "core-idempotency-keys-purge": {
+        "task": "apps.core.tasks.idempotency_keys_purge_task",
+        "schedule": crontab(minute=17),
+    },
+    "realtime-events-trim": {
+        "task": "apps.realtime.tasks.events_trim_task",
+        "schedule": crontab(minute="*/10"),
+    },
+    "hooks-deliveries-due": {
+        "task": "apps.hooks.tasks.webhook_deliveries_due_task",
+        "schedule": crontab(minute="*"),
+    },
+    "batches-finish-stale": {
+        "task": "apps.batches.tasks.batches_finish_stale_task",
+        "schedule": crontab(minute="*"),
+    },
+}
+CELERY_TASK_ROUTES |= {"apps.hooks.tasks.webhook_deliver_task": {"queue": "io"}}
+# Idempotency-Key: how long a repeat waits for the first request with its key to finish before
+# answering 409 "in progress".
+IDEMPOTENCY_WAIT_SECONDS = float(env("IDEMPOTENCY_WAIT_SECONDS", "5"))
+# Live events kept for SSE clients to resume from (Last-Event-ID); one SSE response lasts this many
+# seconds, checks for new events this often and sends a keep-alive comment when idle this long.
+EVENTS_RETENTION_HOURS = env_int("EVENTS_RETENTION_HOURS", 24)
+EVENTS_STREAM_SECONDS = float(env("EVENTS_STREAM_SECONDS", "60"))
+EVENTS_POLL_SECONDS = float(env("EVENTS_POLL_SECONDS", "0.5"))
+EVENTS_KEEPALIVE_SECONDS = float(env("EVENTS_KEEPALIVE_SECONDS", "15"))
+EVENTS_RETRY_MS = 1000
+# Outgoing webhooks: request timeout, and whether endpoints may be on private, loopback or
+# link-local addresses (and plain http) — off in production, on for a LAN or local receiver.
+WEBHOOKS_TIMEOUT_SECONDS = float(env("WEBHOOKS_TIMEOUT_SECONDS", "15"))
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
+# OpenAI-compatible /v1/images/*: the catalogue slugs dall-e-2/dall-e-3 (and no model) map to, for
+# generations and for edits (empty: the first available model that can, hosted before offline),
+# and how often a waiting request checks on its generation.
+OPENAI_COMPAT_DEFAULT_MODEL = env("OPENAI_COMPAT_DEFAULT_MODEL")
+OPENAI_COMPAT_EDIT_MODEL = env("OPENAI_COMPAT_EDIT_MODEL")
+OPENAI_COMPAT_POLL_SECONDS = float(env("OPENAI_COMPAT_POLL_SECONDS", "0.5"))
+# Batches: most generations one batch may hold (it also has to fit RATE_LIMIT_CONCURRENT_JOBS).
+BATCH_MAX_ITEMS = env_int("BATCH_MAX_ITEMS", 500)
+
+# ---------------------------------------------------------------- workflows
+# Credits a local image step (upscale, remove background, …) costs in a workflow run; 0 = free.
+WORKFLOW_LOCAL_OPERATION_CREDITS = env_int("WORKFLOW_LOCAL_OPERATION_CREDITS", 0)
+WORKFLOW_MAX_NODES = env_int("WORKFLOW_MAX_NODES", 100)
+WORKFLOW_STARTERS_FILE = BASE_DIR / "apps" / "workflows" / "starters.toml"
+# A generate step checks on its generation this often, at most this many times (then gives up).
+WORKFLOW_FOLLOW_INTERVAL = float(env("WORKFLOW_FOLLOW_INTERVAL", "1"))
+WORKFLOW_FOLLOW_MAX_POLLS = env_int("WORKFLOW_FOLLOW_MAX_POLLS", 1200)
+# A local step running this long had its worker die: another worker takes it over.
+WORKFLOW_NODE_STALE_SECONDS = env_int("WORKFLOW_NODE_STALE_SECONDS", 600)
+if EMBEDDED:
+    # The in-process broker polls its queues once a second by default: a workflow step would wait up
+    # to a second for each one before it. Poll often; it is a dictionary lookup.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.05
+CELERY_BEAT_SCHEDULE["workflows-reap-stuck"] = {
+    "task": "apps.workflows.tasks.workflows_reap_stuck_task",
+    "schedule": crontab(minute="*"),
+}

@@ -96,7 +96,7 @@ def events_until(ws, *, generation_id: str, event: str, timeout: float = 30) -> 
         except TimeoutError:
             continue
         message = json.loads(raw)
-        assert set(message) == {"type", "data", "html", "sent_at"}, message.keys()
+        assert set(message) == {"type", "data", "html", "sent_at", "id"}, message.keys()
         if message["data"].get("id") != generation_id:
             continue
         received.append(message)

@@ -1,0 +1,199 @@
+"""`/v1/images/generations` and `/v1/images/edits`: the OpenAI Images API, served by Darkroom.
+
+Point any OpenAI client at `<SITE_URL>/v1` with a Darkroom API key:
+
+    OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="dr_…").images.generate(prompt="…")
+"""
+
+import logging
+from typing import Literal
+
+from django.conf import settings
+from django.http import Http404
+from ninja import Field, NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from apps.accounts.services import api_key_authenticate
+from apps.core.exceptions import ApplicationError
+from apps.core.idempotency import idempotent_posts
+from apps.core.openapi import document_api_conventions
+from apps.media.exceptions import FileTooLargeError
+from apps.media.uploads import TOO_LARGE_FLAG
+
+from . import services
+from .errors import OpenAIError, error_body, from_application_error
+
+logger = logging.getLogger(__name__)
+
+OPENAI_ERROR_SCHEMA = {
+    "title": "OpenAIError",
+    "type": "object",
+    "properties": {"error": {"type": "object", "properties": {
+        "message": {"type": "string"}, "type": {"type": "string"},
+        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]},
+    }, "required": ["message", "type", "param", "code"]}},
+    "required": ["error"],
+}
+
+
+class DarkroomKey(HttpBearer):
+    openapi_description = "A Darkroom API key (`dr_…`) as the OpenAI API key."
+
+    def authenticate(self, request, token):
+        return api_key_authenticate(secret=token)
+
+
+class OpenAICompatAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return document_api_conventions(schema, error_schema=OPENAI_ERROR_SCHEMA)
+
+
+openai_api = OpenAICompatAPI(
+    title="Darkroom — OpenAI-compatible Images API",
+    version="1.0",
+    description="POST /v1/images/generations and /v1/images/edits as OpenAI's Images API, with a Darkroom API key.",
+    auth=DarkroomKey(),
+    urls_namespace="openai",
+)
+
+
+def _respond(request, status: int, body: dict):
+    return openai_api.create_response(request, body, status=status)
+
+
+@openai_api.exception_handler(ApplicationError)
+def application_error(request, exc: ApplicationError):
+    status, body = from_application_error(exc)
+    response = _respond(request, status, body)
+    if retry_after := getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@openai_api.exception_handler(ValidationError)
+def validation_error(request, exc: ValidationError):
+    first = exc.errors[0] if exc.errors else {}
+    where = [str(p) for p in first.get("loc", ()) if p not in ("body", "payload", "query", "form")]
+    message = f"Invalid value for '{where[-1]}': {first.get('msg')}" if where else "Invalid request body."
+    return _respond(request, 400, error_body(status=400, message=message, code="invalid_value",
+                                             param=where[-1] if where else None))
+
+
+@openai_api.exception_handler(AuthenticationError)
+def authentication_error(request, exc):
+    return _respond(request, 401, error_body(
+        status=401, message="Incorrect API key provided. Use a Darkroom API key (dr_…) as the bearer token.",
+        code="invalid_api_key",
+    ))
+
+
+@openai_api.exception_handler(Http404)
+def not_found(request, exc):
+    return _respond(request, 404, error_body(status=404, message="Not found.", code="not_found"))
+
+
+@openai_api.exception_handler(HttpError)
+def http_error(request, exc: HttpError):
+    return _respond(request, exc.status_code, error_body(status=exc.status_code, message=str(exc), code=None))
+
+
+@openai_api.exception_handler(Exception)
+def unexpected_error(request, exc):
+    logger.exception("OpenAI-compatible request failed", extra={"path": request.path})
+    return _respond(request, 500, error_body(status=500, message="Something went wrong on our side.", code=None))
+
+
+openai_api.add_decorator(idempotent_posts(openai_api, DarkroomKey()), mode="view")
+
+
+class ImageData(Schema):
+    b64_json: str | None = None
+    url: str | None = None
+
+
+class ImagesResponse(Schema):
+    created: int
+    data: list[ImageData]
+    output_format: str
+    size: str
+
+
+class ImageGenerateIn(Schema):
+    prompt: str = Field(description="What to draw.")
+    model: str | None = Field(None, description="A Darkroom model slug, or gpt-image-1, dall-e-2, dall-e-3 …")
+    n: int | None = Field(1, ge=1, le=10)
+    size: str | None = Field("auto", description="WIDTHxHEIGHT (nearest ratio and size tier of the model) or auto.")
+    quality: str | None = Field(None, description="auto, high/hd (largest tier), medium, standard, low (smallest).")
+    response_format: Literal["url", "b64_json"] | None = Field(
+        None, description="Default b64_json for gpt-image models, url otherwise. URLs expire (FILE_URL_TTL).",
+    )
+    stream: bool | None = Field(False, description="Not supported: must be false.")
+    style: str | None = None
+    background: str | None = None
+    output_format: str | None = None
+    output_compression: int | None = None
+    moderation: str | None = None
+    partial_images: int | None = None
+    user: str | None = None
+
+
+def _answer(generation, *, model: str | None, response_format: str | None) -> dict:
+    finished = services.generation_wait(generation_id=generation.id)
+    return services.images_response(finished, b64=services.wants_b64(requested_model=model,
+                                                                          response_format=response_format))
+
+
+@openai_api.post("/images/generations", response=ImagesResponse, tags=["images"], summary="Create images",
+                 exclude_none=True)
+def images_generate(request, payload: ImageGenerateIn):
+    """Makes the images and answers when they are done (bounded by the model's deadline)."""
+    if payload.stream:
+        raise OpenAIError("Streaming is not supported by this server; send stream=false.", code="unsupported_value",
+                          param="stream")
+    generation = services.generate(
+        user=request.auth, prompt=payload.prompt, model=payload.model, n=payload.n or 1, size=payload.size,
+        quality=payload.quality,
+    )
+    return _answer(generation, model=payload.model, response_format=payload.response_format)
+
+
+def _files(request, *names: str) -> list[tuple[str, bytes]]:
+    if getattr(request, TOO_LARGE_FLAG, False):
+        raise FileTooLargeError(limit=settings.MEDIA_MAX_UPLOAD_BYTES)
+    return [(f.name, f.read()) for name in names for f in request.FILES.getlist(name)]
+
+
+@openai_api.post("/images/edits", response=ImagesResponse, tags=["images"], summary="Edit an image",
+                 exclude_none=True, openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
+                     "type": "object", "required": ["image", "prompt"], "properties": {
+                         "image": {"type": "string", "format": "binary", "description": "PNG, JPEG or WebP."},
+                         "mask": {"type": "string", "format": "binary",
+                                  "description": "PNG; transparent where the image should change."},
+                         "prompt": {"type": "string"}, "model": {"type": "string"},
+                         "n": {"type": "integer", "minimum": 1, "maximum": 10}, "size": {"type": "string"},
+                         "quality": {"type": "string"}, "response_format": {"enum": ["url", "b64_json"]},
+                     }}}}}})
+def images_edit(request):
+    """Multipart, as OpenAI's: `image` (or repeated `image[]`; extra images are references), an
+    optional `mask`, `prompt`, `model`, `n`, `size`, `response_format`. The files are stored as your
+    uploads (Photos), then an edit model makes the images."""
+    form = request.POST
+    prompt = form.get("prompt", "")
+    n_text = form.get("n") or "1"
+    if not n_text.isdigit() or not 1 <= int(n_text) <= 10:
+        raise OpenAIError("Invalid value for 'n': a whole number from 1 to 10.", code="invalid_value", param="n")
+    response_format = form.get("response_format") or None
+    if response_format not in (None, "url", "b64_json"):
+        raise OpenAIError("Invalid value for 'response_format': url or b64_json.", code="invalid_value",
+                          param="response_format")
+    if (form.get("stream") or "false").lower() not in ("false", "0"):
+        raise OpenAIError("Streaming is not supported by this server; send stream=false.", code="unsupported_value",
+                          param="stream")
+    masks = _files(request, "mask")
+    generation = services.edit(
+        user=request.auth, prompt=prompt, model=form.get("model"), n=int(n_text), size=form.get("size"),
+        quality=form.get("quality"), images=_files(request, "image", "image[]"), mask=masks[0] if masks else None,
+    )
+    return _answer(generation, model=form.get("model"), response_format=response_format)

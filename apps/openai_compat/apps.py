@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class OpenAICompatConfig(AppConfig):
+    name = "apps.openai_compat"
+    verbose_name = "OpenAI-compatible API"
+
+    def ready(self):
+        from apps.core.middleware import API_ERROR_BODIES
+
+        from .errors import error_body
+
+        API_ERROR_BODIES["/v1/"] = lambda status, detail, code: error_body(status=status, message=detail, code=code)

@@ -1,0 +1,200 @@
+"""OpenAI Images requests → Darkroom generations, run to the end, answered as OpenAI answers.
+
+A request names an OpenAI model (or a Darkroom catalogue slug), a size and a count; it becomes one
+generation through `generation_create` (validated, priced and reserved like any other), and the
+answer waits until that generation ends — a worker runs it, or in tests eager Celery at commit —
+bounded by the model's deadline.
+"""
+
+import base64
+import io
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from PIL import Image, UnidentifiedImageError
+
+from apps.catalog.models import CatalogModel, nearest_aspect_ratio
+from apps.catalog.selectors import catalog_model_availability
+from apps.generations import services as generation_services
+from apps.generations.exceptions import NotCancelableError
+from apps.generations.models import TERMINAL, Generation, Status
+from apps.media import services as media_services
+from apps.media.models import Kind
+from apps.media.storage import file_read
+
+from .errors import OpenAIError
+
+# OpenAI model names → a catalogue slug, or "" for the default model (see `model_resolve`).
+ALIASES = {
+    "gpt-image-1": "gpt-image-1", "gpt-image-1-mini": "gpt-image-1", "gpt-image-1.5": "gpt-image-1",
+    "gpt-image-2": "gpt-image-1", "chatgpt-image-latest": "gpt-image-1",
+    "dall-e-2": "", "dall-e-3": "",
+}
+# GPT image models answer base64 unless asked; DALL·E answers URLs.
+B64_BY_DEFAULT = ("gpt-image", "chatgpt-image")
+EDIT_CAPABILITIES = ("image-to-image", "inpaint")
+GRACE_SECONDS = 10  # past the model's deadline, before giving up waiting
+
+
+@dataclass(frozen=True)
+class Shape:
+    aspect_ratio: str | None
+    tier: str | None
+
+
+def _default_model(*, edit: bool) -> CatalogModel | None:
+    if slug := (settings.OPENAI_COMPAT_EDIT_MODEL if edit else settings.OPENAI_COMPAT_DEFAULT_MODEL):
+        return CatalogModel.objects.filter(slug=slug).first()
+    wanted = EDIT_CAPABILITIES if edit else ("text-to-image",)
+    candidates = [
+        model for model in CatalogModel.objects.filter(kind=CatalogModel.Kind.IMAGE)
+        if any(model.can(c) for c in wanted) and catalog_model_availability(model).available
+    ]
+    # Prefer a real model over the offline engine when one is configured.
+    hosted = [m for m in candidates if any(r.provider != "offline" for r in m.route_list)]
+    return (hosted or candidates or [None])[0]
+
+
+def model_resolve(name: str | None, *, edit: bool = False) -> CatalogModel:
+    """A catalogue slug, an OpenAI alias, or nothing (the default model)."""
+    name = (name or "").strip()
+    model = CatalogModel.objects.filter(slug=name).first() if name else None
+    if model is None and (not name or name in ALIASES):
+        slug = ALIASES.get(name, "")
+        model = CatalogModel.objects.filter(slug=slug).first() if slug else _default_model(edit=edit)
+    if model is None:
+        raise OpenAIError(f"The model `{name}` does not exist or you do not have access to it.", status=404,
+                          code="model_not_found", param="model")
+    if edit and not any(model.can(c) for c in EDIT_CAPABILITIES):
+        raise OpenAIError(f"The model `{name or model.slug}` does not edit images.", code="invalid_value",
+                          param="model")
+    return model
+
+
+def shape_for(model: CatalogModel, *, size: str | None, quality: str | None) -> Shape:
+    """`size` (WxH) → the model's nearest aspect ratio and the tier nearest in pixel count;
+    `quality` picks the largest (high, hd) or smallest (low) tier when the size is auto."""
+    tiers = model.tiers or []
+    if size in (None, "", "auto"):
+        if quality in ("high", "hd") and tiers:
+            return Shape(None, max(tiers, key=lambda t: t["area"])["key"])
+        if quality == "low" and tiers:
+            return Shape(None, min(tiers, key=lambda t: t["area"])["key"])
+        return Shape(None, None)
+    width, _, height = size.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()) or not (16 <= int(width) <= 8192 and 16 <= int(height) <= 8192):
+        raise OpenAIError(f"Invalid size '{size}'. Use WIDTHxHEIGHT, e.g. 1024x1024, or auto.", code="invalid_value",
+                          param="size")
+    area = int(width) * int(height)
+    ratio = nearest_aspect_ratio(f"{width}:{height}", model.aspect_ratios or ["1:1"])
+    tier = min(tiers, key=lambda t: abs(math.log(t["area"] / area)))["key"] if tiers else None
+    return Shape(ratio, tier)
+
+
+def wants_b64(*, requested_model: str | None, response_format: str | None) -> bool:
+    if response_format:
+        return response_format == "b64_json"
+    return (requested_model or "").startswith(B64_BY_DEFAULT)
+
+
+def generation_wait(*, generation_id, poll_seconds: float | None = None) -> Generation:
+    """Block until the generation ends (or its deadline passes, when it is canceled and refunded)."""
+    poll = poll_seconds if poll_seconds is not None else settings.OPENAI_COMPAT_POLL_SECONDS
+    while True:
+        generation = Generation.objects.select_related("catalog_model").get(pk=generation_id)
+        if generation.status in TERMINAL:
+            return generation
+        deadline = generation.deadline_at.timestamp() + GRACE_SECONDS if generation.deadline_at else None
+        if deadline is not None and time.time() > deadline:
+            try:
+                generation_services.generation_cancel(user=generation.owner, generation_id=generation.id)
+            except NotCancelableError:
+                pass  # it ended meanwhile: read it again
+            generation = Generation.objects.select_related("catalog_model").get(pk=generation_id)
+            if generation.status in TERMINAL and generation.status != Status.CANCELED:
+                return generation
+            raise OpenAIError("The image took too long to make and was stopped. You were not charged.", status=504,
+                              code="timeout", type="server_error")
+        time.sleep(poll)
+
+
+def images_response(generation: Generation, *, b64: bool) -> dict:
+    """The generation as an `ImagesResponse`, or the error it ended with."""
+    if generation.status == Status.REJECTED:
+        raise OpenAIError(generation.error_message or "Your request was rejected by the safety system.",
+                          code="moderation_blocked", type="image_generation_user_error")
+    if generation.status != Status.SUCCEEDED:
+        message = generation.error_message or "The image could not be made. You were not charged."
+        raise OpenAIError(message, status=500, code=generation.error_code or generation.status, type="server_error")
+    from apps.core.files import signed_file_url
+
+    images = list(generation.images.order_by("index"))
+    data = [
+        {"b64_json": base64.b64encode(file_read(image.file)).decode()} if b64
+        else {"url": signed_file_url(image.file, absolute=True)}
+        for image in images
+    ]
+    first = images[0] if images else None
+    return {
+        "created": int(generation.created_at.timestamp()),
+        "data": data,
+        "output_format": (first.file.rsplit(".", 1)[-1].lower().replace("jpg", "jpeg") if first else "png"),
+        "size": f"{first.width}x{first.height}" if first else f"{generation.width}x{generation.height}",
+    }
+
+
+def generate(*, user, prompt: str, model: str | None, n: int, size: str | None, quality: str | None) -> Generation:
+    catalog_model = model_resolve(model)
+    shape = shape_for(catalog_model, size=size, quality=quality)
+    return generation_services.generation_create(
+        user=user, model_slug=catalog_model.slug, prompt=prompt, aspect_ratio=shape.aspect_ratio, tier=shape.tier,
+        num_images=n,
+    )
+
+
+def _openai_mask(content: bytes) -> bytes:
+    """OpenAI masks are transparent where the image should change; Darkroom's are white there."""
+    try:
+        mask = Image.open(io.BytesIO(content))
+        mask.load()
+    except (UnidentifiedImageError, OSError):
+        raise OpenAIError("The mask is not an image Darkroom can read.", code="invalid_image", param="mask") from None
+    if "A" not in mask.getbands() and not (mask.mode == "P" and "transparency" in mask.info):
+        return content  # already white-is-edited greyscale
+    alpha = mask.convert("RGBA").getchannel("A")
+    out = io.BytesIO()
+    alpha.point(lambda a: 255 if a < 128 else 0).convert("L").save(out, format="PNG")
+    return out.getvalue()
+
+
+def edit(*, user, prompt: str, model: str | None, n: int, size: str | None, quality: str | None,
+         images: list[tuple[str, bytes]], mask: tuple[str, bytes] | None) -> Generation:
+    """Store the image(s) and mask as uploads, then generate from them."""
+    catalog_model = model_resolve(model, edit=True)
+    if not images:
+        raise OpenAIError("Send the image to edit as the `image` file.", code="missing_required_parameter",
+                          param="image")
+    if len(images) > 1 and not catalog_model.can("reference"):
+        raise OpenAIError(f"{catalog_model.label} edits one image at a time.", code="invalid_value", param="image")
+    if mask is not None and not catalog_model.can("inpaint"):
+        raise OpenAIError(f"{catalog_model.label} does not take a mask.", code="invalid_value", param="mask")
+    (name, content), *others = images
+    photo = media_services.upload_create(user=user, content=content, kind=Kind.PHOTO, filename=name)
+    references = [
+        media_services.upload_create(user=user, content=other, kind=Kind.REFERENCE, filename=other_name).id
+        for other_name, other in others
+    ]
+    mask_upload = None
+    if mask is not None:
+        mask_upload = media_services.upload_create(
+            user=user, content=_openai_mask(mask[1]), kind=Kind.MASK, filename=mask[0], photo_id=photo.id,
+        )
+    shape = shape_for(catalog_model, size=size, quality=quality)
+    # The picture's own shape wins over `size` for edits: only the size tier is taken from it.
+    return generation_services.generation_create(
+        user=user, model_slug=catalog_model.slug, prompt=prompt, tier=shape.tier,
+        num_images=n, image_upload_id=photo.id, mask_upload_id=mask_upload.id if mask_upload else None,
+        reference_upload_ids=references,
+    )

@@ -1,0 +1,66 @@
+"""Starter workflows ship in starters.toml and load like the catalogue (command and migrate)."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from apps.workflows import services
+from apps.workflows.engine.graph import graph_validate
+from apps.workflows.models import StarterWorkflow
+from apps.workflows.starters import StarterFileError, starters_load
+
+pytestmark = pytest.mark.usefixtures("catalog")
+
+KEYS = ["product-photo-white", "four-variations-best", "portrait-face-swap", "photo-to-video"]
+
+
+def test_the_command_upserts_the_file(db):
+    StarterWorkflow.objects.all().delete()
+    out = StringIO()
+    call_command("workflow_starters_load", stdout=out)
+    assert out.getvalue() == "Starter workflows loaded: 4 new, 0 updated.\n"
+    assert list(StarterWorkflow.objects.values_list("key", flat=True)) == KEYS
+    StarterWorkflow.objects.filter(key="photo-to-video").update(name="Edited by hand")
+    assert starters_load() == (0, 1)
+    assert StarterWorkflow.objects.get(key="photo-to-video").name == "Photo to video"
+
+
+def test_every_starter_is_a_valid_graph_with_the_shipped_catalogue(starters):
+    shapes = {}
+    for starter in StarterWorkflow.objects.all():
+        graph = graph_validate(starter.graph)
+        shapes[starter.key] = [graph.nodes[n]["type"] for n in graph.nodes]
+    assert shapes == {
+        "product-photo-white": ["input_photo", "remove_background", "composite", "upscale"],
+        "four-variations-best": ["input_text", "generate", "pick_best", "upscale"],
+        "portrait-face-swap": ["input_photo", "input_photo", "color_correct", "face_swap"],
+        "photo-to-video": ["input_photo", "image_to_video"],
+    }
+
+
+def test_the_product_photo_starter_runs(user, photo, starters, django_capture_on_commit_callbacks):
+    workflow = services.workflow_from_starter(user=user, starter_key="product-photo-white")
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)})
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    final = run.nodes.get(node_id="upscale").outputs["image"][0]
+    # 96×72 with an 8 % margin of the long edge (8 px) each side, then 2×.
+    assert (final["width"], final["height"]) == ((96 + 16) * 2, (72 + 16) * 2)
+
+
+def test_the_variations_starter_runs(user, starters, django_capture_on_commit_callbacks):
+    workflow = services.workflow_from_starter(user=user, starter_key="four-variations-best")
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"prompt": "a red kite"})
+    run.refresh_from_db()
+    assert (run.status, run.charged_credits) == ("succeeded", 4)
+    assert len(run.nodes.get(node_id="variations").outputs["image"]) == 4
+
+
+def test_a_bad_node_type_in_the_file_is_refused(tmp_path, db):
+    bad = tmp_path / "starters.toml"
+    bad.write_text('[[workflows]]\nkey = "x"\nname = "X"\nnodes = [{ id = "a", type = "teleport" }]\n')
+    with pytest.raises(StarterFileError, match="unknown node type 'teleport'"):
+        starters_load(path=bad)
