@@ -12,7 +12,7 @@ behind the siblings, so the fan-in hop and the fastest fan-out hop show the bare
 
 `--mode worker` (the default when PostgreSQL and Redis answer) starts a real Celery worker
 (threads pool) against PostgreSQL (`DATABASE_URL`, default database `darkroom_bench` on
-127.0.0.1) and Redis (`REDIS_URL`, default db 11); `--mode eager` runs tasks inline in this
+127.0.0.1) and Redis (`REDIS_URL`, default db 14); `--mode eager` runs tasks inline in this
 process. Writes bench/results/workflows.json.
 """
 
@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "workflows.json"
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/darkroom_bench"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/14"  # 9: unit tests; 10, 11, 13: live tests
 FAN_OUT = 50
 
 

@@ -76,7 +76,10 @@ def _detail_context(request, workflow, *, error=None, errors=None, data=None) ->
             if node_type.exposed == "photo":
                 kind = node["params"].get("kind", "photo")
                 entry["upload_kind"] = kind
-                entry["choices"] = media_selectors.upload_list(user=request.user, kind=kind, limit=60).items
+                # What people uploaded first; results of edits and earlier runs after them.
+                uploads = media_selectors.upload_list(user=request.user, kind=kind, limit=200).items
+                entry["choices"] = [u for u in uploads if not u.operation][:60]
+                entry["results"] = [u for u in uploads if u.operation][:40]
             else:
                 entry["default"] = node["params"].get("default", "")
             inputs.append(entry)

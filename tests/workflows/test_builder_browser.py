@@ -117,3 +117,29 @@ def test_build_save_run_and_retry_in_the_browser(page, catalog, user):
     expect(page.locator(".wf-run-header")).to_have_attribute("data-status", "succeeded")
     expect(page.locator(f"#node-{upscale.pk}")).to_have_attribute("data-status", "succeeded")
     expect(page.locator(".wf-node.status-succeeded")).to_have_count(5)
+    run.refresh_from_db()
+    charged = list(NodeRun.objects.filter(run=run).values_list("charged_credits", flat=True))
+    assert run.charged_credits == sum(charged)
+
+    # Unchanged, again: every step comes from the cache.
+    page.goto(f"/workflows/{workflow.pk}/")
+    page.select_option("select[name='input-photo']", str(photo.pk))
+    page.click("button:text-is('Run')")
+    expect(page.locator(".wf-run-header")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator(".wf-node.cached")).to_have_count(5)
+    expect(page.locator(".wf-run-header")).to_contain_text("5 of 5 steps done (5 from the cache)")
+
+    # Export the canvas as JSON, then import it back: the same graph.
+    page.goto(f"/workflows/{workflow.pk}/builder/")
+    expect(page.locator(".drawflow-node")).to_have_count(5)
+    before = page.evaluate("() => window.darkroomBuilder.toGraph()")
+    page.click("#wf-export")
+    exported = page.locator("#wf-json").input_value()
+    page.evaluate("() => window.darkroomBuilder.load({nodes: [], edges: []})")
+    expect(page.locator(".drawflow-node")).to_have_count(0)
+    page.fill("#wf-json", exported)
+    page.click("#wf-import")
+    expect(page.locator(".drawflow-node")).to_have_count(5)
+    after = page.evaluate("() => window.darkroomBuilder.toGraph()")
+    assert sorted(map(str, after["edges"])) == sorted(map(str, before["edges"]))
+    assert {n["id"]: n["params"] for n in after["nodes"]} == {n["id"]: n["params"] for n in before["nodes"]}

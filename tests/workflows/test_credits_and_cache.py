@@ -154,3 +154,14 @@ def test_a_deleted_output_is_not_reused(user, photo, django_capture_on_commit_ca
     Upload.objects.filter(pk=composite.outputs["image"][0]["upload_id"]).delete()
     second = run_once(user, workflow, photo, django_capture_on_commit_callbacks)
     assert dict(NodeRun.objects.filter(run=second).values_list("node_id", "cached"))["composite"] is False
+
+
+def test_a_run_the_balance_does_not_cover_is_refused_and_nothing_starts(user, photo, settings):
+    settings.WORKFLOW_LOCAL_OPERATION_CREDITS = 30  # 4 steps × 30 = 120 > 100
+    workflow = workflow_with(user, diamond())
+    with pytest.raises(services.ApplicationError) as raised:
+        services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)})
+    assert (raised.value.code, raised.value.http_status, raised.value.message) == (
+        "insufficient_credits", 402, "This needs 120 credits and your balance is 100.",
+    )
+    assert not workflow.runs.exists() and balance(user) == 100
