@@ -20,7 +20,7 @@ help:
 	@echo "make test       run the whole test suite against PostgreSQL and Redis"
 	@echo "make superuser  create a staff account for the admin at /admin/"
 	@echo "make simulator  serve fake hosted providers on :8800 (then: make run PROVIDER_SIMULATOR_URL=http://127.0.0.1:8800)"
-	@echo "make bench      media benchmarks (derivatives, Pillow vs pyvips, BlurHash) → bench/results/media.json"
+	@echo "make bench      media and workflow-engine benchmarks → bench/results/*.json"
 
 $(VENV)/.installed-run: pyproject.toml
 	@test -n "$(PYTHON_BASE)" || { echo "Darkroom needs Python 3.12 or later; none was found." >&2; exit 1; }
@@ -69,7 +69,7 @@ browser:
 test: $(VENV)/.installed-test services browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Media pipeline timings on this machine; prints a table and writes bench/results/media.json.
+# Media pipeline and workflow scheduling timings on this machine; tables printed, JSON in bench/results/.
 bench: $(VENV)/.installed-run
 	$(PY) bench/media_bench.py $(BENCH_ARGS)
 	$(PY) bench/workflow_bench.py $(BENCH_ARGS)
