@@ -19,8 +19,8 @@ class GraphError(Schema):
 
 class InvalidOut(Schema):
     detail: str
-    code: str = Field(description="invalid_workflow, invalid_inputs or node_unavailable.")
-    errors: list[GraphError]
+    code: str = Field(description="invalid_workflow, invalid_inputs or node_unavailable (invalid_request for a malformed body).")
+    errors: list[GraphError] = Field(default_factory=list, description="Empty for a malformed body.")
 
 
 class WorkflowIn(Schema):
