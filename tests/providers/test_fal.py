@@ -376,7 +376,7 @@ def test_a_resent_delivery_keeps_its_delivery_id_and_the_keys_are_fetched_once(s
     assert sim.stats()["fal:jwks"] == 1
 
 
-@pytest.mark.parametrize("skew", [-301, 301])
+@pytest.mark.parametrize("skew", [-400, 400])
 def test_a_webhook_outside_the_tolerance_is_refused(sim, skew):
     raw = b'{"request_id": "req-3", "status": "OK", "payload": {}}'
     headers = sign_with_simulator(sim, "req-3", raw, timestamp=int(time.time()) + skew)
