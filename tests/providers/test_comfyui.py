@@ -316,11 +316,11 @@ def test_a_forbidding_server_sends_the_job_to_the_next_route(comfyui, adapter):
 
 def test_a_hanging_server_times_out_as_retryable(comfyui, adapter):
     # The hung request ends in a 500 once we are gone, so it never queues a prompt behind our back.
-    comfyui.knobs("comfyui", timeout_rate=1.0, hang_seconds=3, error_rate=1.0)
+    comfyui.knobs("comfyui", timeout_rate=1.0, hang_seconds=10, error_rate=1.0)
     started = time.monotonic()
     with pytest.raises(ProviderRetryableError) as raised:
         run(adapter, make_request())
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 6  # well before the 10 s hang
     assert raised.value.extra == {"transport": "ReadTimeout"}
 
 
@@ -332,7 +332,7 @@ def test_a_server_that_is_down_is_retryable_at_once(settings, adapter):
     started = time.monotonic()
     with pytest.raises(ProviderRetryableError) as raised:
         run(adapter, make_request())
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 6
     assert raised.value.extra == {"transport": "ConnectionRefusedError"}
 
 
@@ -341,7 +341,7 @@ def test_a_job_past_its_deadline_is_interrupted_and_retryable(comfyui, adapter):
     started = time.monotonic()
     with pytest.raises(ProviderRetryableError) as raised:
         run(adapter, make_request(options={"timeout_seconds": 0.3}))
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 6
     assert raised.value.extra == {"timeout": "job deadline"}
     assert comfyui.stats()["comfyui:interrupt"] == 1
 

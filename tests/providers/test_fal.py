@@ -278,12 +278,12 @@ def test_a_failing_submit_is_tried_twice_in_all(sim, adapter):
 
 
 def test_a_hung_call_times_out_as_retryable(sim, adapter):
-    sim.knobs("fal", timeout_rate=1.0, hang_seconds=1.5)
+    sim.knobs("fal", timeout_rate=1.0, hang_seconds=10)
     adapter.read_timeout = 0.3
     started = time.monotonic()
     with pytest.raises(ProviderRetryableError) as raised:
         adapter.submit(make_request())
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - started < 6  # well before the 10 s hang
     assert raised.value.extra == {"transport": "ReadTimeout"}
 
 

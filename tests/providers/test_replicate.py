@@ -197,7 +197,7 @@ def test_prefer_wait_shorter_than_the_job_returns_it_still_going(sim, adapter):
     sim.knobs("replicate", job_seconds=3)
     started = time.monotonic()
     submitted = adapter.submit(make_request(options=FLUX_OPTIONS | {"prefer_wait": 1}))
-    assert 0.9 < time.monotonic() - started < 2
+    assert 0.9 < time.monotonic() - started < 5
     assert submitted.state == JobState.RUNNING
     adapter.cancel(submitted.provider_job_id)
 
@@ -273,12 +273,12 @@ def test_5xx_is_retryable(sim, adapter, status):
 
 
 def test_a_hung_call_times_out_as_retryable(sim, adapter):
-    sim.knobs("replicate", timeout_rate=1.0, hang_seconds=2)
+    sim.knobs("replicate", timeout_rate=1.0, hang_seconds=10)
     adapter.read_timeout = 0.3
     started = time.monotonic()
     with pytest.raises(ProviderRetryableError):
         adapter.submit(make_request())
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 6  # well before the 10 s hang
 
 
 def test_a_bad_token_makes_the_route_unusable_without_retrying(sim, adapter, settings):
