@@ -340,27 +340,36 @@ def _note(generation: Generation, text: str) -> None:
         generation.notes = [*generation.notes, text]
 
 
-def _route_request(generation: Generation, route: Route) -> tuple[GenerationRequest, list[str]]:
+def _base_request(generation: Generation) -> GenerationRequest:
+    """What every route gets, input images included (read once per run, not once per route)."""
+    inputs = generation.params.get("inputs") or {}
+    return GenerationRequest(
+        job_id=str(generation.id), provider_model="", prompt=generation.prompt,
+        negative_prompt=generation.negative_prompt, width=generation.width, height=generation.height,
+        aspect_ratio=generation.params.get("aspect_ratio", "1:1"), num_images=generation.num_images,
+        seed=generation.seed or None, strength=generation.params.get("strength"),
+        image=_upload_bytes(inputs.get("image")), mask=_upload_bytes(inputs.get("mask")),
+        references=tuple(_upload_bytes(ref) for ref in inputs.get("references", ())),
+    )
+
+
+def _route_request(
+    generation: Generation, route: Route, base: GenerationRequest | None = None
+) -> tuple[GenerationRequest, list[str]]:
     """The request for one route, re-mapped to what that route accepts, and what the user should know."""
+    base = base or _base_request(generation)
     notes = []
-    aspect_ratio = generation.params.get("aspect_ratio", "1:1")
-    width, height = generation.width, generation.height
+    aspect_ratio, width, height = base.aspect_ratio, base.width, base.height
     if (ratios := route.options.get("aspect_ratios")) and aspect_ratio not in ratios:
         aspect_ratio = nearest_aspect_ratio(aspect_ratio, ratios)
         width, height = dimensions_for(aspect_ratio=aspect_ratio, area=width * height)
-    negative_prompt = generation.negative_prompt
+    negative_prompt = base.negative_prompt
     if negative_prompt and not route.supports_negative_prompt:
         negative_prompt = ""
         notes.append(NEGATIVE_PROMPT_DROPPED)
-    inputs = generation.params.get("inputs") or {}
-    request = GenerationRequest(
-        job_id=str(generation.id), provider_model=route.model, prompt=generation.prompt,
-        negative_prompt=negative_prompt, width=width, height=height, aspect_ratio=aspect_ratio,
-        num_images=generation.num_images, seed=generation.seed or None, options=route.options,
-        webhook_url=provider_webhook_url(route.provider),
-        image=_upload_bytes(inputs.get("image")), mask=_upload_bytes(inputs.get("mask")),
-        references=tuple(_upload_bytes(ref) for ref in inputs.get("references", ())),
-        strength=generation.params.get("strength"),
+    request = replace(
+        base, provider_model=route.model, negative_prompt=negative_prompt, width=width, height=height,
+        aspect_ratio=aspect_ratio, options=route.options, webhook_url=provider_webhook_url(route.provider),
     )
     return request, notes
 
@@ -423,7 +432,7 @@ def generation_run(*, generation_id) -> None:
         # A redelivered task for a job already submitted: keep tracking it, never submit twice.
         tasks.generation_poll_task.delay(generation_id=str(generation_id))
         return
-    routes = generation.catalog_model.route_list
+    routes, base = generation.catalog_model.route_list, None
     for index in range(generation.route_index, len(routes)):
         route = routes[index]
         if not route_is_configured(route) or route.max_images < generation.num_images:
@@ -434,7 +443,8 @@ def generation_run(*, generation_id) -> None:
             _generation_add_note(generation_id, SLOW_NOTE)
             continue
         try:
-            finished = _run_route(generation, index, route)
+            base = base or _base_request(generation)
+            finished = _run_route(generation, index, route, base)
         except ProviderRetryableError:
             for key in route.breaker_keys:
                 breaker.breaker_record_failure(key)
@@ -454,10 +464,10 @@ def generation_run(*, generation_id) -> None:
     generation_fail(generation_id=generation_id, code="provider_unavailable", message=ALL_ROUTES_DOWN_MESSAGE)
 
 
-def _run_route(generation: Generation, index: int, route: Route) -> ProviderStatus | None:
+def _run_route(generation: Generation, index: int, route: Route, base: GenerationRequest) -> ProviderStatus | None:
     """Blocking routes return their final status; job routes are submitted and tracked later."""
     adapter = adapter_get(route.provider)
-    request, notes = _route_request(generation, route)
+    request, notes = _route_request(generation, route, base)
     generation_id = generation.id
     if adapter.blocking:
         if not _generation_mark_running(generation_id, route_index=index, route=route, notes=notes):

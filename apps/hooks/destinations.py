@@ -3,12 +3,12 @@ every address is public (no loopback, private, link-local, CGNAT, multicast or r
 the same rule as the providers' output fetch (apps/providers/fetch.py). Deliveries connect to the
 address that was checked, so a DNS answer that changes in between (rebinding) can't redirect them."""
 
-import ipaddress
-import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+
+from apps.core.network import NonPublicHostError, UnresolvableHostError, public_addresses
 
 
 class DestinationError(Exception):
@@ -31,18 +31,11 @@ def _parts(url: str):
 
 def _public_addresses(hostname: str, port: int) -> list[str]:
     try:
-        literal = ipaddress.ip_address(hostname)
-        addresses = [str(literal)]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(hostname, port, proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError):
-            raise DestinationError("The host name does not resolve.") from None
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
-    for address in addresses:
-        if not ipaddress.ip_address(address.split("%")[0]).is_global:
-            raise DestinationError("Webhooks can't be sent to private, loopback or link-local addresses.")
-    return addresses
+        return public_addresses(hostname, port)
+    except UnresolvableHostError:
+        raise DestinationError("The host name does not resolve.") from None
+    except NonPublicHostError:
+        raise DestinationError("Webhooks can't be sent to private, loopback or link-local addresses.") from None
 
 
 def destination_check(url: str) -> None:

@@ -7,12 +7,12 @@ byte cap while streaming; a timeout; an image or video content type.
 
 import base64
 import binascii
-import ipaddress
-import socket
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from django.conf import settings
+
+from apps.core.network import NonPublicHostError, UnresolvableHostError, public_addresses
 
 MAX_REDIRECTS = 3
 
@@ -40,13 +40,11 @@ def _check_host(url: str) -> None:
     if parts.scheme != "https":
         raise FetchError("only https URLs are fetched")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except socket.gaierror:
+        public_addresses(parts.hostname, parts.port or 443)
+    except UnresolvableHostError:
         raise FetchError("host does not resolve") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise FetchError("host resolves to a non-public address")
+    except NonPublicHostError:
+        raise FetchError("host resolves to a non-public address") from None
 
 
 def fetch_output(url: str) -> tuple[bytes, str]:

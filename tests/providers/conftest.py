@@ -113,3 +113,14 @@ def poll_until_done(generation_id, *, attempts: int = 200) -> None:
             return
         time.sleep(0.05)
     pytest.fail("the generation never finished")
+
+
+def run_blocking(adapter, request, *, canceled_after: int | None = None):
+    """Run a blocking adapter, collecting its progress updates; cancel once `canceled_after` came."""
+    updates = []
+
+    def is_canceled() -> bool:
+        return canceled_after is not None and len(updates) >= canceled_after
+
+    status = adapter.run(request, on_progress=updates.append, is_canceled=is_canceled)
+    return status, updates

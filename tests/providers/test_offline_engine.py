@@ -7,6 +7,7 @@ from PIL import Image
 from apps.providers.adapters.offline.adapter import OfflineEngineAdapter, OfflineEngineFailure
 from apps.providers.registry import adapter_get, adapter_registry
 from apps.providers.types import GenerationRequest, JobState
+from tests.providers.conftest import run_blocking
 
 
 def request(**overrides) -> GenerationRequest:
@@ -19,13 +20,7 @@ def request(**overrides) -> GenerationRequest:
 
 
 def run(req: GenerationRequest, *, canceled_after: int | None = None):
-    updates = []
-
-    def is_canceled() -> bool:
-        return canceled_after is not None and len(updates) >= canceled_after
-
-    status = OfflineEngineAdapter().run(req, on_progress=updates.append, is_canceled=is_canceled)
-    return status, updates
+    return run_blocking(OfflineEngineAdapter(), req, canceled_after=canceled_after)
 
 
 def test_the_engine_registers_under_its_key():

@@ -14,6 +14,7 @@ from apps.providers.exceptions import ProviderBlockedError, ProviderRejectedErro
 from apps.providers.fetch import fetch_output
 from apps.providers.registry import adapter_get
 from apps.providers.types import GenerationRequest, JobState
+from tests.providers.conftest import run_blocking
 
 GENERATIONS = "openai:POST /openai/v1/images/generations"
 
@@ -34,13 +35,7 @@ def request(**overrides) -> GenerationRequest:
 
 
 def run(req: GenerationRequest, *, canceled_after: int | None = None):
-    updates = []
-
-    def is_canceled() -> bool:
-        return canceled_after is not None and len(updates) >= canceled_after
-
-    status = OpenAIImagesAdapter().run(req, on_progress=updates.append, is_canceled=is_canceled)
-    return status, updates
+    return run_blocking(OpenAIImagesAdapter(), req, canceled_after=canceled_after)
 
 
 def image(content: bytes) -> Image.Image:

@@ -13,6 +13,7 @@ from apps.providers.adapters.stability import StabilityAdapter
 from apps.providers.exceptions import ProviderBlockedError, ProviderRejectedError, ProviderRetryableError
 from apps.providers.registry import adapter_get
 from apps.providers.types import GenerationRequest, JobState
+from tests.providers.conftest import run_blocking
 
 CORE = "stability:POST /stability/v2beta/stable-image/generate/core"
 JSON = {"accept": "application/json"}
@@ -34,13 +35,7 @@ def request(**overrides) -> GenerationRequest:
 
 
 def run(req: GenerationRequest, *, canceled_after: int | None = None):
-    updates = []
-
-    def is_canceled() -> bool:
-        return canceled_after is not None and len(updates) >= canceled_after
-
-    status = StabilityAdapter().run(req, on_progress=updates.append, is_canceled=is_canceled)
-    return status, updates
+    return run_blocking(StabilityAdapter(), req, canceled_after=canceled_after)
 
 
 def image(content: bytes) -> Image.Image:
