@@ -58,6 +58,9 @@ class Generation(BaseModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finishing_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Phase timings in seconds since creation (queued, dispatched, provider_start, provider_end,
+    # outputs_stored, derivatives_done, event_published) and the provider's own reported time.
+    timings = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -132,6 +135,8 @@ class GenerationImage(BaseModel):
     height = models.PositiveIntegerField()
     size_bytes = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=40, default="image/png", help_text="Media type of the original.")
+    duration_seconds = models.FloatField(null=True, blank=True, help_text="Length of a video output.")
 
     class Meta:
         ordering = ["index"]
