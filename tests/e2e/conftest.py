@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 HOST = "127.0.0.1"
 # Redis databases reserved for live tests: unit tests use 9 (config/settings/test.py).
-LIVE_REDIS_DB = 10
-FAILING_REDIS_DB = 11
+# TEST_LIVE_REDIS_DB moves both, so two checkouts can run live tests side by side.
+LIVE_REDIS_DB = int(os.environ.get("TEST_LIVE_REDIS_DB", "10"))
+FAILING_REDIS_DB = LIVE_REDIS_DB + 1
 STARTUP_TIMEOUT = 45
 STOP_TIMEOUT = 10
 PASSWORD = "a-Strong-pass-123"
