@@ -13,14 +13,15 @@ PYTHON_BASE := $(shell for c in python3.13 python3.12 \
 	p=$$(command -v $$c 2>/dev/null) || continue; \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help run simulator test superuser services browser bench clean
+.PHONY: help run simulator test superuser services browser bench chaos clean
 
 help:
 	@echo "make run        serve Darkroom at http://$(HOST):$(PORT) (embedded mode: no services needed)"
 	@echo "make test       run the whole test suite against PostgreSQL and Redis"
 	@echo "make superuser  create a staff account for the admin at /admin/"
 	@echo "make simulator  serve fake hosted providers on :8800 (then: make run PROVIDER_SIMULATOR_URL=http://127.0.0.1:8800)"
-	@echo "make bench      media and workflow-engine benchmarks → bench/results/*.json"
+	@echo "make bench      performance scenarios on the production shape → bench/results/latest.json"
+	@echo "make chaos      fault scenarios (worker kills, Redis/PostgreSQL restarts, provider faults, webhook storms, load) → chaos/results/"
 
 $(VENV)/.installed-run: pyproject.toml
 	@test -n "$(PYTHON_BASE)" || { echo "Darkroom needs Python 3.12 or later; none was found." >&2; exit 1; }
@@ -69,10 +70,17 @@ browser:
 test: $(VENV)/.installed-test services browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Media pipeline and workflow scheduling timings on this machine; tables printed, JSON in bench/results/.
-bench: $(VENV)/.installed-run
-	$(PY) bench/media_bench.py $(BENCH_ARGS)
-	$(PY) bench/workflow_bench.py $(BENCH_ARGS)
+# Every scenario in bench/scenarios/ against the production shape (PostgreSQL, Redis, daphne and
+# Celery as separate processes): one table, JSON in bench/results/. BENCH_ARGS="--quick" or "--only a,b".
+bench: $(VENV)/.installed-run services
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Fault scenarios on private PostgreSQL and Redis instances (their own ports and data directories):
+# kill -9 of workers, Redis and PostgreSQL restarts, provider faults, webhook storms and load, each
+# followed by the invariant checks. One table, JSON in chaos/results/. CHAOS_ARGS="--quick",
+# "--only kill9,redis" or "--load-seconds 60".
+chaos: $(VENV)/.installed-test
+	$(PY) chaos/run.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -5,7 +5,12 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+os.environ.setdefault("DATABASE_POOL", "1")  # see DATABASES in the settings
 django_asgi_app = get_asgi_application()
+
+from apps.core.body_limit import daphne_body_limit_install  # noqa: E402
+
+daphne_body_limit_install()  # bodies over REQUEST_MAX_BODY_BYTES are refused as they arrive
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -151,7 +151,7 @@ def batch_cancel(request, batch_id: UUID):
 
 @router.get("/batches/{batch_id}/download", summary="Download a batch as a zip", url_name="batch_download",
             response={200: None},
-            openapi_extra={"responses": {"200": {"description": "application/zip", "content": {
+            openapi_extra={"responses": {200: {"description": "application/zip", "content": {
                 "application/zip": {"schema": {"type": "string", "format": "binary"}}}}}})
 def batch_download(request, batch_id: UUID):
     """Every image that has finished so far, named `<item>-<prompt>-<n>.png`, and manifest.csv."""

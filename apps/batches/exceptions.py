@@ -6,11 +6,6 @@ class BatchInvalidError(ApplicationError):
     http_status = 422
 
 
-class BatchOverLimitError(ApplicationError):
-    code = "batch_over_limit"
-    http_status = 422
-
-
 class BatchNotDownloadableError(ConflictError):
     code = "batch_has_no_images"
     default_message = "Nothing in this batch has finished with images yet."

@@ -4,7 +4,6 @@ cancel, finish once."""
 import logging
 import uuid
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,11 +13,11 @@ from apps.credits.exceptions import InsufficientCreditsError
 from apps.credits.selectors import credits_balance_get
 from apps.generations import services as generation_services
 from apps.generations.exceptions import NotCancelableError
-from apps.generations.models import ACTIVE, CANCELABLE, Generation
+from apps.generations.models import ACTIVE, CANCELABLE
 from apps.realtime.publish import publish_to_user
 
 from . import selectors
-from .exceptions import BatchInvalidError, BatchOverLimitError
+from .exceptions import BatchInvalidError
 from .models import Batch, BatchItem
 
 logger = logging.getLogger(__name__)
@@ -47,36 +46,25 @@ def _quote(items: list[dict]) -> int:
     return total
 
 
-def _check_limits(user, count: int) -> None:
-    """A batch is refused whole, up front, when it can't fit the concurrent-jobs limit."""
-    limit = settings.RATE_LIMIT_CONCURRENT_JOBS
-    if limit > 0:
-        active = Generation.objects.filter(owner=user, status__in=ACTIVE).count()
-        if active + count > limit:
-            raise BatchOverLimitError(
-                f"This batch has {count} generations, but you can have at most {limit} in progress at once "
-                f"({max(limit - active, 0)} free now). Submit a smaller batch."
-            )
-
-
 def batch_create(*, user, items: list[dict], source: str, name: str = "") -> Batch:
     """Every item becomes a generation through `generation_create`, all in one transaction: if the
-    credits don't cover the whole batch, or any item is refused, nothing is created or reserved."""
+    credits don't cover the whole batch, or any item is refused (by a limit too), nothing is created
+    or reserved. The batch counts as one job against the concurrent-jobs limit; each item is linked
+    as it is created, so the limit check recognises the batch's earlier items."""
     if source not in Batch.Source.values:
         raise BatchInvalidError("Unknown batch source.")
     total_quote = _quote(items)
     balance = credits_balance_get(user=user)
     if total_quote > balance:
         raise InsufficientCreditsError(needed=total_quote, balance=balance)
-    _check_limits(user, len(items))
     with transaction.atomic():
         batch = Batch.objects.create(owner=user, name=name.strip()[:200], source=source, total=len(items))
-        links = []
+        quoted = 0
         for index, item in enumerate(items):
             params = {k: item[k] for k in GENERATION_PARAMS if item.get(k) not in (None, "")}
             try:
                 generation = generation_services.generation_create(
-                    user=user, model_slug=item["model"], **{"prompt": "", **params}
+                    user=user, model_slug=item["model"], batch_id=batch.pk, **{"prompt": "", **params}
                 )
             except InsufficientCreditsError:
                 # Someone spent meanwhile: report the batch's need, not this item's.
@@ -85,10 +73,10 @@ def batch_create(*, user, items: list[dict], source: str, name: str = "") -> Bat
                 error.message = f"Item {index + 1}: {error.message}"  # which row of the batch, same code
                 error.args = (error.message,)
                 raise
-            links.append(BatchItem(batch=batch, index=index, generation=generation,
-                                   params={"model": item["model"], **params}))
-        BatchItem.objects.bulk_create(links)
-        batch.quoted_credits = sum(link.generation.quoted_credits for link in links)
+            BatchItem.objects.create(batch=batch, index=index, generation=generation,
+                                     params={"model": item["model"], **params})
+            quoted += generation.quoted_credits
+        batch.quoted_credits = quoted
         batch.save(update_fields=["quoted_credits", "updated_at"])
         transaction.on_commit(lambda: batch_finish_if_done(batch_id=batch.pk))  # e.g. all from the result cache
     return batch

@@ -37,6 +37,8 @@ def items_from_prompts(prompts: list[str], base: dict) -> list[dict]:
 def items_from_csv(text: str, base: dict) -> list[dict]:
     """A header row with a `prompt` column and, optionally, any of the other parameters; an empty
     cell takes the batch's value."""
+    if "\x00" in text:  # a binary file, or text no database column can hold
+        raise BatchInvalidError("The CSV can't contain NUL characters: is it a text file?")
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     columns = [c.strip() for c in (reader.fieldnames or [])]
     if "prompt" not in columns:

@@ -2,7 +2,7 @@ from ninja import Field, Router, Schema
 
 from apps.core.exceptions import NotFoundError
 
-from .models import dimensions_for
+from .models import CatalogModel, dimensions_for
 from .selectors import catalog_model_availability, catalog_model_get, catalog_model_list
 
 router = Router(tags=["models"])
@@ -67,8 +67,13 @@ def model_parameters_schema(model) -> dict:
         properties["negative_prompt"] = {"type": "string", "maxLength": 2000}
     if model.supports_seed:
         properties["seed"] = {"type": ["integer", "string"], "description": "0 to 2**64-1; random if omitted."}
-    if {"image-to-image", "inpaint", "upscale", "remove-background"} & set(model.capabilities):
+    if {"image-to-image", "inpaint", "upscale", "remove-background", "image-to-video"} & set(model.capabilities):
         properties["image_upload_id"] = uuid | {"description": "A photo from POST /uploads."}
+    if model.kind == CatalogModel.Kind.VIDEO:
+        durations = sorted({d for tier in model.tiers for d in tier.get("durations", [])})
+        properties["duration_seconds"] = (
+            {"enum": durations, "default": durations[0]} if durations else {"type": "integer", "minimum": 1, "maximum": 60}
+        ) | {"description": "The clip's length in seconds; priced per second."}
     if model.can("inpaint"):
         properties["mask_upload_id"] = uuid | {"description": "A mask of that photo: white is repainted."}
     if model.can("reference"):

@@ -17,7 +17,8 @@ class CatalogModel(BaseModel):
     label = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAGE)
-    # What it does: text-to-image, image-to-image, inpaint, reference, upscale, remove-background.
+    # What it does: text-to-image, image-to-image, inpaint, reference, upscale, remove-background,
+    # face-swap (the photo as the image, the face as the one reference).
     capabilities = models.JSONField(default=list)
     # Same request and seed, same pixels: identical requests may reuse stored results.
     deterministic = models.BooleanField(default=False)

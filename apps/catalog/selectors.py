@@ -19,11 +19,16 @@ class Availability:
 def catalog_model_availability(model: CatalogModel) -> Availability:
     if not model.is_enabled:
         return Availability(False, model.disabled_reason or "Temporarily unavailable.")
-    if model.kind == CatalogModel.Kind.VIDEO:
+    if model.kind == CatalogModel.Kind.VIDEO and not any(_makes_video(route) for route in model.route_list):
         return Availability(False, VIDEO_NOT_READY)
     if not any(route_is_configured(route) for route in model.route_list):
         return Availability(False, NOT_CONFIGURED)
     return Availability(True)
+
+
+def _makes_video(route) -> bool:
+    """Routes that deliver clips say so (`video = true` in the catalogue); the others make images."""
+    return bool(route.options.get("video")) and route.provider in adapter_registry
 
 
 def route_is_configured(route) -> bool:

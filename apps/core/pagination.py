@@ -38,7 +38,11 @@ def keyset_page(queryset: QuerySet, *, cursor: str | None, limit: int) -> Page:
     """Newest first. `queryset` must not be ordered yet."""
     if cursor:
         created_at, pk = decode_cursor(cursor)
-        queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+        # The redundant `created_at <= cursor` gives PostgreSQL a range to start the index scan at;
+        # the OR alone is only a filter, which reads every row above the cursor (cost grows with depth).
+        queryset = queryset.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk), created_at__lte=created_at
+        )
     rows = list(queryset.order_by("-created_at", "-pk")[: limit + 1])
     next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].pk) if len(rows) > limit else None
     return Page(items=rows[:limit], next_cursor=next_cursor)

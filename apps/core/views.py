@@ -1,8 +1,9 @@
 import mimetypes
+import re
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_GET
 
 from .files import signed_file_path
@@ -17,7 +18,39 @@ def file_view(request, token: str):
         # Object storage serves the bytes itself through its own presigned link.
         return HttpResponseRedirect(default_storage.url(path))
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    response = FileResponse(default_storage.open(path, "rb"), content_type=content_type)
+    response = _range_response(request, path, content_type) or FileResponse(
+        default_storage.open(path, "rb"), content_type=content_type
+    )
+    response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = f"private, max-age={settings.FILE_URL_TTL // 4}"
     response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# An open-ended range ("bytes=0-", a player starting) gets at most this much; it asks for more.
+OPEN_RANGE_CHUNK = 4 * 1024 * 1024
+
+
+def _range_response(request, path: str, content_type: str) -> HttpResponse | None:
+    """One byte range (`Range: bytes=a-b`), as video players ask to seek; None for the whole file."""
+    match = _RANGE.match(request.headers.get("Range", "").strip())
+    if not match or match.groups() == ("", ""):
+        return None
+    size = default_storage.size(path)
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start = int(first)
+        end = min(int(last), size - 1) if last else min(size - 1, start + OPEN_RANGE_CHUNK - 1)
+    if start >= size or start > end:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    with default_storage.open(path, "rb") as file:
+        file.seek(start)
+        content = file.read(end - start + 1)
+    response = HttpResponse(content, status=206, content_type=content_type)
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
     return response

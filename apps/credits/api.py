@@ -89,6 +89,6 @@ def quote_get(request, query: Query[QuoteQuery]):
     balance = credits_balance_get(user=request.auth)
     return {
         "model": catalog_model.slug, "tier": catalog_model.tier(query.tier)["key"], "num_images": query.num_images,
-        "duration_seconds": (query.duration_seconds or pricing.DEFAULT_VIDEO_SECONDS) if is_video else None,
+        "duration_seconds": pricing.video_seconds(catalog_model.tier(query.tier), query.duration_seconds) if is_video else None,
         "credits": credits, "balance": balance, "enough": balance >= credits,
     }

@@ -8,8 +8,12 @@ DEFAULT_VIDEO_SECONDS = 5
 MAX_VIDEO_SECONDS = 60
 
 
+def video_seconds(tier: dict, duration_seconds: int | None = None) -> int:
+    """A clip's length: the one asked for, else the tier's first offered length (`durations`), else 5 s."""
+    return duration_seconds or (tier.get("durations") or [DEFAULT_VIDEO_SECONDS])[0]
+
+
 def price_credits(*, catalog_model, tier: dict, num_images: int, duration_seconds: int | None = None) -> int:
     if catalog_model.kind == "video":
-        seconds = duration_seconds or DEFAULT_VIDEO_SECONDS
-        return tier["price"] * seconds * num_images
+        return tier["price"] * video_seconds(tier, duration_seconds) * num_images
     return tier["price"] * num_images

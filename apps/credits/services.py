@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import Count, F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -217,11 +217,15 @@ def _budget_error() -> RateLimitedError:
 # ---------------------------------------------------------------- limits
 
 
-def credits_limits_check(*, user, amount: int, generation=None) -> None:
+def credits_limits_check(*, user, amount: int, generation=None, batch_id=None) -> None:
     """Refuse a submission over a limit, with when to retry. Call inside the submitting transaction,
     after creating `generation` (left out of the counts) and before reserving: the account lock taken
     here serialises the user's submissions in every process until commit, so each one counts every
     submission committed before it.
+
+    The concurrent-jobs limit counts jobs, and a batch is one job however many generations it holds:
+    a generation of batch `batch_id` passes if the user's other jobs leave room for that batch. The
+    hourly limit still counts every generation and the daily cap every credit, batch or not.
     """
     from apps.generations.models import ACTIVE, Generation
 
@@ -247,10 +251,18 @@ def credits_limits_check(*, user, amount: int, generation=None) -> None:
 
     concurrent = settings.RATE_LIMIT_CONCURRENT_JOBS
     if concurrent > 0:
-        active = others.filter(status__in=ACTIVE).count()
-        if active >= concurrent:
+        # Batch items are linked through the batches app's `BatchItem.generation` (related name `batch_item`).
+        counts = others.filter(status__in=ACTIVE).aggregate(
+            single=Count("pk", filter=Q(batch_item__isnull=True)),
+            batches=Count("batch_item__batch", distinct=True,
+                          filter=~Q(batch_item__batch=batch_id) if batch_id is not None else None),
+        )
+        jobs = counts["single"] + counts["batches"]
+        if jobs >= concurrent:
+            what = (f"{jobs} generation{'s' if jobs != 1 else ''}" if not counts["batches"]
+                    else f"{jobs} jobs (a batch counts as one)")
             raise RateLimitedError(
-                f"You have {active} generation{'s' if active != 1 else ''} in progress, the most at once. "
+                f"You have {what} in progress, the most at once. "
                 f"Start another when one finishes (try again in {human_duration(CONCURRENT_RETRY_SECONDS)}).",
                 retry_after=CONCURRENT_RETRY_SECONDS, code="too_many_active",
             )

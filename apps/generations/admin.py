@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 
 from apps.core.exceptions import ApplicationError
 
 from . import services
+from .metrics import PHASES
 from .models import Generation, GenerationImage
 
 
@@ -16,7 +18,8 @@ class GenerationImageInline(admin.TabularInline):
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
-    list_display = ["id", "owner", "catalog_model", "status", "progress", "quoted_credits", "created_at", "finished_at"]
+    list_display = ["id", "owner", "catalog_model", "status", "progress", "quoted_credits", "overhead_ms", "created_at",
+                    "finished_at"]
     list_filter = ["status", "catalog_model", "provider"]
     search_fields = ["id", "owner__email", "prompt", "provider_job_id"]
     list_select_related = ["owner", "catalog_model"]
@@ -27,11 +30,41 @@ class GenerationAdmin(admin.ModelAdmin):
         "id", "owner", "catalog_model", "prompt", "negative_prompt", "params", "seed", "quoted_credits", "status",
         "progress", "revision", "provider", "route_index", "provider_job_id", "notes", "predict_seconds",
         "error_code", "error_message", "created_at", "deadline_at", "dispatched_at", "started_at", "finishing_at",
-        "finished_at",
+        "finished_at", "phase_timings", "timings",
     ]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="Overhead (ms)")
+    def overhead_ms(self, obj):
+        overhead = (obj.timings or {}).get("overhead")
+        return f"{overhead * 1000:.0f}" if isinstance(overhead, int | float) else "—"
+
+    @admin.display(description="Phase timings")
+    def phase_timings(self, obj):
+        """Each recorded phase: when (ms after submit) and how long since the phase before it."""
+        timings = obj.timings or {}
+        rows, previous = [], None
+        for phase in PHASES:
+            at = timings.get(phase)
+            if not isinstance(at, int | float):
+                continue
+            step = "" if previous is None else f"+{(at - previous) * 1000:.1f}"
+            rows.append((phase.replace("_", " "), f"{at * 1000:.1f}", step))
+            previous = at
+        if not rows:
+            return "—"
+        extra = []
+        if obj.predict_seconds is not None:
+            extra.append(("provider reported", f"{obj.predict_seconds * 1000:.1f}", ""))
+        if isinstance(timings.get("overhead"), int | float):
+            extra.append(("overhead (ours)", f"{timings['overhead'] * 1000:.1f}", ""))
+        return format_html(
+            '<table class="phase-timings"><thead><tr><th>phase</th><th>ms after submit</th><th>ms since previous</th>'
+            "</tr></thead><tbody>{}</tbody></table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows + extra),
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False

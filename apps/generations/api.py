@@ -22,16 +22,21 @@ class GenerationIn(Schema):
     mask_upload_id: UUID | None = Field(None, description="A mask upload of the photo's size: white is repainted.")
     reference_upload_ids: list[UUID] = Field(default_factory=list, max_length=4, description="Reference images.")
     strength: float | None = Field(None, gt=0, le=1, description="Image-to-image: how far to move from the photo.")
+    duration_seconds: int | None = Field(
+        None, ge=1, le=60, description="Video models only: the clip's length in seconds (one the size tier offers).",
+    )
 
 
 class ImageOut(Schema):
-    url: str
-    preview_url: str
+    url: str = Field(description="The original: an image, or the clip itself for video models.")
+    preview_url: str = Field(description="A WebP preview (a video's first frame, its poster).")
     thumbnail_url: str
     blurhash: str
     width: int
     height: int
     sha256: str
+    content_type: str = Field(description="Media type of the original, e.g. image/png or video/mp4.")
+    duration_seconds: float | None = Field(description="Length of a video output; null for images.")
 
 
 class ErrorInfo(Schema):
@@ -50,6 +55,7 @@ class GenerationOut(Schema):
     width: int
     height: int
     num_images: int
+    duration_seconds: int | None = Field(description="Video models: the clip length asked for.")
     seed: str
     progress: float
     quoted_credits: int
@@ -77,6 +83,7 @@ def generation_out(generation) -> dict:
         "prompt": generation.prompt, "negative_prompt": generation.negative_prompt,
         "aspect_ratio": generation.params.get("aspect_ratio", ""), "tier": generation.params.get("tier", ""),
         "width": generation.width, "height": generation.height, "num_images": generation.num_images,
+        "duration_seconds": generation.params.get("duration_seconds"),
         "seed": generation.seed, "progress": round(generation.progress, 4), "quoted_credits": generation.quoted_credits,
         "error": {"code": generation.error_code, "message": generation.error_message} if generation.error_code else None,
         "notes": generation.notes, "cached": generation.cached_from_id is not None,
@@ -87,6 +94,7 @@ def generation_out(generation) -> dict:
                 "thumbnail_url": signed_file_url(image.thumbnail, absolute=True),
                 "blurhash": image.blurhash,
                 "width": image.width, "height": image.height, "sha256": image.sha256,
+                "content_type": image.content_type, "duration_seconds": image.duration_seconds,
             }
             for image in generation.images.all()
         ],

@@ -7,3 +7,4 @@ class GenerationsConfig(AppConfig):
 
     def ready(self):
         from . import workflow_nodes  # noqa: F401  (registers the generate workflow node types)
+        from . import metrics  # noqa: F401  (registers the /metrics collector)

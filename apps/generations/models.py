@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django_fsm import FSMField, transition
 
 from apps.core.models import BaseModel
@@ -43,6 +44,8 @@ class Generation(BaseModel):
     # Internal routing: which route of the model's chain runs it, and the provider's job id.
     provider = models.CharField(max_length=50, blank=True)
     route_index = models.PositiveSmallIntegerField(default=0)
+    # Times the whole route chain was down at once and the job waited for a breaker to cool down.
+    outage_waits = models.PositiveSmallIntegerField(default=0)
     provider_job_id = models.CharField(max_length=200, blank=True, db_index=True)
     # Things the user should know that are not errors ("taking longer than usual", an ignored field).
     notes = models.JSONField(default=list, blank=True)
@@ -72,6 +75,11 @@ class Generation(BaseModel):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE
+
+    def timing_mark(self, phase: str, at=None) -> None:
+        """Note when a phase was reached, in seconds since creation (saved with the next save)."""
+        at = at or timezone.now()
+        self.timings = {**(self.timings or {}), phase: round((at - self.created_at).total_seconds(), 4)}
 
     @property
     def is_cancelable(self) -> bool:
@@ -137,6 +145,15 @@ class GenerationImage(BaseModel):
     sha256 = models.CharField(max_length=64)
     content_type = models.CharField(max_length=40, default="image/png", help_text="Media type of the original.")
     duration_seconds = models.FloatField(null=True, blank=True, help_text="Length of a video output.")
+
+    @property
+    def is_video(self) -> bool:
+        return self.content_type.startswith("video/")
+
+    @property
+    def format_label(self) -> str:
+        """PNG, JPEG, WEBP, MP4, WEBM — for download links."""
+        return self.content_type.rsplit("/", 1)[-1].upper()
 
     class Meta:
         ordering = ["index"]

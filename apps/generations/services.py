@@ -38,6 +38,7 @@ from apps.providers.exceptions import (
     ProviderRejectedError,
     ProviderRetryableError,
 )
+from apps.providers.face_swap import NO_FACE_CODE, no_face_message_from
 from apps.providers.models import ProviderCall, WebhookDelivery
 from apps.providers.registry import adapter_get, adapter_retry_policy
 from apps.providers.retry import call_with_retry
@@ -45,9 +46,10 @@ from apps.providers.services import provider_call_record, provider_webhook_url
 from apps.providers.types import GenerationRequest, JobState, ProviderStatus, Route, WebhookEvent
 from apps.realtime.publish import publish_to_user
 
-from . import storage, tasks
+from . import previews, recovery, storage, tasks
 from .exceptions import InvalidGenerationError, ModelUnavailableError, NotCancelableError
 from .models import ACTIVE, Generation, GenerationImage, Status
+from .signals import generation_ended_send
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +63,6 @@ SLOW_NOTE = "Taking longer than usual."
 NEGATIVE_PROMPT_DROPPED = "The negative prompt was not used: the service running this model does not take one."
 # A job stuck in `finishing` this long had its worker die mid-save: another may finish it.
 FINISHING_STALE_AFTER = timedelta(minutes=2)
-# A queued generation with no worker on it after this long had its enqueue lost: send it again.
-REDRIVE_AFTER = timedelta(minutes=2)
 
 
 # ---------------------------------------------------------------- quote and validation
@@ -150,12 +150,38 @@ def _publish(generation: Generation, *, preview: bytes | None = None) -> None:
         html += render_to_string("_balance.html", {"credit_balance": balance, "oob": True})
     publish_to_user(
         user_id=generation.owner_id, event=event, data=generation_event_data(generation), html=html,
+        on_delivered=None if generation.is_active else (lambda: _generation_published(generation.pk)),
     )
+
+
+def _generation_published(generation_id) -> None:
+    """The final event is out: close the phase timings with it and, for a job that ran, the
+    overhead — our share of submit → final event, i.e. minus the provider's own reported time."""
+    with transaction.atomic():
+        generation = (
+            Generation.objects.select_for_update().only("id", "created_at", "timings", "predict_seconds")
+            .filter(pk=generation_id).first()
+        )
+        if generation is None or "event_published" in (generation.timings or {}):
+            return
+        generation.timing_mark("event_published")
+        if "provider_end" in generation.timings and generation.predict_seconds is not None:
+            overhead = generation.timings["event_published"] - generation.predict_seconds
+            generation.timings["overhead"] = round(overhead, 4)
+        generation.save(update_fields=["timings"])
 
 
 def _save(generation: Generation, *fields: str) -> None:
     generation.revision += 1
     generation.save(update_fields=[*fields, "status", "revision", "updated_at"])
+
+
+def _announce_end(generation: Generation) -> None:
+    """Tell listeners (a workflow step waiting on it) once the end is committed."""
+    generation_id, status = str(generation.pk), generation.status
+    transaction.on_commit(
+        lambda: generation_ended_send(sender=Generation, generation_id=generation_id, status=status)
+    )
 
 
 def _locked(generation_id) -> Generation | None:
@@ -182,7 +208,8 @@ def _validated_inputs(*, user, catalog_model: CatalogModel, image_upload_id, mas
         if mask_upload_id or reference_upload_ids:
             raise invalid("A mask or reference images need a photo to start from.", "image")
         return inputs
-    if not any(catalog_model.can(c) for c in ("image-to-image", "inpaint", "upscale", "remove-background")):
+    if not any(catalog_model.can(c) for c in ("image-to-image", "inpaint", "upscale", "remove-background", "face-swap",
+                                              "image-to-video")):
         raise invalid(f"{catalog_model.label} does not start from a photo.", "image")
     photo = media_selectors.upload_get_for_user(user=user, upload_id=image_upload_id, kind="photo")
     inputs.update(image=str(photo.id), image_sha256=photo.sha256, image_width=photo.width, image_height=photo.height)
@@ -193,8 +220,11 @@ def _validated_inputs(*, user, catalog_model: CatalogModel, image_upload_id, mas
         if (mask.width, mask.height) != (photo.width, photo.height):
             raise invalid("The mask must be exactly the size of the photo.", "mask")
         inputs.update(mask=str(mask.id), mask_sha256=mask.sha256)
+    if catalog_model.can("face-swap") and len(reference_upload_ids) != 1:
+        # A face swap's one reference image is the face to put on the photo.
+        raise invalid("Choose the photo of the face to use.", "references")
     if reference_upload_ids:
-        if not catalog_model.can("reference"):
+        if not (catalog_model.can("reference") or catalog_model.can("face-swap")):
             raise invalid(f"{catalog_model.label} does not take reference images.", "references")
         if len(reference_upload_ids) > MAX_REFERENCES:
             raise invalid(f"Use at most {MAX_REFERENCES} reference images.", "references")
@@ -211,12 +241,31 @@ def _input_dimensions(catalog_model: CatalogModel, params: dict, inputs: dict) -
     if catalog_model.can("upscale"):
         scale = tier.get("scale", 2)
         params.update(width=width * scale, height=height * scale, aspect_ratio=f"{width}:{height}")
-    elif catalog_model.can("remove-background"):
+    elif catalog_model.can("remove-background") or catalog_model.can("face-swap"):
         params.update(width=width, height=height, aspect_ratio=f"{width}:{height}")
     else:
         ratio = nearest_aspect_ratio(f"{width}:{height}", catalog_model.aspect_ratios)
         params["aspect_ratio"] = ratio
         params["width"], params["height"] = dimensions_for(aspect_ratio=ratio, area=tier["area"])
+
+
+def _video_duration(catalog_model: CatalogModel, tier_key: str, duration_seconds) -> int:
+    """A clip's length in whole seconds: one the tier offers (`durations`), else 1 to the maximum."""
+    tier = catalog_model.tier(tier_key)
+    offered = tier.get("durations") or []
+    seconds = credits_pricing.video_seconds(tier, duration_seconds)
+    try:
+        seconds = int(seconds)
+    except (TypeError, ValueError):
+        seconds = 0
+    if offered and seconds not in offered:
+        choices = " or ".join(str(d) for d in offered)
+        raise InvalidGenerationError(f"{catalog_model.label} makes clips of {choices} seconds.",
+                                     extra={"field": "duration_seconds"})
+    if not 1 <= seconds <= credits_pricing.MAX_VIDEO_SECONDS:
+        raise InvalidGenerationError(f"A clip lasts 1 to {credits_pricing.MAX_VIDEO_SECONDS} seconds.",
+                                     extra={"field": "duration_seconds"})
+    return seconds
 
 
 def _cache_key(catalog_model: CatalogModel, prompt: str, negative_prompt: str, params: dict) -> str:
@@ -228,8 +277,12 @@ def generation_create(
     *, user, model_slug: str, prompt: str, negative_prompt: str = "", aspect_ratio: str | None = None,
     tier: str | None = None, num_images: int = 1, seed: str | int | None = None,
     image_upload_id=None, mask_upload_id=None, reference_upload_ids=(), strength: float | None = None,
+    batch_id=None, duration_seconds: int | None = None,
 ) -> Generation:
     """Validate, quote, reserve the quote and queue the work — or raise before anything happens.
+
+    `batch_id`: the batch this generation is an item of; the whole batch counts as one job against
+    the concurrent-jobs limit (its items must be linked to it as they are created).
 
     A deterministic model asked again for exactly what it already made (same seed, same inputs)
     reuses the stored result at once, for RESULT_CACHE_PRICE credits, with no provider call."""
@@ -253,6 +306,11 @@ def generation_create(
     if inputs:
         _input_dimensions(catalog_model, params, inputs)
         params["inputs"] = inputs
+    if catalog_model.kind == CatalogModel.Kind.VIDEO:
+        params["duration_seconds"] = _video_duration(catalog_model, params["tier"], duration_seconds)
+    elif duration_seconds is not None:
+        raise InvalidGenerationError(f"{catalog_model.label} makes images, not clips: leave the duration out.",
+                                     extra={"field": "duration_seconds"})
     if strength is not None:
         if not 0 < float(strength) <= 1:
             raise InvalidGenerationError("Strength must be above 0 and at most 1.", extra={"field": "strength"})
@@ -266,23 +324,29 @@ def generation_create(
             .order_by("-created_at").first()
         )
         if cached is not None:
-            return _generation_from_cache(user=user, source=cached, params=params, seed=seed_value)
-    price = generation_quote(catalog_model=catalog_model, tier=params["tier"], num_images=num_images)
+            return _generation_from_cache(user=user, source=cached, params=params, seed=seed_value,
+                                          batch_id=batch_id)
+    price = generation_quote(catalog_model=catalog_model, tier=params["tier"], num_images=num_images,
+                             duration_seconds=params.get("duration_seconds"))
     with transaction.atomic():
         generation = Generation.objects.create(
             owner=user, catalog_model=catalog_model, prompt=prompt.strip(),
             negative_prompt=negative_prompt.strip(), seed=seed_value, params=params, cache_key=cache_key,
             quoted_credits=price, deadline_at=timezone.now() + timedelta(seconds=catalog_model.deadline_seconds),
+            timings={"queued": 0.0},
         )
         # Per-hour, concurrent-job and daily limits, under the user's account lock until commit.
-        credits_services.credits_limits_check(user=user, amount=price, generation=generation)
+        credits_services.credits_limits_check(user=user, amount=price, generation=generation,
+                                              batch_id=batch_id)
         credits_services.credits_reserve(generation=generation, amount=price)
-        transaction.on_commit(lambda: tasks.generation_run_task.delay(generation_id=str(generation.id)))
+        # robust: with the broker down the job stays queued (and is re-sent by the reaper) instead
+        # of failing a request whose generation is already committed.
+        transaction.on_commit(lambda: tasks.generation_run_task.delay(generation_id=str(generation.id)), robust=True)
         _publish(generation)
     return generation
 
 
-def _generation_from_cache(*, user, source: Generation, params: dict, seed: str) -> Generation:
+def _generation_from_cache(*, user, source: Generation, params: dict, seed: str, batch_id=None) -> Generation:
     """A new generation that shares the stored files of an identical earlier one."""
     price = settings.RESULT_CACHE_PRICE
     now = timezone.now()
@@ -297,15 +361,18 @@ def _generation_from_cache(*, user, source: Generation, params: dict, seed: str)
             GenerationImage(
                 generation=generation, index=image.index, file=image.file, preview=image.preview,
                 thumbnail=image.thumbnail, blurhash=image.blurhash, width=image.width, height=image.height,
-                size_bytes=image.size_bytes, sha256=image.sha256,
+                size_bytes=image.size_bytes, sha256=image.sha256, content_type=image.content_type,
+                duration_seconds=image.duration_seconds,
             )
             for image in source.images.all()
         ])
         if price:
-            credits_services.credits_limits_check(user=user, amount=price, generation=generation)
+            credits_services.credits_limits_check(user=user, amount=price, generation=generation,
+                                                  batch_id=batch_id)
             credits_services.credits_reserve(generation=generation, amount=price)
             credits_services.credits_capture(generation=generation)
         _publish(generation)
+        _announce_end(generation)
     return generation
 
 
@@ -327,6 +394,7 @@ def generation_cancel(*, user, generation_id) -> Generation:
         _save(generation, "finished_at")
         credits_services.credits_release(generation=generation)
         _publish(generation)
+        _announce_end(generation)
         provider, job_id = generation.provider, generation.provider_job_id
         transaction.on_commit(lambda: _cancel_at_provider(provider, job_id))
     return generation
@@ -350,6 +418,7 @@ def _base_request(generation: Generation) -> GenerationRequest:
         seed=generation.seed or None, strength=generation.params.get("strength"),
         image=_upload_bytes(inputs.get("image")), mask=_upload_bytes(inputs.get("mask")),
         references=tuple(_upload_bytes(ref) for ref in inputs.get("references", ())),
+        duration_seconds=generation.params.get("duration_seconds"),
     )
 
 
@@ -392,7 +461,8 @@ def _generation_claim(generation_id) -> Generation | None:
         if generation.status == Status.QUEUED:
             generation.dispatch()
             generation.dispatched_at = timezone.now()
-            _save(generation, "dispatched_at")
+            generation.timing_mark("dispatched", generation.dispatched_at)
+            _save(generation, "dispatched_at", "timings")
             _publish(generation)
     return generation
 
@@ -406,10 +476,11 @@ def _generation_mark_running(generation_id, *, route_index: int, route: Route, p
         if generation.status == Status.DISPATCHED:
             generation.start()
             generation.started_at = timezone.now()
+            generation.timing_mark("provider_start", generation.started_at)
         generation.provider, generation.route_index, generation.provider_job_id = route.provider, route_index, provider_job_id
         for note in notes:
             _note(generation, note)
-        _save(generation, "started_at", "provider", "route_index", "provider_job_id", "notes")
+        _save(generation, "started_at", "provider", "route_index", "provider_job_id", "notes", "timings")
         _publish(generation)
     return True
 
@@ -432,7 +503,7 @@ def generation_run(*, generation_id) -> None:
         # A redelivered task for a job already submitted: keep tracking it, never submit twice.
         tasks.generation_poll_task.delay(generation_id=str(generation_id))
         return
-    routes, base = generation.catalog_model.route_list, None
+    routes, base, outage = generation.catalog_model.route_list, None, False
     for index in range(generation.route_index, len(routes)):
         route = routes[index]
         if not route_is_configured(route) or route.max_images < generation.num_images:
@@ -440,12 +511,14 @@ def generation_run(*, generation_id) -> None:
         if generation.params.get("inputs") and not route.options.get("accepts_image"):
             continue
         if not all(breaker.breaker_allows(key) for key in route.breaker_keys):
+            outage = True
             _generation_add_note(generation_id, SLOW_NOTE)
             continue
         try:
             base = base or _base_request(generation)
             finished = _run_route(generation, index, route, base)
         except ProviderRetryableError:
+            outage = True
             for key in route.breaker_keys:
                 breaker.breaker_record_failure(key)
             _generation_add_note(generation_id, SLOW_NOTE)
@@ -461,7 +534,30 @@ def generation_run(*, generation_id) -> None:
         if finished is not None:
             generation_apply_result(generation_id=generation_id, status=finished)
         return
+    if outage and _generation_wait_for_routes(generation_id):
+        return
     generation_fail(generation_id=generation_id, code="provider_unavailable", message=ALL_ROUTES_DOWN_MESSAGE)
+
+
+def _generation_wait_for_routes(generation_id) -> bool:
+    """Every route is down for now (open breakers, 5xx, 429): run the chain again from the top after
+    a breaker cooldown, a few times, while the deadline allows. False when the job should fail now."""
+    delay = settings.BREAKER_COOLDOWN_SECONDS
+    with transaction.atomic():
+        generation = _locked(generation_id)
+        if generation is None or not generation.is_active:
+            return True  # canceled meanwhile: nothing left to do
+        if generation.outage_waits >= settings.GENERATION_OUTAGE_WAITS or (
+            generation.deadline_at and timezone.now() + timedelta(seconds=delay) >= generation.deadline_at
+        ):
+            return False
+        generation.outage_waits += 1
+        generation.route_index = 0
+        _save(generation, "outage_waits", "route_index")
+        transaction.on_commit(lambda: tasks.generation_run_task.apply_async(
+            kwargs={"generation_id": str(generation_id)}, countdown=delay
+        ))
+    return True
 
 
 def _run_route(generation: Generation, index: int, route: Route, base: GenerationRequest) -> ProviderStatus | None:
@@ -587,7 +683,9 @@ def generation_apply_webhook(*, provider: str, event: WebhookEvent) -> None:
                                            provider_job_id=event.status.provider_job_id)
     except IntegrityError:
         return  # a duplicate or a replay
-    generation_apply_provider_status(generation_id=generation.id, status=event.status)
+    with recovery.lease(generation.id) as held:
+        if held:  # else a live poll or run is on the job and will see the same end
+            generation_apply_provider_status(generation_id=generation.id, status=event.status)
 
 
 def generation_apply_progress(*, generation_id, status: ProviderStatus) -> None:
@@ -599,6 +697,8 @@ def generation_apply_progress(*, generation_id, status: ProviderStatus) -> None:
     if updated:
         generation = Generation.objects.select_related("catalog_model").get(pk=generation_id)
         _publish(generation, preview=status.preview)
+        if status.preview:
+            previews.previews_notify(generation=generation, progress=progress, preview=status.preview)
 
 
 def generation_apply_result(*, generation_id, status: ProviderStatus) -> None:
@@ -608,8 +708,10 @@ def generation_apply_result(*, generation_id, status: ProviderStatus) -> None:
     elif status.state == JobState.BLOCKED:
         generation_reject(generation_id=generation_id, message=ProviderBlockedError.default_message)
     elif status.state == JobState.FAILED:
-        generation_fail(generation_id=generation_id, code=status.error_code or "provider_error",
-                        message=ProviderError.default_message)
+        message = ProviderError.default_message
+        if status.error_code == NO_FACE_CODE:  # a face swap's photo shows no face: say which
+            message = no_face_message_from(status.error_message)
+        generation_fail(generation_id=generation_id, code=status.error_code or "provider_error", message=message)
     elif status.state == JobState.CANCELED:
         generation_fail(generation_id=generation_id, code="provider_canceled", message=ProviderError.default_message)
 
@@ -622,7 +724,10 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         if generation is None:
             return
         now = timezone.now()
-        stale = generation.status == Status.FINISHING and now - generation.finishing_at > FINISHING_STALE_AFTER
+        # A finisher that died (its lease gone with its connection) or is long overdue is taken over.
+        stale = generation.status == Status.FINISHING and (
+            now - generation.finishing_at > FINISHING_STALE_AFTER or recovery.lease_abandoned(generation_id)
+        )
         if generation.status not in (Status.DISPATCHED, Status.RUNNING) and not stale:
             return  # canceled meanwhile, or another delivery is finishing it
         if generation.status == Status.DISPATCHED:
@@ -633,9 +738,10 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         generation.finishing_at = now
         generation.progress = 0.99
         generation.predict_seconds = status.predict_seconds
+        generation.timing_mark("provider_end", now)
         if status.seed:
             generation.seed = status.seed[:40]  # the seed the provider says it used, so results can be redone
-        _save(generation, "started_at", "finishing_at", "progress", "predict_seconds", "seed")
+        _save(generation, "started_at", "finishing_at", "progress", "predict_seconds", "seed", "timings")
         _publish(generation)
     try:
         storage.generation_outputs_store(generation=generation, outputs=status.outputs)
@@ -643,6 +749,7 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         logger.warning("output rejected", extra={"generation": str(generation_id), "reason": str(error)})
         generation_reroute(generation_id=generation_id)
         return
+    stored_timings = generation.timings  # with derivatives_done and outputs_stored
     with transaction.atomic():
         generation = _locked(generation_id)
         if generation is None or generation.status != Status.FINISHING:
@@ -650,9 +757,11 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         generation.succeed()
         generation.progress = 1.0
         generation.finished_at = timezone.now()
-        _save(generation, "progress", "finished_at")
+        generation.timings = {**stored_timings, **generation.timings}
+        _save(generation, "progress", "finished_at", "timings")
         credits_services.credits_capture(generation=generation)
         _publish(generation)
+        _announce_end(generation)
 
 
 def generation_reroute(*, generation_id) -> None:
@@ -693,6 +802,7 @@ def _end(generation_id, *, transition: str, code: str, message: str) -> None:
         _save(generation, "error_code", "error_message", "finished_at")
         credits_services.credits_release(generation=generation)
         _publish(generation)
+        _announce_end(generation)
 
 
 def generation_fail(*, generation_id, code: str, message: str) -> None:
@@ -717,10 +827,6 @@ def generations_reap_stuck() -> dict:
     for generation_id, provider, job_id in expired:
         _cancel_at_provider(provider, job_id)
         generation_fail(generation_id=generation_id, code="timeout", message=TIMEOUT_MESSAGE)
-    stale = list(
-        Generation.objects.filter(status=Status.QUEUED, created_at__lt=now - REDRIVE_AFTER, deadline_at__gte=now)
-        .values_list("pk", flat=True)
-    )
-    for generation_id in stale:
-        tasks.generation_run_task.delay(generation_id=str(generation_id))
-    return {"failed": len(expired), "redriven": len(stale)}
+    # Queued, running or half-saved jobs no live worker holds: sent again (see recovery.py).
+    redriven = recovery.generations_redrive_stuck(now=now)
+    return {"failed": len(expired), "redriven": redriven}

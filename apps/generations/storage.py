@@ -1,12 +1,16 @@
 """Checking and storing a generation's outputs: the original, a WebP preview and thumbnail, a
-BlurHash placeholder and a content hash."""
+BlurHash placeholder and a content hash. A video output is decoded whole before it is kept; its
+first frame (the poster) gives the preview, thumbnail and placeholder."""
 
+import hashlib
 import math
+from dataclasses import dataclass
 
 from django.conf import settings
 from PIL import Image, ImageStat
 
-from apps.media.derivatives import derivatives_make
+from apps.media import video
+from apps.media.derivatives import Derivatives, derivatives_make
 from apps.media.exceptions import MediaError
 from apps.media.storage import file_write
 from apps.media.validation import image_validate
@@ -16,6 +20,9 @@ from apps.providers.types import ProviderOutput
 from .models import Generation, GenerationImage
 
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+# A clip may be this much shorter or longer than asked (providers round to their own frame grid).
+DURATION_TOLERANCE = 0.25
 
 
 class InvalidOutputError(Exception):
@@ -51,33 +58,80 @@ def _content(output: ProviderOutput) -> bytes:
     return content
 
 
+@dataclass(frozen=True)
+class CheckedOutput:
+    content: bytes
+    extension: str
+    content_type: str
+    derivatives: Derivatives
+    sha256: str
+    duration_seconds: float | None = None
+
+
+def _is_video_generation(generation: Generation) -> bool:
+    return generation.catalog_model.kind == "video"
+
+
+def _check_image(content: bytes, *, generation: Generation, input_sha256: str | None) -> CheckedOutput:
+    try:
+        image = image_validate(content, max_bytes=settings.PROVIDER_FETCH_MAX_BYTES)
+        derivatives = derivatives_make(content)
+    except MediaError as error:
+        raise InvalidOutputError(f"output does not decode: {error.code}") from None
+    output_check(image, generation=generation, input_sha256=input_sha256, sha256=derivatives.sha256)
+    return CheckedOutput(content=content, extension=EXTENSIONS[image.format], content_type=IMAGE_TYPES[image.format],
+                         derivatives=derivatives, sha256=derivatives.sha256)
+
+
+def _check_video(content: bytes, *, generation: Generation) -> CheckedOutput:
+    try:
+        info = video.video_validate(content, max_bytes=settings.PROVIDER_FETCH_MAX_BYTES)
+        derivatives = derivatives_make(video.poster_png(info))
+    except MediaError as error:
+        raise InvalidOutputError(f"output does not decode: {error.code}") from None
+    sha256 = hashlib.sha256(content).hexdigest()
+    # The poster stands for the clip: a blank, black or misshapen first frame is refused too.
+    output_check(info.poster, generation=generation, input_sha256=None, sha256=sha256)
+    wanted = generation.params.get("duration_seconds")
+    if wanted and abs(info.duration_seconds - wanted) > max(1.0, wanted * DURATION_TOLERANCE):
+        raise InvalidOutputError(f"output is {info.duration_seconds:g} s long, expected {wanted} s")
+    return CheckedOutput(content=content, extension=info.container, content_type=info.content_type,
+                         derivatives=derivatives, sha256=sha256, duration_seconds=info.duration_seconds)
+
+
+def output_checked(content: bytes, *, generation: Generation, input_sha256: str | None = None) -> CheckedOutput:
+    """An output of the kind the model makes, decoded and checked, or InvalidOutputError."""
+    if _is_video_generation(generation):
+        if not video.is_video(content):
+            raise InvalidOutputError("output is not an MP4 or WebM video")
+        return _check_video(content, generation=generation)
+    if video.is_video(content):
+        raise InvalidOutputError("output is a video, expected an image")
+    return _check_image(content, generation=generation, input_sha256=input_sha256)
+
+
 def generation_outputs_store(*, generation: Generation, outputs: tuple[ProviderOutput, ...]) -> list[GenerationImage]:
     if not outputs:
         raise InvalidOutputError("no outputs")
     input_sha256 = (generation.params.get("inputs") or {}).get("image_sha256")
-    checked = []
-    for output in outputs:
-        content = _content(output)
-        try:
-            image = image_validate(content, max_bytes=settings.PROVIDER_FETCH_MAX_BYTES)
-            derivatives = derivatives_make(content)
-        except MediaError as error:
-            raise InvalidOutputError(f"output does not decode: {error.code}") from None
-        output_check(image, generation=generation, input_sha256=input_sha256, sha256=derivatives.sha256)
-        checked.append((content, image, derivatives))
+    checked = [output_checked(_content(output), generation=generation, input_sha256=input_sha256) for output in outputs]
+    generation.timing_mark("derivatives_done")
     images = []
-    for index, (content, image, derivatives) in enumerate(checked):
+    for index, output in enumerate(checked):
         base = f"generations/{generation.owner_id}/{generation.id}/{index}"
+        derivatives = output.derivatives
         # Names are deterministic, so a second delivery overwrites rather than duplicates.
         stored, _ = GenerationImage.objects.update_or_create(
             generation=generation, index=index,
             defaults={
-                "file": file_write(f"{base}.{EXTENSIONS[image.format]}", content),
+                "file": file_write(f"{base}.{output.extension}", output.content),
                 "preview": file_write(f"{base}.preview.webp", derivatives.preview_webp),
                 "thumbnail": file_write(f"{base}.thumb.webp", derivatives.thumbnail_webp),
                 "blurhash": derivatives.blurhash, "width": derivatives.width, "height": derivatives.height,
-                "size_bytes": len(content), "sha256": derivatives.sha256,
+                "size_bytes": len(output.content), "sha256": output.sha256,
+                "content_type": output.content_type, "duration_seconds": output.duration_seconds,
             },
         )
         images.append(stored)
+    generation.timing_mark("outputs_stored")
     return images

@@ -4,8 +4,9 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 
-from . import services
+from . import recovery, services
 
 logger = logging.getLogger(__name__)
 
@@ -13,7 +14,16 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def generation_run_task(*, generation_id: str) -> None:
     try:
-        services.generation_run(generation_id=generation_id)
+        with recovery.lease(generation_id) as held:
+            if not held:
+                return  # a live worker is on this job already (a redelivered or re-driven copy)
+            services.generation_run(generation_id=generation_id)
+    except (OperationalError, InterfaceError):
+        # The database went away mid-run: not the job's fault. Try again shortly; the reaper re-drives
+        # it too, once the lease this connection held is gone.
+        logger.warning("generation run lost its database connection", extra={"generation": generation_id})
+        connection.close()
+        generation_run_task.apply_async(kwargs={"generation_id": generation_id}, countdown=5)
     except Exception:
         # A bug must not leave the job hanging or the credits held.
         logger.exception("generation run crashed", extra={"generation": generation_id})
@@ -26,7 +36,15 @@ def generation_run_task(*, generation_id: str) -> None:
 def generation_poll_task(*, generation_id: str) -> None:
     """Poll a provider job; re-schedules itself until the job ends (webhooks may never come)."""
     try:
-        again = services.generation_poll(generation_id=generation_id)
+        with recovery.lease(generation_id) as held:
+            if not held:
+                return  # another poll or run is following this job: one chain is enough
+            again = services.generation_poll(generation_id=generation_id)
+            if again:
+                recovery.generation_touch(generation_id)
+    except (OperationalError, InterfaceError):
+        connection.close()
+        again = True  # the database went away: ask again once it is back
     except Exception:
         logger.exception("generation poll crashed", extra={"generation": generation_id})
         again = True  # a transient bug or outage; the deadline still bounds the job

@@ -1,6 +1,7 @@
-"""Workflow node types that make images with catalogue models: generate (working), and edit/inpaint,
-image-to-video and face swap (registered with their settings; they refuse to run until this
-server has provider support for them). Registered from `GenerationsConfig.ready()`.
+"""Workflow node types that make images and clips with catalogue models: generate, edit/inpaint,
+image-to-video (a `video` output: the clip, with its poster frame as thumbnail) and face swap;
+each refuses to run while no catalogue model can do its work. Registered from
+`GenerationsConfig.ready()`.
 
 A generate node hands its work to a normal generation: `generation_create` validates, quotes and
 holds the generation's own price (the engine hands back the node's share of the run's hold in the
@@ -36,7 +37,8 @@ RETRYABLE_CODES = {"timeout", "provider_unavailable", "provider_error", "interna
                    "provider_canceled"}
 EDIT_NOT_READY = "Editing a photo with a model (edit, inpaint, reference) is not available on this server yet."
 VIDEO_NOT_READY = "Making a video from an image is not available on this server yet."
-FACE_SWAP_NOT_READY = "Face swap is not available on this server yet: no face-swap model is configured."
+FACE_SWAP_NOT_READY = "Face swap is not available on this server: no face-swap model is in the catalogue."
+FACE_SWAP_MODEL = "face-swap"  # the catalogue's face-swap model, the node's default
 
 
 def _models(kind: str, capabilities: tuple[str, ...] = ()):
@@ -58,10 +60,14 @@ def _model_field(kind: str = CatalogModel.Kind.IMAGE, capabilities: tuple[str, .
 
 
 def _image_ref(image) -> dict:
-    return {
+    ref = {
         "generation_image_id": image.pk, "sha256": image.sha256, "width": image.width, "height": image.height,
         "file": image.file, "thumbnail": image.thumbnail,
     }
+    if image.is_video:
+        # A clip: its file is the video; `preview` is its poster frame, shown until it plays.
+        ref.update(content_type=image.content_type, duration_seconds=image.duration_seconds, preview=image.preview)
+    return ref
 
 
 def _quote(slug: str, *, tier: str, num_images: int) -> int:
@@ -73,7 +79,7 @@ def _quote(slug: str, *, tier: str, num_images: int) -> int:
                                      num_images=max(1, min(num_images, model.max_images)))
 
 
-def _follow_generation(ref: str) -> FollowStatus:
+def _follow_generation(ref: str, *, port: str = "image") -> FollowStatus:
     generation = Generation.objects.filter(pk=ref).prefetch_related("images").first()
     if generation is None:
         return FollowStatus(failure=NodeFailed("The generation for this step is gone.", code="generation_missing",
@@ -83,7 +89,7 @@ def _follow_generation(ref: str) -> FollowStatus:
     if generation.status == Status.SUCCEEDED:
         images = [_image_ref(image) for image in generation.images.all()]
         return FollowStatus(
-            result=NodeResult({"image": images}, meta={"generation_id": str(generation.pk), "seed": generation.seed}),
+            result=NodeResult({port: images}, meta={"generation_id": str(generation.pk), "seed": generation.seed}),
             charged=generation.quoted_credits,
         )
     if generation.status == Status.REJECTED:
@@ -239,42 +245,113 @@ class EditNode(GenerateNode):
         return NodePending(generation_id=str(generation.pk))
 
 
+def _clip_seconds(model: CatalogModel, tier_key: str | None, wanted: int) -> int:
+    """The length nearest `wanted` that the model's tier offers (any length when it lists none)."""
+    tier = model.tier(tier_key) or model.tier(None) or {}
+    offered = tier.get("durations") or []
+    return min(offered, key=lambda seconds: (abs(seconds - wanted), seconds)) if offered else wanted
+
+
+def _video_quote(slug: str, *, wanted: int) -> int:
+    model = CatalogModel.objects.filter(slug=slug).first()
+    if model is None or not model.tiers:
+        return 0
+    return services.generation_quote(catalog_model=model, tier=None, num_images=1,
+                                     duration_seconds=_clip_seconds(model, None, wanted))
+
+
 class ImageToVideoNode(NodeType):
     key = "image_to_video"
     label = "Image to video"
     category = "Generate"
-    description = "Animate an image into a short clip with a video model."
+    description = "Animate an image into a short clip with a video model that starts from a photo."
     inputs = (Port("image", IMAGE, "Image"), Port("prompt", TEXT, "Prompt", required=False))
     outputs = (Port("video", VIDEO, "Video"),)
     fields = (
-        _model_field(CatalogModel.Kind.VIDEO, capabilities=()),
-        Field("prompt", "Prompt", "text", default="", help="How it should move (optional)."),
-        Field("duration_seconds", "Duration (s)", "int", default=5, min=1, max=10),
+        _model_field(CatalogModel.Kind.VIDEO, capabilities=("image-to-video",)),
+        Field("prompt", "Prompt", "text", default="", help="How it should move (models that take one)."),
+        Field("duration_seconds", "Duration (s)", "int", default=4, min=1, max=10,
+              help="The nearest length the model offers is used."),
+        Field("seed", "Seed", "string", default="", max_length=40, advanced=True, help="Empty for a random one."),
     )
     queue = "io"
     uses_model = True
     hands_off = True
 
+    def is_cacheable(self, params):
+        return bool(params.get("seed"))
+
     def unavailable_reason(self, params):
-        return VIDEO_NOT_READY
+        return "" if _models(CatalogModel.Kind.VIDEO, ("image-to-video",))() else VIDEO_NOT_READY
+
+    def price(self, params, fallback_models):
+        return max((_video_quote(slug, wanted=params.get("duration_seconds") or 4)
+                    for slug in self.models(params, fallback_models)), default=0)
+
+    def run(self, ctx):
+        photos = ctx.inputs.get("image") or []
+        if not photos:
+            raise NodeFailed("No photo came in.", code="no_input", retry=False, fallback=False)
+        model = CatalogModel.objects.filter(slug=ctx.model).first()
+        if model is None or not model.can("image-to-video"):
+            raise NodeFailed("This video model is no longer in the catalogue.", code="model_unavailable", retry=False)
+        params = ctx.params
+        generation = _create(
+            user=ctx.user, model_slug=model.slug, prompt=ctx.inputs.get("prompt") or params["prompt"],
+            seed=params["seed"] if model.supports_seed else None, num_images=1,
+            image_upload_id=_as_photo(ctx.user, photos[0]),
+            duration_seconds=_clip_seconds(model, None, params["duration_seconds"]),
+        )
+        return NodePending(generation_id=str(generation.pk))
+
+    def follow(self, ref):
+        return _follow_generation(ref, port="video")
 
 
 class FaceSwapNode(NodeType):
     key = "face_swap"
     label = "Face swap"
     category = "Generate"
-    description = "Put the face from one image onto the person in another, through a provider model."
+    description = ("Put the face from one photo onto the person in another, with a face-swap model "
+                   "(a hosted one when configured, else Darkroom's offline classical swap).")
     inputs = (Port("image", IMAGE, "Photo"), Port("face", IMAGE, "Face"))
     outputs = (Port("image", IMAGE, "Image"),)
     fields = (
-        Field("model", "Model", "string", default="", max_length=50,
-              help="A face-swap model from the catalogue, once one is configured."),
+        Field("model", "Model", "model", required=False, default=FACE_SWAP_MODEL,
+              choices_fn=_models(CatalogModel.Kind.IMAGE, ("face-swap",)),
+              help="Tried first; the fallback models follow in order if it fails."),
     )
     queue = "io"
+    uses_model = True
     hands_off = True
 
+    def price(self, params, fallback_models):
+        return max((_quote(slug, tier="", num_images=1) for slug in self.models(params, fallback_models)), default=0)
+
     def unavailable_reason(self, params):
-        return FACE_SWAP_NOT_READY
+        return "" if _models(CatalogModel.Kind.IMAGE, ("face-swap",))() else FACE_SWAP_NOT_READY
+
+    def run(self, ctx):
+        photos, faces = ctx.inputs.get("image") or [], ctx.inputs.get("face") or []
+        if not photos or not faces:
+            raise NodeFailed("Face swap needs a photo and a face photo.", code="no_input", retry=False, fallback=False)
+        model = CatalogModel.objects.filter(slug=ctx.model).first()
+        if model is None or not model.can("face-swap"):
+            raise NodeFailed("This face-swap model is no longer in the catalogue.", code="model_unavailable",
+                             retry=False)
+        generation = _create(
+            user=ctx.user, model_slug=model.slug, prompt="", num_images=1,
+            image_upload_id=_as_photo(ctx.user, photos[0]), reference_upload_ids=[_as_photo(ctx.user, faces[0])],
+        )
+        return NodePending(generation_id=str(generation.pk))
+
+    def follow(self, ref):
+        status = _follow_generation(ref)
+        if status.failure is not None and status.failure.code == "no_face":
+            # A photo without a face: the user's input; another attempt or model won't find one either.
+            failure = NodeFailed(status.failure.message, code="no_face", retry=False, fallback=False)
+            return FollowStatus(failure=failure)
+        return status
 
 
 for node_type in (GenerateNode(), EditNode(), ImageToVideoNode(), FaceSwapNode()):

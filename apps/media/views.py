@@ -71,6 +71,8 @@ def photo_edit_view(request, upload_id):
 @require_POST
 def mask_create_view(request, upload_id):
     """The mask brush posts its PNG here; the answer is a fragment for the page's mask list."""
+    # Someone else's photo is not found, whatever was posted.
+    selectors.upload_get_for_user(user=request.user, upload_id=upload_id, kind=Kind.PHOTO)
     try:
         content = upload_read(request, request.FILES.get("file"))
         mask = services.upload_create(

@@ -9,10 +9,14 @@ import logging
 from typing import Literal
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import transaction
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
+from pydantic import field_validator
 
 from apps.accounts.services import api_key_authenticate
 from apps.core.exceptions import ApplicationError
@@ -21,7 +25,7 @@ from apps.core.openapi import document_api_conventions
 from apps.media.exceptions import FileTooLargeError
 from apps.media.uploads import TOO_LARGE_FLAG
 
-from . import services
+from . import services, streaming
 from .errors import OpenAIError, error_body, from_application_error
 
 logger = logging.getLogger(__name__)
@@ -99,6 +103,20 @@ def http_error(request, exc: HttpError):
     return _respond(request, exc.status_code, error_body(status=exc.status_code, message=str(exc), code=None))
 
 
+@openai_api.exception_handler(MultiPartParserError)
+def unreadable_body(request, exc):
+    return _respond(request, 400, error_body(status=400, message="The multipart body could not be read.",
+                                             code="invalid_multipart"))
+
+
+@openai_api.exception_handler(SuspiciousOperation)
+def refused_body(request, exc):
+    # Django's request limits (DATA_UPLOAD_MAX_MEMORY_SIZE, …), which outside an API answer 400 too.
+    status = 413 if isinstance(exc, RequestDataTooBig) else 400
+    return _respond(request, status, error_body(status=status, message="The request body was refused: too large "
+                                                "or too many fields.", code="request_too_large"))
+
+
 @openai_api.exception_handler(Exception)
 def unexpected_error(request, exc):
     logger.exception("OpenAI-compatible request failed", extra={"path": request.path})
@@ -129,14 +147,24 @@ class ImageGenerateIn(Schema):
     response_format: Literal["url", "b64_json"] | None = Field(
         None, description="Default b64_json for gpt-image models, url otherwise. URLs expire (FILE_URL_TTL).",
     )
-    stream: bool | None = Field(False, description="Not supported: must be false.")
+    stream: bool | None = Field(False, description=(
+        "true: answer as Server-Sent Events — `image_generation.partial_image` events (the live previews, "
+        "blurred to sharp), then `image_generation.completed` per image; `error` if it fails midway."))
     style: str | None = None
     background: str | None = None
     output_format: str | None = None
     output_compression: int | None = None
     moderation: str | None = None
-    partial_images: int | None = None
+    partial_images: int | None = Field(None, ge=0, le=3, description="With stream: how many partial images, 0 to 3.")
     user: str | None = None
+
+    @field_validator("prompt", "model", "size", "quality", "style", "background", "output_format", "moderation",
+                     "user")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        if value is not None and not services.text_is_storable(value):
+            raise ValueError("text with a NUL character or an unpaired surrogate")
+        return value
 
 
 def _answer(generation, *, model: str | None, response_format: str | None) -> dict:
@@ -145,18 +173,46 @@ def _answer(generation, *, model: str | None, response_format: str | None) -> di
                                                                           response_format=response_format))
 
 
+# The answer is JSON, or with `stream` an event stream (documented in full, as extras replace it).
+STREAM_RESPONSE = {"responses": {"200": {"description": "OK", "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ImagesResponse"}},
+    "text/event-stream": {"schema": {"type": "string", "description": (
+        "With stream: partial_image events, then a completed event per image, or an error event.")}},
+}}}}
+
+
 @openai_api.post("/images/generations", response=ImagesResponse, tags=["images"], summary="Create images",
-                 exclude_none=True)
+                 exclude_none=True, openapi_extra=STREAM_RESPONSE)
 def images_generate(request, payload: ImageGenerateIn):
-    """Makes the images and answers when they are done (bounded by the model's deadline)."""
+    """Makes the images and answers when they are done (bounded by the model's deadline); with
+    `stream: true`, answers at once with Server-Sent Events (partial images, then the images)."""
+    def create():
+        return services.generate(
+            user=request.auth, prompt=payload.prompt, model=payload.model, n=payload.n or 1, size=payload.size,
+            quality=payload.quality,
+        )
+
     if payload.stream:
-        raise OpenAIError("Streaming is not supported by this server; send stream=false.", code="unsupported_value",
-                          param="stream")
-    generation = services.generate(
-        user=request.auth, prompt=payload.prompt, model=payload.model, n=payload.n or 1, size=payload.size,
-        quality=payload.quality,
-    )
+        return _streamed(create, partial_images=payload.partial_images or 0, prefix="image_generation",
+                         quality=payload.quality)
+    generation = create()
     return _answer(generation, model=payload.model, response_format=payload.response_format)
+
+
+def _streamed(create, *, partial_images: int, prefix: str, quality: str | None):
+    """Create the generation and its stream's row together (before any worker can run it), then
+    answer with the event stream. Refusals before this point are ordinary JSON errors."""
+    with transaction.atomic():
+        generation = create()
+        services.stream_open(generation=generation, partial_images=partial_images)
+    return streaming.stream_response(generation=generation, prefix=prefix, quality=quality)
+
+
+def _form_flag(form, name: str) -> bool:
+    value = (form.get(name) or "false").strip().lower()
+    if value not in ("true", "1", "false", "0"):
+        raise OpenAIError(f"Invalid value for '{name}': true or false.", code="invalid_value", param=name)
+    return value in ("true", "1")
 
 
 def _files(request, *names: str) -> list[tuple[str, bytes]]:
@@ -174,26 +230,42 @@ def _files(request, *names: str) -> list[tuple[str, bytes]]:
                          "prompt": {"type": "string"}, "model": {"type": "string"},
                          "n": {"type": "integer", "minimum": 1, "maximum": 10}, "size": {"type": "string"},
                          "quality": {"type": "string"}, "response_format": {"enum": ["url", "b64_json"]},
-                     }}}}}})
+                         "stream": {"type": "boolean"},
+                         "partial_images": {"type": "integer", "minimum": 0, "maximum": 3},
+                     }}}}}, **STREAM_RESPONSE})
 def images_edit(request):
     """Multipart, as OpenAI's: `image` (or repeated `image[]`; extra images are references), an
-    optional `mask`, `prompt`, `model`, `n`, `size`, `response_format`. The files are stored as your
+    optional `mask`, `prompt`, `model`, `n`, `size`, `response_format`, `stream` and `partial_images`
+    (Server-Sent Events as for generations, named `image_edit.…`). The files are stored as your
     uploads (Photos), then an edit model makes the images."""
     form = request.POST
+    for name, values in form.lists():
+        if not all(services.text_is_storable(value) for value in values):
+            raise OpenAIError(f"Invalid value for '{name}': text with a NUL character.", code="invalid_value",
+                              param=name)
     prompt = form.get("prompt", "")
     n_text = form.get("n") or "1"
-    if not n_text.isdigit() or not 1 <= int(n_text) <= 10:
+    if not services.is_whole_number(n_text) or not 1 <= int(n_text) <= 10:
         raise OpenAIError("Invalid value for 'n': a whole number from 1 to 10.", code="invalid_value", param="n")
     response_format = form.get("response_format") or None
     if response_format not in (None, "url", "b64_json"):
         raise OpenAIError("Invalid value for 'response_format': url or b64_json.", code="invalid_value",
                           param="response_format")
-    if (form.get("stream") or "false").lower() not in ("false", "0"):
-        raise OpenAIError("Streaming is not supported by this server; send stream=false.", code="unsupported_value",
-                          param="stream")
+    stream = _form_flag(form, "stream")
+    partial_text = form.get("partial_images") or "0"
+    if not services.is_whole_number(partial_text) or int(partial_text) > services.MAX_PARTIAL_IMAGES:
+        raise OpenAIError("Invalid value for 'partial_images': a whole number from 0 to 3.", code="invalid_value",
+                          param="partial_images")
     masks = _files(request, "mask")
-    generation = services.edit(
-        user=request.auth, prompt=prompt, model=form.get("model"), n=int(n_text), size=form.get("size"),
-        quality=form.get("quality"), images=_files(request, "image", "image[]"), mask=masks[0] if masks else None,
-    )
+
+    def create():
+        return services.edit(
+            user=request.auth, prompt=prompt, model=form.get("model"), n=int(n_text), size=form.get("size"),
+            quality=form.get("quality"), images=_files(request, "image", "image[]"),
+            mask=masks[0] if masks else None,
+        )
+
+    if stream:
+        return _streamed(create, partial_images=int(partial_text), prefix="image_edit", quality=form.get("quality"))
+    generation = create()
     return _answer(generation, model=form.get("model"), response_format=response_format)

@@ -8,6 +8,10 @@ class OpenAICompatConfig(AppConfig):
     def ready(self):
         from apps.core.middleware import API_ERROR_BODIES
 
+        from apps.generations.previews import preview_listeners
+
         from .errors import error_body
+        from .services import stream_preview_keep
 
         API_ERROR_BODIES["/v1/"] = lambda status, detail, code: error_body(status=status, message=detail, code=code)
+        preview_listeners.append(stream_preview_keep)  # partial images for `stream: true`

@@ -11,8 +11,11 @@ import io
 import math
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from apps.catalog.models import CatalogModel, nearest_aspect_ratio
@@ -25,6 +28,7 @@ from apps.media.models import Kind
 from apps.media.storage import file_read
 
 from .errors import OpenAIError
+from .models import ImageStream
 
 # OpenAI model names → a catalogue slug, or "" for the default model (see `model_resolve`).
 ALIASES = {
@@ -84,7 +88,9 @@ def shape_for(model: CatalogModel, *, size: str | None, quality: str | None) -> 
             return Shape(None, min(tiers, key=lambda t: t["area"])["key"])
         return Shape(None, None)
     width, _, height = size.lower().partition("x")
-    if not (width.isdigit() and height.isdigit()) or not (16 <= int(width) <= 8192 and 16 <= int(height) <= 8192):
+    if not (is_whole_number(width) and is_whole_number(height)) or not (
+        16 <= int(width) <= 8192 and 16 <= int(height) <= 8192
+    ):
         raise OpenAIError(f"Invalid size '{size}'. Use WIDTHxHEIGHT, e.g. 1024x1024, or auto.", code="invalid_value",
                           param="size")
     area = int(width) * int(height)
@@ -93,31 +99,54 @@ def shape_for(model: CatalogModel, *, size: str | None, quality: str | None) -> 
     return Shape(ratio, tier)
 
 
+def is_whole_number(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also takes "²" and other characters `int` refuses."""
+    return text.isascii() and text.isdigit() and len(text) <= 9
+
+
+def text_is_storable(text: str) -> bool:
+    """PostgreSQL text holds no NUL, and UTF-8 no unpaired surrogate (JSON can carry both)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def wants_b64(*, requested_model: str | None, response_format: str | None) -> bool:
     if response_format:
         return response_format == "b64_json"
     return (requested_model or "").startswith(B64_BY_DEFAULT)
 
 
+def generation_check(*, generation_id) -> Generation | None:
+    """The generation once it has ended, else None. Past its deadline it is canceled and refunded,
+    and this raises the 504 OpenAI clients get for a timeout."""
+    generation = Generation.objects.select_related("catalog_model").get(pk=generation_id)
+    if generation.status in TERMINAL:
+        return generation
+    deadline = generation.deadline_at.timestamp() + GRACE_SECONDS if generation.deadline_at else None
+    if deadline is None or time.time() <= deadline:
+        return None
+    try:
+        generation_services.generation_cancel(user=generation.owner, generation_id=generation.id)
+    except NotCancelableError:
+        pass  # it ended meanwhile: read it again
+    generation = Generation.objects.select_related("catalog_model").get(pk=generation_id)
+    if generation.status in TERMINAL and generation.status != Status.CANCELED:
+        return generation
+    raise OpenAIError("The image took too long to make and was stopped. You were not charged.", status=504,
+                      code="timeout", type="server_error")
+
+
 def generation_wait(*, generation_id, poll_seconds: float | None = None) -> Generation:
     """Block until the generation ends (or its deadline passes, when it is canceled and refunded)."""
     poll = poll_seconds if poll_seconds is not None else settings.OPENAI_COMPAT_POLL_SECONDS
-    while True:
-        generation = Generation.objects.select_related("catalog_model").get(pk=generation_id)
-        if generation.status in TERMINAL:
-            return generation
-        deadline = generation.deadline_at.timestamp() + GRACE_SECONDS if generation.deadline_at else None
-        if deadline is not None and time.time() > deadline:
-            try:
-                generation_services.generation_cancel(user=generation.owner, generation_id=generation.id)
-            except NotCancelableError:
-                pass  # it ended meanwhile: read it again
-            generation = Generation.objects.select_related("catalog_model").get(pk=generation_id)
-            if generation.status in TERMINAL and generation.status != Status.CANCELED:
-                return generation
-            raise OpenAIError("The image took too long to make and was stopped. You were not charged.", status=504,
-                              code="timeout", type="server_error")
+    while (generation := generation_check(generation_id=generation_id)) is None:
         time.sleep(poll)
+    return generation
 
 
 def images_response(generation: Generation, *, b64: bool) -> dict:
@@ -198,3 +227,44 @@ def edit(*, user, prompt: str, model: str | None, n: int, size: str | None, qual
         num_images=n, image_upload_id=photo.id, mask_upload_id=mask_upload.id if mask_upload else None,
         reference_upload_ids=references,
     )
+
+
+# ---------------------------------------------------------------- streaming (stream: true)
+
+MAX_PARTIAL_IMAGES = 3
+# A stream's row outlives its request only if the server died mid-stream: forget such rows.
+STREAM_ROW_LIFETIME = timedelta(hours=1)
+
+
+def stream_open(*, generation: Generation, partial_images: int) -> None:
+    """Keep up to `partial_images` of the generation's previews for its stream. Call in the
+    transaction that creates the generation, so the row exists before any worker runs it."""
+    ImageStream.objects.filter(created_at__lt=timezone.now() - STREAM_ROW_LIFETIME).delete()
+    if partial_images > 0:
+        ImageStream.objects.create(generation=generation, partial_images=partial_images)
+
+
+def stream_preview_keep(*, generation: Generation, progress: float, preview: bytes) -> None:
+    """A preview listener (see apps.generations.previews): partial k of n is the first preview at
+    or past (k + 1) / (n + 1) of the progress, so partials spread from blurred to sharp."""
+    if not ImageStream.objects.filter(pk=generation.pk).exists():
+        return  # nobody streams this generation (most of them): no lock, no transaction
+    with transaction.atomic():
+        stream = ImageStream.objects.select_for_update().filter(pk=generation.pk).first()
+        if stream is None:
+            return
+        kept = len(stream.partials)
+        if kept >= stream.partial_images or progress < (kept + 1) / (stream.partial_images + 1):
+            return
+        stream.partials.append(base64.b64encode(preview).decode())
+        stream.save(update_fields=["partials"])
+
+
+def stream_partials(*, generation_id, after: int) -> list[str]:
+    """The partial images (base64) kept after the first `after`."""
+    partials = ImageStream.objects.filter(pk=generation_id).values_list("partials", flat=True).first()
+    return (partials or [])[after:]
+
+
+def stream_close(*, generation_id) -> None:
+    ImageStream.objects.filter(pk=generation_id).delete()

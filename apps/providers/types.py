@@ -48,6 +48,8 @@ class GenerationRequest:
     mask: bytes | None = None
     references: tuple[bytes, ...] = ()
     strength: float | None = None
+    # Video models: the clip's length in seconds.
+    duration_seconds: int | None = None
 
 
 class JobState(StrEnum):

@@ -69,7 +69,7 @@ async def _stream(user_id, after: int | None):
     summary="Stream your live events (SSE)",
     description=SSE_DESCRIPTION,
     response={200: None},
-    openapi_extra={"responses": {"200": {"description": "An event stream.", "content": {"text/event-stream": {
+    openapi_extra={"responses": {200: {"description": "An event stream.", "content": {"text/event-stream": {
         "schema": {"type": "string"}}}}}},
 )
 async def event_stream(

@@ -7,8 +7,11 @@ HTML; API clients read the rest, on the websocket or resumably on the SSE stream
 every published event (`event_listeners`), e.g. to send outgoing webhooks.
 """
 
+import asyncio
 import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -29,9 +32,44 @@ logger = logging.getLogger(__name__)
 event_listeners: list[Callable[..., None]] = []
 
 
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+_loop_lock = threading.Lock()
+SEND_TIMEOUT = 5
+
+
+def _publisher_loop() -> asyncio.AbstractEventLoop:
+    """One long-lived event loop per process for publishing from plain threads (Celery workers).
+
+    `async_to_sync` outside a server makes a new event loop per call, and channels-redis keeps
+    its connections per loop: every event paid for a new Redis connection and its teardown."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid() or _loop.is_closed():
+            _loop, _loop_pid = asyncio.new_event_loop(), os.getpid()
+            threading.Thread(target=_loop.run_forever, name="live-publish", daemon=True).start()
+        return _loop
+
+
+def _group_send(group: str, payload: dict) -> None:
+    layer = get_channel_layer()
+    if type(layer).__module__.startswith("channels_redis") and not _in_server_thread():
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, payload), _publisher_loop()).result(SEND_TIMEOUT)
+    else:
+        # In the web process async_to_sync runs it on the server's own loop; in-memory layers
+        # must stay on the loop their queues belong to.
+        async_to_sync(layer.group_send)(group, payload)
+
+
+def _in_server_thread() -> bool:
+    from asgiref.sync import SyncToAsync
+
+    return getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None
+
+
 def _send(group: str, message: dict) -> None:
     try:
-        async_to_sync(get_channel_layer().group_send)(group, {"type": "live.event", "text": json.dumps(message)})
+        _group_send(group, {"type": "live.event", "text": json.dumps(message)})
     except Exception:
         # A live update is best effort: a reload re-renders from the database.
         logger.exception("live event not delivered", extra={"group": group, "event": message["type"]})
@@ -41,6 +79,8 @@ def event_record(*, user_id, event: str, data: dict, sent_at: float | None = Non
     """Store one event under the next id of its user, and commit it: the stream row stays locked
     until then, so ids commit in order."""
     created_at = datetime.fromtimestamp(sent_at, UTC) if sent_at else timezone.now()
+    if connection.vendor == "postgresql":
+        return _event_record_pg(user_id=user_id, event=event, data=data, created_at=created_at)
     EventStream.objects.get_or_create(user_id=user_id)
     with transaction.atomic():
         EventStream.objects.filter(pk=user_id).update(last_id=F("last_id") + 1)
@@ -49,7 +89,29 @@ def event_record(*, user_id, event: str, data: dict, sent_at: float | None = Non
     return seq
 
 
-def _deliver(user_id, message: dict) -> None:
+# Numbering and storing in one statement: the counter row is locked only until that statement
+# commits (before, a transaction of four round trips held it, serialising a user's events).
+_EVENT_RECORD_SQL = f"""
+WITH stream AS (
+    INSERT INTO {EventStream._meta.db_table} (user_id, last_id) VALUES (%s, 1)
+    ON CONFLICT (user_id) DO UPDATE SET last_id = {EventStream._meta.db_table}.last_id + 1
+    RETURNING last_id
+)
+INSERT INTO {Event._meta.db_table} (user_id, seq, type, data, created_at)
+SELECT %s, last_id, %s, %s::jsonb, %s FROM stream
+RETURNING seq
+"""
+
+
+def _event_record_pg(*, user_id, event: str, data: dict, created_at) -> int:
+    # In autocommit the statement is its own transaction; inside a caller's, the lock lasts until
+    # that commits, as before.
+    with connection.cursor() as cursor:
+        cursor.execute(_EVENT_RECORD_SQL, [user_id, user_id, event, json.dumps(data), created_at])
+        return cursor.fetchone()[0]
+
+
+def _deliver(user_id, message: dict, on_delivered: Callable[[], None] | None = None) -> None:
     try:
         message["id"] = event_record(
             user_id=user_id, event=message["type"], data=message["data"], sent_at=message["sent_at"]
@@ -58,6 +120,11 @@ def _deliver(user_id, message: dict) -> None:
         logger.exception("live event not stored", extra={"event": message["type"]})
         message["id"] = None
     _send(user_group(user_id), message)
+    if on_delivered is not None:
+        try:
+            on_delivered()
+        except Exception:
+            logger.exception("after-delivery hook failed", extra={"event": message["type"]})
     if message["id"] is None:
         return
     for listener in event_listeners:
@@ -67,9 +134,11 @@ def _deliver(user_id, message: dict) -> None:
             logger.exception("event listener failed", extra={"event": message["type"]})
 
 
-def publish_to_user(*, user_id, event: str, data: dict, html: str = "") -> None:
+def publish_to_user(*, user_id, event: str, data: dict, html: str = "",
+                    on_delivered: Callable[[], None] | None = None) -> None:
+    """Send after commit; `on_delivered` runs once the message has gone to the channel layer."""
     message = {"type": event, "data": data, "html": html, "sent_at": time.time()}
-    transaction.on_commit(lambda: _deliver(user_id, message))
+    transaction.on_commit(lambda: _deliver(user_id, message, on_delivered))
 
 
 def events_trim(*, now=None) -> int:

@@ -1,11 +1,19 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from apps.generations.signals import generation_ended
+
 
 def _load_starters(*, using="default", **kwargs):
     from .starters import starters_load
 
     starters_load(using=using)
+
+
+def _generation_ended(*, generation_id, **kwargs):
+    from .services import node_generation_ended
+
+    node_generation_ended(generation_id=generation_id)
 
 
 class WorkflowsConfig(AppConfig):
@@ -17,3 +25,5 @@ class WorkflowsConfig(AppConfig):
 
         # Starter workflows are upserted after every migrate, as `workflow_starters_load` does.
         post_migrate.connect(_load_starters, sender=self, dispatch_uid="workflows.starters")
+        # A generate step ends as soon as its generation does (polling stays as a slower safety net).
+        generation_ended.connect(_generation_ended, dispatch_uid="workflows.generation_ended")

@@ -98,6 +98,13 @@ class WorkflowRun(BaseModel):
     revision = models.PositiveIntegerField(default=0)
     error_message = models.CharField(max_length=300, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Tallies of its nodes by state, changed with them under the run's lock: ending the run and
+    # drawing its header then need no scan of the nodes, however many there are.
+    nodes_total = models.PositiveIntegerField(default=0)
+    nodes_active = models.PositiveIntegerField(default=0, help_text="Queued or running.")
+    nodes_succeeded = models.PositiveIntegerField(default=0)
+    nodes_failed = models.PositiveIntegerField(default=0)
+    nodes_cached = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -114,8 +114,21 @@ def images_out(refs, *, absolute: bool = False, uploads: dict | None = None) -> 
             "thumbnail_url": signed_file_url(thumbnail, absolute=absolute),
             "width": ref.get("width"), "height": ref.get("height"), "sha256": ref.get("sha256", ""),
             "upload_id": ref.get("upload_id"), "blurhash": getattr(upload, "blurhash", "") or "",
+            "content_type": ref.get("content_type") or "", "duration_seconds": ref.get("duration_seconds"),
         })
+        if ref.get("content_type", "").startswith("video/"):
+            # A clip plays from `url`; its poster frame stands in until then.
+            out[-1]["poster_url"] = signed_file_url(ref.get("preview") or thumbnail, absolute=absolute)
     return out
+
+
+def node_uploads(nodes) -> dict:
+    """The uploads behind the nodes' output images, read at once (for their thumbnails)."""
+    ids = [
+        ref["upload_id"] for node in nodes for value in (node.outputs or {}).values() if isinstance(value, list)
+        for ref in value if isinstance(ref, dict) and ref.get("upload_id")
+    ]
+    return {str(u.pk): u for u in Upload.objects.filter(pk__in=set(ids))} if ids else {}
 
 
 def node_images(node: NodeRun, *, absolute: bool = False, uploads: dict | None = None) -> list[dict]:
@@ -136,7 +149,7 @@ def node_text(node: NodeRun) -> str:
 # ---------------------------------------------------------------- data
 
 
-def node_event_data(node: NodeRun, *, run: WorkflowRun, absolute: bool = True) -> dict:
+def node_event_data(node: NodeRun, *, run: WorkflowRun, absolute: bool = True, uploads: dict | None = None) -> dict:
     return {
         "run_id": str(run.pk),
         "node_id": node.node_id,
@@ -149,7 +162,7 @@ def node_event_data(node: NodeRun, *, run: WorkflowRun, absolute: bool = True) -
         "price": node.price,
         "charged_credits": node.charged_credits,
         "error": {"code": node.error_code, "message": node.error_message} if node.error_code else None,
-        "images": node_images(node, absolute=absolute),
+        "images": node_images(node, absolute=absolute, uploads=uploads),
         "text": node_text(node) or None,
         "meta": node.meta,
         "revision": node.revision,
@@ -225,24 +238,28 @@ def run_timeline(rows: list[dict]) -> list[dict]:
     return bars
 
 
-def run_html(run: WorkflowRun, *, oob: bool = True) -> str:
+def run_header_html(run: WorkflowRun, *, oob: bool = True) -> str:
+    """The run's status, step counts and credits, from the run's own tallies: no read of its nodes."""
+    return render_to_string("workflows/_run_header.html", {"run": run, "oob": oob})
+
+
+def run_timeline_html(run: WorkflowRun, *, oob: bool = True) -> str:
+    """When each step ran: reads every node, so it is drawn for the page, a resync and a change of
+    the run's own state, not for each step's event."""
     rows = list(NodeRun.objects.filter(run=run).values(
         "node_id", "status", "cached", "started_at", "finished_at", "updated_at",
     ))
-    return render_to_string("workflows/_run_header.html", {
-        "run": run, "oob": oob, "timeline": run_timeline(rows), "total": len(rows),
-        "counts": {status: sum(1 for r in rows if r["status"] == status) for status in NodeStatus.values},
-        "cached_count": sum(1 for r in rows if r["cached"]),
-    })
+    return render_to_string("workflows/_run_timeline.html", {"run": run, "oob": oob, "timeline": run_timeline(rows)})
+
+
+def run_html(run: WorkflowRun, *, oob: bool = True, timeline_oob: bool | None = None) -> str:
+    """The header and the timeline (the timeline out of band unless said otherwise)."""
+    return run_header_html(run, oob=oob) + run_timeline_html(run, oob=oob if timeline_oob is None else timeline_oob)
 
 
 def run_page_context(run: WorkflowRun, nodes: list[NodeRun]) -> dict:
     layout = version_layout(run.version)
-    ids = [
-        ref["upload_id"] for node in nodes for value in (node.outputs or {}).values() if isinstance(value, list)
-        for ref in value if isinstance(ref, dict) and ref.get("upload_id")
-    ]
-    uploads = {str(u.pk): u for u in Upload.objects.filter(pk__in=ids)} if ids else {}
+    uploads = node_uploads(nodes)
     width = max((x for x, _ in layout.values()), default=0) + NODE_WIDTH + PAD
     height = max((y for _, y in layout.values()), default=0) + NODE_HEIGHT + PAD
     return {

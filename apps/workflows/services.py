@@ -12,8 +12,8 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, F
+from django.db import connection, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ from apps.core.exceptions import ApplicationError, NotFoundError
 from apps.credits import selectors as credits_selectors
 from apps.credits import services as credits_services
 from apps.credits import workflow_ledger
+from apps.generations.recovery import NODE_RUN_LEASE, STUCK_AFTER, lease_abandoned
 from apps.realtime.publish import publish_to_user
 
 from . import selectors, tasks
@@ -37,7 +38,6 @@ from .exceptions import (
     WorkflowNameError,
 )
 from .models import (
-    NODE_ACTIVE,
     NODE_OPEN,
     NodeRun,
     NodeStatus,
@@ -95,6 +95,7 @@ def _version_add(workflow: Workflow, graph: Graph) -> WorkflowVersion:
 
 def workflow_version_create(*, user, workflow_id, graph: dict) -> WorkflowVersion:
     """Save `graph` as the workflow's next version. Errors point at nodes; nothing is saved then."""
+    selectors.workflow_get_for_user(user=user, workflow_id=workflow_id)  # another's: 404 before the graph is judged
     validated = _validated(graph)
     with transaction.atomic():
         workflow = selectors.workflow_get_for_user(user=user, workflow_id=workflow_id, lock=True)
@@ -246,11 +247,17 @@ def _publish(run: WorkflowRun, *nodes: NodeRun, balance: bool = False, run_chang
 
 
 def _deliver(run: WorkflowRun, nodes: list[NodeRun], *, balance: bool, run_changed: bool, header: bool) -> None:
-    from .presenters import node_event_data, node_html, run_event_data, run_html
+    """Only what changed: the nodes' cards and, when asked, the run's header, drawn from the run's
+    tallies (no read of its other nodes). The timeline of every node rides along only when the
+    run itself changed state (start, end, cancel, retry, resume); the page re-reads it on resync."""
+    from .presenters import node_event_data, node_html, node_uploads, run_event_data, run_header_html, run_timeline_html
 
-    html = "".join(node_html(node, run=run) for node in nodes)
+    uploads = node_uploads(nodes)
+    html = "".join(node_html(node, run=run, uploads=uploads) for node in nodes)
     if header:
-        html += run_html(WorkflowRun.objects.select_related("version", "workflow").get(pk=run.pk))
+        html += run_header_html(run)
+    if run_changed:
+        html += run_timeline_html(run)
     if balance:
         value = credits_selectors.credits_balance_get(user=run.owner_id)
         html += render_to_string("_balance.html", {"credit_balance": value, "oob": True})
@@ -259,7 +266,7 @@ def _deliver(run: WorkflowRun, nodes: list[NodeRun], *, balance: bool, run_chang
         event = "run.updated" if run.is_active else f"run.{run.status}"
     else:
         event = "run.nodes_updated"
-    data["nodes"] = [node_event_data(node, run=run) for node in nodes]
+    data["nodes"] = [node_event_data(node, run=run, uploads=uploads) for node in nodes]
     publish_to_user(user_id=run.owner_id, event=event, data=data, html=html)
 
 
@@ -271,12 +278,15 @@ def _bump(*objects) -> None:
 # ---------------------------------------------------------------- locking and scheduling
 
 
+def _runs_with_version():
+    """Runs with what the engine reads beside them; the version's graph JSON is left unread, since
+    `version.loaded` keeps each version's parsed graph per process (read only on a miss)."""
+    return WorkflowRun.objects.select_related("version", "workflow", "owner").defer("version__graph")
+
+
 def _locked(run_id, node_pk=None) -> tuple[WorkflowRun | None, NodeRun | None]:
     """Lock the run row, then (optionally) one of its node rows: the one lock order everywhere."""
-    run = (
-        WorkflowRun.objects.select_for_update(of=("self",)).select_related("version", "workflow", "owner")
-        .filter(pk=run_id).first()
-    )
+    run = _runs_with_version().select_for_update(of=("self",)).filter(pk=run_id).first()
     if run is None or node_pk is None:
         return run, None
     return run, NodeRun.objects.select_for_update().filter(pk=node_pk, run=run).first()
@@ -291,37 +301,40 @@ def _enqueue(node: NodeRun, *, countdown: float | None = None) -> None:
 
 
 def _unblock_children(run: WorkflowRun, graph: Graph, node: NodeRun) -> list[NodeRun]:
-    """One parent succeeded: each child waits on one fewer. Exactly one caller queues each child."""
+    """One parent succeeded: each child waits on one fewer. Exactly one caller queues each child.
+    Two statements whatever the fan-out: the decrement says which children it made ready, and one
+    conditional update queues those and returns their rows."""
     children = sorted(graph.children(node.node_id))
     if not children:
         return []
-    now = timezone.now()
-    NodeRun.objects.filter(run=run, node_id__in=children, waiting_on__gt=0).update(waiting_on=F("waiting_on") - 1)
-    queued = []
-    for child in NodeRun.objects.filter(run=run, node_id__in=children).order_by("node_id"):
-        # The conditional update is the guard: only a pending child with nothing left to wait on moves.
-        if child.status != NodeStatus.PENDING or child.waiting_on != 0:
-            continue
-        moved = NodeRun.objects.filter(pk=child.pk, status=NodeStatus.PENDING, waiting_on=0).update(
-            status=NodeStatus.QUEUED, queued_at=now, revision=F("revision") + 1, updated_at=now,
+    table = connection.ops.quote_name(NodeRun._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET waiting_on = waiting_on - 1 WHERE run_id = %s AND node_id = ANY(%s) AND waiting_on > 0"
+            " RETURNING id, status, waiting_on",
+            [run.pk, children],
         )
-        if moved:
-            child.status, child.queued_at, child.revision = NodeStatus.QUEUED, now, child.revision + 1
-            queued.append(child)
+        ready = [pk for pk, status, waiting_on in cursor.fetchall() if status == NodeStatus.PENDING and waiting_on == 0]
+    if not ready:
+        return []
+    now = timezone.now()
+    # The conditional update is the guard: only a pending child with nothing left to wait on moves.
+    queued = sorted(NodeRun.objects.raw(
+        f"UPDATE {table} SET status = %s, queued_at = %s, revision = revision + 1, updated_at = %s"
+        " WHERE id = ANY(%s) AND status = %s AND waiting_on = 0 RETURNING *",
+        [NodeStatus.QUEUED, now, now, ready, NodeStatus.PENDING],
+    ), key=lambda child: child.node_id)
+    run.nodes_active += len(queued)
     return queued
 
 
 def _settle_if_done(run: WorkflowRun) -> bool:
     """End the run when no node is queued or running: succeeded if every node did, else failed.
-    Returns True if it ended. Call with the run locked, after saving the node changes."""
-    if run.status != RunStatus.RUNNING:
+    Returns True if it ended. Call with the run locked, its tallies brought up to date: O(1)."""
+    if run.status != RunStatus.RUNNING or run.nodes_active:
         return False
-    counts = dict(NodeRun.objects.filter(run=run).values_list("status").annotate(n=Count("pk")))
-    if any(counts.get(status) for status in NODE_ACTIVE):
-        return False
-    total = sum(counts.values())
-    failed = counts.get(NodeStatus.FAILED, 0)
-    if counts.get(NodeStatus.SUCCEEDED, 0) == total:
+    failed = run.nodes_failed
+    if run.nodes_succeeded == run.nodes_total:
         run.succeed()
         run.error_message = ""
     else:
@@ -336,7 +349,7 @@ def _save_run(run: WorkflowRun) -> None:
     _bump(run)
     run.save(update_fields=[
         "status", "held_credits", "charged_credits", "hold_seq", "revision", "error_message", "finished_at",
-        "updated_at",
+        "nodes_active", "nodes_succeeded", "nodes_failed", "nodes_cached", "updated_at",
     ])
 
 
@@ -368,9 +381,10 @@ def run_start(*, user, workflow_id, inputs: dict | None = None, version_number: 
     prices = graph_prices(graph)
     quote = sum(prices.values())
     with transaction.atomic():
+        roots = [node_id for node_id in graph.nodes if not graph.parents(node_id)]
         run = WorkflowRun.objects.create(
             owner=user, workflow=workflow, version=version, inputs=resolved, force_rerun=bool(force_rerun),
-            quoted_credits=quote,
+            quoted_credits=quote, nodes_total=len(graph.nodes), nodes_active=len(roots),
         )
         now = timezone.now()
         nodes = NodeRun.objects.bulk_create([
@@ -404,16 +418,22 @@ def _claim(node_run_id) -> tuple[WorkflowRun, NodeRun] | None:
     Only the node's row is locked: claiming changes nothing else, and a cancel (which locks the
     run, then its nodes) either finds the node running or makes this claim see it canceled."""
     with transaction.atomic():
-        node = NodeRun.objects.select_for_update().filter(pk=node_run_id).first()
+        node = (
+            NodeRun.objects.select_for_update(of=("self",))
+            .select_related("run", "run__version", "run__workflow", "run__owner").defer("run__version__graph")
+            .filter(pk=node_run_id).first()
+        )
         if node is None:
             return None
-        run = WorkflowRun.objects.select_related("version", "workflow", "owner").get(pk=node.run_id)
+        run = node.run
         if run.status != RunStatus.RUNNING:
             return None
         now = timezone.now()
+        # Its worker died: the run lease it held is gone (or, where leases can't be seen, it's long overdue).
         stale = (
             node.status == NodeStatus.RUNNING and node.generation_id is None and node.started_at
-            and (now - node.started_at).total_seconds() > settings.WORKFLOW_NODE_STALE_SECONDS
+            and ((now - node.started_at).total_seconds() > settings.WORKFLOW_NODE_STALE_SECONDS
+                 or lease_abandoned(node.pk, namespace=NODE_RUN_LEASE))
         )
         if node.status != NodeStatus.QUEUED and not stale:
             return None
@@ -481,10 +501,10 @@ def node_run_execute(*, node_run_id) -> None:
         if node_type.is_cacheable(spec["params"]):
             key = cache_key(type_key=node_type.key, cache_version=node_type.cache_version, params=spec["params"],
                             fallback_models=spec["fallback_models"], inputs=inputs, exposed_value=exposed)
-            NodeRun.objects.filter(pk=node.pk).update(cache_key=key)
-            node.cache_key = key
+            node.cache_key = key  # saved with the attempt's outcome
             if not run.force_rerun and (hit := _cache_hit(node=node, key=key)) is not None:
-                node_succeed(node_run_id=node.pk, attempt=attempt, outputs=hit.outputs, meta=hit.meta, cached_from=hit)
+                node_succeed(node_run_id=node.pk, attempt=attempt, outputs=hit.outputs, meta=hit.meta, cached_from=hit,
+                             run_id=run.pk, cache_key=key)
                 return
         if reason := node_type.unavailable_reason(spec["params"]):
             raise NodeFailed(reason, code="node_unavailable", retry=False, fallback=False)
@@ -499,25 +519,29 @@ def node_run_execute(*, node_run_id) -> None:
         else:
             outcome = node_type.run(context)
     except NodeFailed as failure:
-        node_attempt_failed(node_run_id=node.pk, attempt=attempt, failure=failure)
+        node_attempt_failed(node_run_id=node.pk, attempt=attempt, failure=failure, run_id=run.pk,
+                            cache_key=node.cache_key)
         return
     except Exception:
         logger.exception("workflow node crashed", extra={"node_run": str(node.pk), "type": node.type_key})
         node_attempt_failed(node_run_id=node.pk, attempt=attempt, failure=NodeFailed(
             INTERNAL_ERROR_MESSAGE, code="internal_error", retry=True, fallback=False,
-        ))
+        ), run_id=run.pk, cache_key=node.cache_key)
         return
     if isinstance(outcome, NodeResult):
-        node_succeed(node_run_id=node.pk, attempt=attempt, outputs=outcome.outputs, meta=outcome.meta)
+        node_succeed(node_run_id=node.pk, attempt=attempt, outputs=outcome.outputs, meta=outcome.meta, run_id=run.pk,
+                     cache_key=node.cache_key)
 
 
 def _run_handing_off(run, node, node_type, context) -> NodePending | None:
     """A node whose work is charged elsewhere (generate): in one transaction, hand back its share of
     the run's hold and start the work (which holds its own price), and record what to follow."""
+    cache_key = node.cache_key
     with transaction.atomic():
         run, node = _locked(run.pk, node.pk)
         if node is None or node.status != NodeStatus.RUNNING or node.attempt != context.attempt:
             return None  # canceled meanwhile
+        node.cache_key = cache_key
         _hand_back(run, node)
         outcome = node_type.run(context)
         if not isinstance(outcome, NodePending):  # pragma: no cover - a node type's bug
@@ -532,11 +556,13 @@ def _run_handing_off(run, node, node_type, context) -> NodePending | None:
 
 
 def node_succeed(*, node_run_id, attempt: int | None, outputs: dict, meta: dict | None = None,
-                 cached_from: NodeRun | None = None, charged: int | None = None) -> bool:
+                 cached_from: NodeRun | None = None, charged: int | None = None, run_id=None,
+                 cache_key: str | None = None) -> bool:
     """Record a node's outputs, charge its share (nothing if cached), queue children that are now
     ready, and end the run if this was the last node. Applied once: a late or repeated report for
-    an attempt that is no longer running changes nothing."""
-    run_id = NodeRun.objects.filter(pk=node_run_id).values_list("run_id", flat=True).first()
+    an attempt that is no longer running changes nothing. `run_id` and `cache_key`: what the
+    caller already knows (the node's run; the cache key of this attempt, saved with it)."""
+    run_id = run_id or NodeRun.objects.filter(pk=node_run_id).values_list("run_id", flat=True).first()
     if run_id is None:
         return False
     with transaction.atomic():
@@ -549,8 +575,13 @@ def node_succeed(*, node_run_id, attempt: int | None, outputs: dict, meta: dict 
         node.progress = 1.0
         node.finished_at = timezone.now()
         node.error_code = node.error_message = ""
+        if cache_key is not None:
+            node.cache_key = cache_key
+        run.nodes_active -= 1
+        run.nodes_succeeded += 1
         if cached_from is not None:
             node.cached, node.cached_from = True, cached_from  # free: its share is returned when the run ends
+            run.nodes_cached += 1
         elif charged is not None:
             node.charged_credits = charged  # charged by the work it handed off to (a generation)
             run.charged_credits += charged
@@ -567,9 +598,10 @@ def node_succeed(*, node_run_id, attempt: int | None, outputs: dict, meta: dict 
     return True
 
 
-def node_attempt_failed(*, node_run_id, attempt: int, failure: NodeFailed) -> None:
+def node_attempt_failed(*, node_run_id, attempt: int, failure: NodeFailed, run_id=None,
+                        cache_key: str | None = None) -> None:
     """An attempt failed: try again (with backoff), move to the next fallback model, or fail the node."""
-    run_id = NodeRun.objects.filter(pk=node_run_id).values_list("run_id", flat=True).first()
+    run_id = run_id or NodeRun.objects.filter(pk=node_run_id).values_list("run_id", flat=True).first()
     if run_id is None:
         return
     with transaction.atomic():
@@ -581,6 +613,8 @@ def node_attempt_failed(*, node_run_id, attempt: int, failure: NodeFailed) -> No
         policy = spec["retry"]
         models = graph.node_type(node.node_id).models(spec["params"], spec["fallback_models"])
         node.error_code, node.error_message = failure.code[:50], failure.message[:300]
+        if cache_key is not None:
+            node.cache_key = cache_key
         node.generation_id = None
         node.progress = 0
         if failure.retry and node.round_attempt < policy["max_attempts"]:
@@ -601,6 +635,8 @@ def node_attempt_failed(*, node_run_id, attempt: int, failure: NodeFailed) -> No
         else:
             node.fail()
             node.finished_at = timezone.now()
+            run.nodes_active -= 1
+            run.nodes_failed += 1
             _save_node(node)
         ended = _settle_if_done(run)
         _save_run(run)
@@ -639,6 +675,17 @@ def node_follow(*, node_run_id) -> bool:
     return True
 
 
+def node_generation_ended(*, generation_id) -> int:
+    """A generation ended (the generations app's `generation_ended` signal, after its commit):
+    check at once on the steps waiting on it instead of at their next poll. Idempotent: a step
+    that already ended, or a repeated announcement, changes nothing. Returns the steps nudged."""
+    waiting = [str(pk) for pk in NodeRun.objects.filter(generation_id=generation_id, status=NodeStatus.RUNNING)
+               .values_list("pk", flat=True)]
+    for node_run_id in waiting:
+        tasks.node_follow_now(node_run_id)
+    return len(waiting)
+
+
 def node_follow_gave_up(*, node_run_id) -> None:
     node = NodeRun.objects.filter(pk=node_run_id, status=NodeStatus.RUNNING).first()
     if node is not None:
@@ -655,7 +702,10 @@ def node_progress(*, node_run_id, progress: float) -> None:
         progress=progress, revision=F("revision") + 1, updated_at=now,
     )
     if updated:
-        node = NodeRun.objects.select_related("run", "run__workflow", "run__version").get(pk=node_run_id)
+        node = (
+            NodeRun.objects.select_related("run", "run__workflow", "run__version").defer("run__version__graph")
+            .get(pk=node_run_id)
+        )
         _deliver(node.run, [node], balance=False, run_changed=False, header=False)
 
 
@@ -680,6 +730,7 @@ def run_cancel(*, user, run_id) -> WorkflowRun:
             node.cancel()
             node.finished_at = now
             _save_node(node)
+        run.nodes_active = 0  # every queued and running node was among them
         run.cancel()
         run.finished_at = now
         _release_all(run)
@@ -718,6 +769,8 @@ def _reopen(run: WorkflowRun, graph: Graph, nodes: list[NodeRun]) -> None:
     now = timezone.now()
     for node in to_hold:
         node.held_credits = max(node.held_credits, node.price)
+    run.nodes_failed -= len(nodes)
+    run.nodes_active += len(nodes)
     for node in nodes:
         node.retry()
         node.round_attempt = 0
@@ -771,12 +824,19 @@ def workflows_reap_stuck() -> dict:
         NodeRun.objects.filter(status=NodeStatus.QUEUED, queued_at__lt=now - timezone.timedelta(minutes=2),
                                run__status=RunStatus.RUNNING).values_list("pk", "type_key")
     )
+    running = NodeRun.objects.filter(status=NodeStatus.RUNNING, generation__isnull=True, run__status=RunStatus.RUNNING)
     stale = list(
-        NodeRun.objects.filter(
-            status=NodeStatus.RUNNING, generation__isnull=True, run__status=RunStatus.RUNNING,
-            started_at__lt=now - timezone.timedelta(seconds=settings.WORKFLOW_NODE_STALE_SECONDS),
-        ).values_list("pk", "type_key")
+        running.filter(started_at__lt=now - timezone.timedelta(seconds=settings.WORKFLOW_NODE_STALE_SECONDS))
+        .values_list("pk", "type_key")
     )
+    # Sooner for a node whose worker is known dead: nobody holds its run lease.
+    stale += [
+        (pk, type_key) for pk, type_key in running.filter(
+            started_at__gte=now - timezone.timedelta(seconds=settings.WORKFLOW_NODE_STALE_SECONDS),
+            started_at__lt=now - STUCK_AFTER,
+        ).values_list("pk", "type_key")
+        if lease_abandoned(pk, namespace=NODE_RUN_LEASE)
+    ]
     following = list(
         NodeRun.objects.filter(status=NodeStatus.RUNNING, generation__isnull=False,
                                updated_at__lt=now - timezone.timedelta(minutes=2)).values_list("pk", flat=True)

@@ -47,12 +47,22 @@ def node_follow_enqueue(node_run_id: str, *, polls: int = 0, countdown: float | 
           countdown=countdown)
 
 
+def node_follow_now(node_run_id: str) -> None:
+    """One check at once, because the generation said it ended; the polling chain goes on apart."""
+    _send(workflow_node_follow_task, kwargs={"node_run_id": node_run_id, "once": True}, queue="io")
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def workflow_node_run_task(*, node_run_id: str) -> None:
+    from apps.generations.recovery import NODE_RUN_LEASE, lease
+
     from . import services
 
     try:
-        services.node_run_execute(node_run_id=node_run_id)
+        with lease(node_run_id, namespace=NODE_RUN_LEASE) as held:
+            if not held:
+                return  # a live worker runs this node (a redelivered copy of its message)
+            services.node_run_execute(node_run_id=node_run_id)
     except Exception:
         # A bug in the engine must not leave the node running and the run open forever.
         logger.exception("workflow node task crashed", extra={"node_run": node_run_id})
@@ -60,8 +70,9 @@ def workflow_node_run_task(*, node_run_id: str) -> None:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def workflow_node_follow_task(*, node_run_id: str, polls: int = 0) -> None:
-    """Follow a node's generation until it ends; bounded, so a node can't wait forever."""
+def workflow_node_follow_task(*, node_run_id: str, polls: int = 0, once: bool = False) -> None:
+    """Follow a node's generation until it ends; bounded, so a node can't wait forever. `once`: a
+    single check sent by the generation-ended hook, which schedules no further polls."""
     from . import services
 
     try:
@@ -69,7 +80,7 @@ def workflow_node_follow_task(*, node_run_id: str, polls: int = 0) -> None:
     except Exception:
         logger.exception("workflow node follow crashed", extra={"node_run": node_run_id})
         again = True
-    if not again:
+    if not again or once:
         return
     if polls + 1 >= settings.WORKFLOW_FOLLOW_MAX_POLLS:
         services.node_follow_gave_up(node_run_id=node_run_id)

@@ -139,7 +139,7 @@ def run_view(request, run_id):
 @require_GET
 def run_header_view(request, run_id):
     run = selectors.run_get_for_user(user=request.user, run_id=run_id)
-    return HttpResponse(presenters.run_html(run, oob=False))
+    return HttpResponse(presenters.run_html(run, oob=False, timeline_oob=True))
 
 
 @login_required
@@ -216,6 +216,10 @@ def builder_view(request, workflow_id):
 @require_POST
 def version_save_view(request, workflow_id):
     """The builder's save: JSON {graph, name?} → a new version, or errors pointing at nodes."""
+    selectors.workflow_get_for_user(user=request.user, workflow_id=workflow_id)  # another's: 404, whatever the body
+    if request.content_type != "application/json":
+        # A form post has had its body read already (CSRF middleware parses forms): refuse it plainly.
+        return JsonResponse({"detail": "Send the workflow as JSON.", "code": "unsupported_media_type"}, status=415)
     try:
         body = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):

@@ -8,9 +8,11 @@ an in-process channel layer and an in-process Celery worker. Production sets
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -91,6 +93,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -100,6 +103,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.core.middleware.ApplicationErrorMiddleware",
+    "apps.core.middleware.NulCharacterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -125,6 +129,15 @@ TEMPLATES = [
 # ---------------------------------------------------------------- database
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # Under ASGI every request runs in its own context, so a persistent connection is never reused
+    # and piles up until PostgreSQL refuses clients: the web process pools them instead (config/asgi.py
+    # turns this on; Celery workers keep their one persistent connection per process).
+    if env_bool("DATABASE_POOL") and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DATABASE_POOL_MIN", 2), "max_size": env_int("DATABASE_POOL_MAX", 16), "timeout": 10,
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -226,6 +239,31 @@ SECURE_HSTS_PRELOAD = SECURE_SSL
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy: scripts and style sheets only from our own static files (no inline
+# script, no eval). Inline style attributes stay allowed: templates set server-computed sizes,
+# progress widths and BlurHash placeholders with them. Images and video may come from the object
+# store's presigned links. No form-action: buying credits redirects a form post to Stripe Checkout.
+_FILE_ORIGINS = []
+if AWS_STORAGE_BUCKET_NAME:
+    _endpoint = urlsplit(env("AWS_S3_ENDPOINT_URL"))
+    _FILE_ORIGINS = (
+        [f"{_endpoint.scheme}://{_endpoint.netloc}", f"{_endpoint.scheme}://*.{_endpoint.netloc}"]
+        if _endpoint.netloc else ["https://*.amazonaws.com"]
+    )
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:", "blob:", *_FILE_ORIGINS],
+    "media-src": [CSP.SELF, "blob:", *_FILE_ORIGINS],
+    "connect-src": [CSP.SELF],  # includes the same-origin ws(s):// live socket
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+}
 
 # ---------------------------------------------------------------- Celery
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
@@ -247,13 +285,24 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Orphaned late-ack messages come back after the visibility timeout; keep it above the longest job.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 1800)}
+# A killed worker's unacknowledged messages come back after the visibility timeout, found by a sweep
+# every `unacked_restore_interval` seconds (kombu's default sweep runs only every 10 × 10 s). A task
+# still running when its copy comes back is harmless: leases and state checks drop the copy
+# (apps/generations/recovery.py), so the timeout is set by how fast abandoned work must resume.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 45),
+    "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 5),
+    "unacked_restore_throttle": 1,
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A generation still queued this long (its message lost with a Redis restart, say) is sent again.
+GENERATIONS_REDRIVE_QUEUED_SECONDS = env_int("GENERATIONS_REDRIVE_QUEUED_SECONDS", 30)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "generations-reap-stuck": {
         "task": "apps.generations.tasks.generations_reap_stuck_task",
-        "schedule": crontab(minute="*"),
+        # Often, so a job whose worker died resumes within seconds of being found (recovery.py).
+        "schedule": float(env_int("GENERATIONS_REAP_SECONDS", 10)),
     },
     "credits-daily-refresh": {
         "task": "apps.credits.tasks.credits_daily_refresh_task",
@@ -265,17 +314,34 @@ CELERY_BEAT_SCHEDULE = {
 if EMBEDDED:
     CHANNEL_LAYERS = {"default": {"BACKEND": "apps.realtime.layers.EmbeddedChannelLayer"}}
 else:
+    from redis.asyncio.retry import Retry as RedisRetry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 times sockets out after 5 s; channels-redis blocks for 5 s per read.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 10}],
+                # After a Redis restart the pool still holds dead sockets, and redis-py's asyncio
+                # client retries nothing by default: retry on a fresh connection instead of failing
+                # the next websocket connect or live event.
+                "hosts": [{
+                    "address": REDIS_URL, "socket_timeout": 10,
+                    "retry": RedisRetry(ExponentialBackoff(cap=1, base=0.05), 3),
+                    "retry_on_error": [RedisConnectionError],
+                }],
                 "capacity": 1000,
                 "prefix": env("CHANNELS_PREFIX", "darkroom"),
             },
         }
     }
+    # CHANNELS_LAYER=pubsub: fan-out by Redis PUBLISH/SUBSCRIBE — one command per event instead of
+    # a queue per socket polled per message (see README, Performance); no per-socket backlog, and a
+    # missed event is re-read from the page or the SSE store as with any disconnect.
+    if env("CHANNELS_LAYER") == "pubsub":
+        CHANNEL_LAYERS["default"]["BACKEND"] = "channels_redis.pubsub.RedisPubSubChannelLayer"
+        del CHANNEL_LAYERS["default"]["CONFIG"]["capacity"]
 
 # ---------------------------------------------------------------- Darkroom
 SIGNUP_GRANT_CREDITS = env_int("SIGNUP_GRANT_CREDITS", 100)
@@ -283,6 +349,11 @@ CATALOG_FILE = BASE_DIR / "apps" / "catalog" / "catalog.toml"
 OFFLINE_ENGINE_STEPS = env_int("OFFLINE_ENGINE_STEPS", 12)
 OFFLINE_ENGINE_STEP_DELAY_MS = env_int("OFFLINE_ENGINE_STEP_DELAY_MS", 180)
 OFFLINE_ENGINE_FAILURE_RATE = float(env("OFFLINE_ENGINE_FAILURE_RATE", "0"))
+# Video outputs: the longest clip and the most pixels a frame may have; larger ones are refused.
+VIDEO_MAX_SECONDS = float(env("VIDEO_MAX_SECONDS", "60"))
+VIDEO_MAX_PIXELS = env_int("VIDEO_MAX_PIXELS", 3840 * 2160)
+# Frames per second of the offline motion engine's clips.
+OFFLINE_MOTION_FPS = env_int("OFFLINE_MOTION_FPS", 24)
 
 NINJA_PAGINATION_MAX_LIMIT = 100
 
@@ -354,6 +425,9 @@ PROVIDER_FETCH_ALLOW_PRIVATE = env_bool("PROVIDER_FETCH_ALLOW_PRIVATE", bool(PRO
 BREAKER_FAILURE_THRESHOLD = env_int("BREAKER_FAILURE_THRESHOLD", 5)
 BREAKER_COOLDOWN_SECONDS = env_int("BREAKER_COOLDOWN_SECONDS", 30)
 BREAKER_PROBE_TIMEOUT_SECONDS = env_int("BREAKER_PROBE_TIMEOUT_SECONDS", 60)
+# When every route of a model is down at once, a job waits for a breaker cooldown and tries the
+# chain again, this many times (within its deadline), before it fails and its credits are released.
+GENERATION_OUTAGE_WAITS = env_int("GENERATION_OUTAGE_WAITS", 3)
 
 # ---------------------------------------------------------------- credits, limits and payments
 # Free credits: each UTC day a beat task tops every balance below this up to it (0 = off).
@@ -405,6 +479,11 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# GET /metrics (Prometheus text): scraped with `Authorization: Bearer <METRICS_TOKEN>` or opened by
+# staff; quantiles of phase timings cover the generations created in the last window.
+METRICS_TOKEN = env("METRICS_TOKEN")
+METRICS_WINDOW_SECONDS = env_int("METRICS_WINDOW_SECONDS", 900)
 
 SENTRY_DSN = env("SENTRY_DSN")
 if SENTRY_DSN:
@@ -475,7 +554,7 @@ WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
 OPENAI_COMPAT_DEFAULT_MODEL = env("OPENAI_COMPAT_DEFAULT_MODEL")
 OPENAI_COMPAT_EDIT_MODEL = env("OPENAI_COMPAT_EDIT_MODEL")
 OPENAI_COMPAT_POLL_SECONDS = float(env("OPENAI_COMPAT_POLL_SECONDS", "0.5"))
-# Batches: most generations one batch may hold (it also has to fit RATE_LIMIT_CONCURRENT_JOBS).
+# Batches: most generations one batch may hold (one batch is one job for RATE_LIMIT_CONCURRENT_JOBS).
 BATCH_MAX_ITEMS = env_int("BATCH_MAX_ITEMS", 500)
 
 # ---------------------------------------------------------------- workflows
@@ -483,9 +562,10 @@ BATCH_MAX_ITEMS = env_int("BATCH_MAX_ITEMS", 500)
 WORKFLOW_LOCAL_OPERATION_CREDITS = env_int("WORKFLOW_LOCAL_OPERATION_CREDITS", 0)
 WORKFLOW_MAX_NODES = env_int("WORKFLOW_MAX_NODES", 100)
 WORKFLOW_STARTERS_FILE = BASE_DIR / "apps" / "workflows" / "starters.toml"
-# A generate step checks on its generation this often, at most this many times (then gives up).
-WORKFLOW_FOLLOW_INTERVAL = float(env("WORKFLOW_FOLLOW_INTERVAL", "1"))
-WORKFLOW_FOLLOW_MAX_POLLS = env_int("WORKFLOW_FOLLOW_MAX_POLLS", 1200)
+# A generate step finishes when its generation announces its end (generation_ended); as a safety
+# net it also checks on it this often, at most this many times (then gives up): 20 minutes.
+WORKFLOW_FOLLOW_INTERVAL = float(env("WORKFLOW_FOLLOW_INTERVAL", "5"))
+WORKFLOW_FOLLOW_MAX_POLLS = env_int("WORKFLOW_FOLLOW_MAX_POLLS", 240)
 # A local step running this long had its worker die: another worker takes it over.
 WORKFLOW_NODE_STALE_SECONDS = env_int("WORKFLOW_NODE_STALE_SECONDS", 600)
 if EMBEDDED:
@@ -496,3 +576,8 @@ CELERY_BEAT_SCHEDULE["workflows-reap-stuck"] = {
     "task": "apps.workflows.tasks.workflows_reap_stuck_task",
     "schedule": crontab(minute="*"),
 }
+
+# ---------------------------------------------------------------- request size
+# The largest request body the server reads at all (a photo and its mask in one upload, and room
+# for the form around them); a larger one is refused with 413 as it arrives (apps/core/body_limit.py).
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2 * MEDIA_MAX_UPLOAD_BYTES + 1024 * 1024)

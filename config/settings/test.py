@@ -28,3 +28,5 @@ STORAGES = {
 OFFLINE_ENGINE_STEP_DELAY_MS = 0
 OFFLINE_ENGINE_STEPS = 4
 OFFLINE_ENGINE_FAILURE_RATE = 0.0
+# Unit tests see an all-routes-down job fail at once; tests of the wait turn it on themselves.
+GENERATION_OUTAGE_WAITS = 0

@@ -58,6 +58,11 @@
     if (opened++ > 0) htmx.trigger(document.body, "live-resync");
   });
 
+  // Secrets shown once (API keys, webhook signing secrets) select themselves on click, for copying.
+  document.addEventListener("click", function (event) {
+    if (event.target.matches && event.target.matches("[data-select-on-click]")) event.target.select();
+  });
+
   // Ctrl/Cmd + Enter submits the generate form from the prompt.
   document.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.id === "id_prompt") {

@@ -45,7 +45,10 @@ async def test_a_100_prompt_csv_batch_completes_with_live_progress_and_downloads
 ):
     from asgiref.sync import sync_to_async
 
-    settings.RATE_LIMIT_CONCURRENT_JOBS = 0  # a batch must fit the concurrent-jobs limit (32 by default)
+    # The default limits: a batch is one job however many generations it holds, so 100 items fit the
+    # concurrent-jobs limit (32), the hourly limit (300) and the daily cap (5000 credits).
+    assert (settings.RATE_LIMIT_CONCURRENT_JOBS, settings.RATE_LIMIT_GENERATIONS_PER_HOUR,
+            settings.USER_DAILY_SPEND_CAP) == (32, 300, 5000)
     endpoint = await sync_to_async(hook_services.webhook_endpoint_create)(
         user=user, url=receiver.url, events=["batch.finished"]
     )
@@ -136,14 +139,38 @@ def test_an_item_refused_by_generation_create_rolls_everything_back(api, user):
 
 
 @pytest.mark.django_db
-def test_a_batch_over_the_concurrent_jobs_limit_is_refused_up_front(api, settings):
-    settings.RATE_LIMIT_CONCURRENT_JOBS = 32
-    response = api.post("/batches", {"model": "offline-sketch", "prompts": [f"p{n}" for n in range(33)]})
-    assert (response.status_code, response.json()) == (422, {
-        "detail": "This batch has 33 generations, but you can have at most 32 in progress at once (32 free now). "
-                  "Submit a smaller batch.",
-        "code": "batch_over_limit",
+def test_a_batch_is_one_job_against_the_concurrent_jobs_limit(api, user, settings):
+    # Without a commit nothing runs: every generation stays queued, so every one stays active.
+    settings.RATE_LIMIT_CONCURRENT_JOBS = 3
+    big = api.post("/batches", {"model": "offline-sketch", "prompts": [f"p{n}" for n in range(40)]})
+    assert big.status_code == 201, big.content
+    # Beside a running batch, other jobs start up to the limit: the batch is one, these two make three.
+    for prompt in ("solo one", "solo two"):
+        assert api.post("/generations", {"model": "offline-sketch", "prompt": prompt}).status_code == 201
+    refused = api.post("/generations", {"model": "offline-sketch", "prompt": "solo three"})
+    assert (refused.status_code, refused.headers["Retry-After"], refused.json()) == (429, "10", {
+        "detail": "You have 3 jobs (a batch counts as one) in progress, the most at once. "
+                  "Start another when one finishes (try again in 10 seconds).",
+        "code": "too_many_active",
     })
+    second = api.post("/batches", {"model": "offline-sketch", "prompts": ["q1", "q2"]})
+    assert (second.status_code, second.json()["code"]) == (429, "too_many_active")
+    assert second.json()["detail"].startswith("Item 1: You have 3 jobs (a batch counts as one) in progress")
+    assert (Batch.objects.count(), Generation.objects.count(), credits_balance_get(user=user)) == (1, 42, 58)
+    # Canceling the batch frees its one slot for the next batch.
+    assert api.post(f"/batches/{big.json()['id']}/cancel").status_code == 200
+    assert api.post("/batches", {"model": "offline-sketch", "prompts": ["q1", "q2"]}).status_code == 201
+
+
+@pytest.mark.django_db
+def test_the_hourly_limit_counts_every_generation_of_a_batch(api, user, settings):
+    settings.RATE_LIMIT_GENERATIONS_PER_HOUR = 10
+    response = api.post("/batches", {"model": "offline-sketch", "prompts": [f"p{n}" for n in range(11)]})
+    assert (response.status_code, response.json()) == (429, {
+        "detail": "Item 11: You can start 10 generations an hour. Try again in 1 hour.", "code": "rate_limited",
+    })
+    assert (Batch.objects.count(), Generation.objects.count(), credits_balance_get(user=user)) == (0, 0, 100)
+    assert api.post("/batches", {"model": "offline-sketch", "prompts": [f"p{n}" for n in range(10)]}).status_code == 201
 
 
 @pytest.mark.django_db

@@ -161,6 +161,30 @@ def test_concurrent_jobs_are_limited(catalog, user, other_user, settings):
     assert Generation.objects.filter(owner=user).count() == 3
 
 
+def test_a_batch_counts_as_one_job_against_the_concurrent_limit(catalog, user, other_user, settings):
+    from apps.batches import services as batch_services
+
+    settings.RATE_LIMIT_CONCURRENT_JOBS = 2
+    items = [{"model": "offline-sketch", "prompt": f"p{n}"} for n in range(5)]
+    batch_services.batch_create(user=user, items=items, source="prompts")  # queued: never run in this test
+    alone = GenerationFactory(owner=user)  # the batch is one job, this is the second
+
+    with pytest.raises(RateLimitedError) as raised:
+        GenerationFactory(owner=user)
+    assert (raised.value.code, raised.value.retry_after) == ("too_many_active", 10)
+    assert raised.value.message == (
+        "You have 2 jobs (a batch counts as one) in progress, the most at once. Start another when one "
+        "finishes (try again in 10 seconds)."
+    )
+    with pytest.raises(RateLimitedError):
+        batch_services.batch_create(user=user, items=items[:1], source="prompts")
+    batch_services.batch_create(user=other_user, items=items, source="prompts")  # per user
+    generation_services.generation_cancel(user=user, generation_id=alone.id)
+    batch_services.batch_create(user=user, items=items, source="prompts")  # two batches: two jobs
+    assert Generation.objects.filter(owner=user, status="queued").count() == 10
+    assert balance(user) == 90
+
+
 def test_the_daily_spend_cap_counts_what_is_held_or_charged_today(catalog, user, settings, frozen):
     settings.USER_DAILY_SPEND_CAP = 5
     frozen(datetime(2026, 11, 21, 23, 59, 0, tzinfo=UTC))

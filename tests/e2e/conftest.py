@@ -37,6 +37,8 @@ HOST = "127.0.0.1"
 # TEST_LIVE_REDIS_DB moves both, so two checkouts can run live tests side by side.
 LIVE_REDIS_DB = int(os.environ.get("TEST_LIVE_REDIS_DB", "10"))
 FAILING_REDIS_DB = LIVE_REDIS_DB + 1
+# TEST_LIVE_REDIS_PORT: a private Redis for live tests (e.g. one started with more databases).
+LIVE_REDIS_PORT = int(os.environ.get("TEST_LIVE_REDIS_PORT", "6379"))
 STARTUP_TIMEOUT = 45
 STOP_TIMEOUT = 10
 PASSWORD = "a-Strong-pass-123"
@@ -207,7 +209,7 @@ class LiveStack:
 
     @property
     def redis_url(self) -> str:
-        return f"redis://{HOST}:6379/{self.redis_db}"
+        return f"redis://{HOST}:{LIVE_REDIS_PORT}/{self.redis_db}"
 
     @property
     def processes(self) -> list[LiveProcess]:

@@ -90,7 +90,7 @@ def sign_up(page: Page, base_url: str) -> str:
 
 def submit_prompt(page: Page, prompt: str) -> tuple[int, str]:
     """Fill the form, read the quoted price, press Generate; return (price, the new card's id)."""
-    page.wait_for_function("window.__wsOpened > 0", timeout=10_000)
+    page.wait_for_function("() => window.__wsOpened > 0", timeout=10_000)  # a function: the CSP forbids eval
     page.fill("#id_prompt", prompt)
     # Offline Sketch is the first model in the catalogue, so the form comes with it selected
     # (choosing it again would only re-render the same options).

@@ -14,6 +14,7 @@ from apps.generations.models import Generation, Status
 from apps.providers.models import WebhookDelivery
 from apps.providers.types import JobState, ProviderOutput, ProviderStatus, Route, WebhookEvent
 from tests.generations.factories import GenerationFactory
+from tests.generations.leases import other_worker_holding
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -102,9 +103,19 @@ def test_a_job_whose_worker_died_while_saving_is_finished_by_the_next_delivery(u
     done = ProviderStatus(JobState.SUCCEEDED, provider_job_id="job-1", outputs=(ProviderOutput(content=png()),))
     fresh = job(user, status=Status.FINISHING, finishing_at=timezone.now())
     services.generation_apply_result(generation_id=generation.id, status=done)
-    services.generation_apply_result(generation_id=fresh.id, status=done)
+    with other_worker_holding(fresh.id):  # its own worker is still on it: it holds the job's lease
+        services.generation_apply_result(generation_id=fresh.id, status=done)
     assert Generation.objects.get(pk=generation.pk).status == Status.SUCCEEDED
-    assert Generation.objects.get(pk=fresh.pk).status == Status.FINISHING  # its own worker is still on it
+    assert Generation.objects.get(pk=fresh.pk).status == Status.FINISHING
+
+
+def test_a_job_whose_finisher_is_gone_is_finished_at_once_by_the_next_delivery(user):
+    # Saving for a few seconds only, but nobody holds its lease: the worker died (kill -9, OOM).
+    generation = job(user, status=Status.FINISHING, finishing_at=timezone.now() - timedelta(seconds=5))
+    done = ProviderStatus(JobState.SUCCEEDED, provider_job_id="job-1", outputs=(ProviderOutput(content=png()),))
+    services.generation_apply_result(generation_id=generation.id, status=done)
+    assert Generation.objects.get(pk=generation.pk).status == Status.SUCCEEDED
+    assert ledger(generation) == [("reserve", -1), ("capture", 0)]
 
 
 @pytest.mark.parametrize(

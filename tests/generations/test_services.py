@@ -228,7 +228,9 @@ def test_the_reaper_fails_expired_jobs_and_resends_lost_ones(user, django_captur
     fresh = GenerationFactory(owner=user)
     assert abs((fresh.deadline_at - fresh.created_at) - timedelta(seconds=300)) < timedelta(seconds=1)
     Generation.objects.filter(pk=expired.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
-    Generation.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+    Generation.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(minutes=3), updated_at=timezone.now() - timedelta(minutes=3)
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         assert services.generations_reap_stuck() == {"failed": 1, "redriven": 1}

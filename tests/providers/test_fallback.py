@@ -102,6 +102,39 @@ def test_with_every_route_down_the_job_fails_cleanly_and_costs_nothing(chain, us
     ]
 
 
+def test_with_every_route_down_the_job_waits_out_the_cooldown_then_runs(
+    chain, user, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.GENERATION_OUTAGE_WAITS = 1
+    scheduled = []
+    monkeypatch.setattr(services.tasks.generation_run_task, "apply_async", lambda **kw: scheduled.append(kw))
+    chain.knobs("replicate", error_rate=1.0)
+    chain.knobs("comfyui", error_rate=1.0)
+    generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse", seed=7)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.generation_run(generation_id=generation.id)
+    generation.refresh_from_db()
+    assert generation.is_active and generation.outage_waits == 1 and generation.route_index == 0
+    assert scheduled == [{"kwargs": {"generation_id": str(generation.id)}, "countdown": 30}]
+
+    chain.knobs("replicate", error_rate=0.0)  # the outage ends before the job's next try
+    CircuitBreaker.objects.update(opened_at=timezone.now() - timedelta(seconds=31))
+    services.generation_run(generation_id=generation.id)
+    poll_until_done(generation.id)
+    generation.refresh_from_db()
+    assert (generation.status, generation.provider) == (Status.SUCCEEDED, "replicate")
+    assert credits_balance_get(user=user) == 99
+
+    # A second outage finds the job's waits used up: it fails at once and is released.
+    chain.knobs("replicate", error_rate=1.0)
+    again = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse", seed=8)
+    Generation.objects.filter(pk=again.pk).update(outage_waits=1)
+    services.generation_run(generation_id=again.id)
+    again.refresh_from_db()
+    assert (again.status, again.error_code) == (Status.FAILED, "provider_unavailable")
+    assert credits_balance_get(user=user) == 99
+
+
 def test_a_blocked_prompt_is_neither_retried_nor_rerouted_nor_charged(chain, user):
     generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="something forbidden")
     services.generation_run(generation_id=generation.id)

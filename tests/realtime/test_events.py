@@ -108,3 +108,26 @@ def test_trimming_forgets_old_events_but_ids_keep_counting(user, settings):
     assert events_trim() == 1
     publish(user, "generation.succeeded")
     assert list(Event.objects.values_list("seq", flat=True).order_by("seq")) == [2, 3]
+
+
+def test_concurrent_events_of_one_user_get_unique_gapless_ids(user):
+    """Numbering is one statement under the counter row's lock: writers racing never share an id."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from apps.realtime.publish import event_record
+
+    def record(index):
+        try:
+            return event_record(user_id=user.pk, event="generation.progress", data={"index": index})
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(record, range(40)))
+
+    assert sorted(ids) == list(range(1, 41))
+    stored = Event.objects.filter(user=user).order_by("seq").values_list("seq", "data")
+    assert [seq for seq, _ in stored] == list(range(1, 41))
+    assert sorted(data["index"] for _, data in stored) == list(range(40))

@@ -148,8 +148,10 @@ def test_node_types_and_starters_are_listed(api, starters):
         "name": "factor", "label": "Factor", "kind": "choice", "default": 2, "choices": None, "min": None,
         "max": None, "required": False, "help": "", "advanced": False,
     }
-    assert types["image_to_video"]["available"] is False
-    assert types["image_to_video"]["unavailable_reason"] == "Making a video from an image is not available on this server yet."
+    assert (types["image_to_video"]["available"], types["image_to_video"]["unavailable_reason"]) == (True, "")
+    assert types["image_to_video"]["outputs"] == [
+        {"name": "video", "type": "video", "label": "Video", "required": True, "multiple": False},
+    ]
     starters = api.get("/workflow-starters").json()
     assert [s["key"] for s in starters] == [
         "product-photo-white", "four-variations-best", "portrait-face-swap", "photo-to-video",

@@ -79,13 +79,14 @@ def test_save_makes_a_new_version_or_returns_errors_on_nodes(browser, user):
     assert workflow.versions.count() == 1
 
     video = {"nodes": [{"id": "photo", "type": "input_photo"},
-                       {"id": "clip", "type": "image_to_video", "params": {"model": "kling-video"}}],
+                       {"id": "clip", "type": "image_to_video", "params": {"model": "offline-motion"}}],
              "edges": [{"from": "photo", "from_port": "image", "to": "clip", "to_port": "image"}]}
     response = save(browser, workflow, {"graph": video})
-    assert response.status_code == 201  # saved: it is a valid graph…
-    assert response.json()["unavailable"] == [  # …that this server can't run yet
-        {"node_id": "clip", "label": "Image to video", "reason": "Making a video from an image is not available on this server yet."}
-    ]
+    assert (response.status_code, response.json()["unavailable"]) == (201, [])
+    video["nodes"][1]["params"]["model"] = "veo-video"  # a video model that can't start from a photo
+    response = save(browser, workflow, {"graph": video})
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["model"]
     assert save(browser, workflow, {"graph": None}).status_code == 422
     assert browser.post(f"/workflows/{workflow.pk}/versions/", "nope", content_type="application/json").status_code == 400
 

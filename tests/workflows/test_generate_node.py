@@ -8,7 +8,6 @@ from apps.credits.models import CreditAccount, LedgerEntry
 from apps.generations.models import Generation
 from apps.generations.models import Status as GenerationStatus
 from apps.workflows import services
-from apps.workflows.exceptions import WorkflowInvalidError
 from apps.workflows.models import NodeRun, NodeStatus, RunStatus
 
 from .conftest import edge, node
@@ -117,22 +116,6 @@ def test_cancel_cancels_the_running_generation(user, django_capture_on_commit_ca
     gen.refresh_from_db()
     assert gen.status == NodeStatus.CANCELED and gen.generation.status == GenerationStatus.CANCELED
     assert balance(user) == 100
-
-
-def test_video_and_face_swap_save_but_refuse_to_run(user, photo):
-    for graph, node_id, message in [
-        ({"nodes": [node("photo", "input_photo"), node("clip", "image_to_video", model="kling-video")],
-          "edges": [edge("photo", "clip")]}, "clip", "Making a video from an image is not available on this server yet."),
-        ({"nodes": [node("photo", "input_photo"), node("face", "input_photo"), node("swap", "face_swap")],
-          "edges": [edge("photo", "swap"), edge("face", "swap", to_port="face")]}, "swap",
-         "Face swap is not available on this server yet: no face-swap model is configured."),
-    ]:
-        workflow = workflow_with(user, graph)
-        with pytest.raises(WorkflowInvalidError) as raised:
-            services.run_start(user=user, workflow_id=workflow.pk, inputs={})
-        assert (raised.value.code, raised.value.errors) == (
-            "node_unavailable", [{"node": node_id, "field": None, "message": message}],
-        )
 
 
 def test_edit_node_repaints_a_photo(user, photo, django_capture_on_commit_callbacks):

@@ -5,6 +5,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from apps.providers.exceptions import ProviderRejectedError
+from apps.providers.face_swap import NO_FACE_CODE, NO_FACE_ERROR
+from apps.providers.inputs import data_uri
 from apps.providers.types import GenerationRequest, JobState, ProviderOutput, ProviderStatus
 
 # fal's named sizes. A preset is sent only for its exact size: a preset that merely shares the
@@ -62,7 +65,20 @@ def image_size(width: int, height: int) -> str | dict:
     return IMAGE_SIZE_PRESETS.get((width, height)) or {"width": width, "height": height}
 
 
+def face_swap_input(request: GenerationRequest) -> dict:
+    """`fal-ai/face-swap`: the photo to change and the face to put on it, as data URIs (fal takes
+    them wherever it takes a file URL)."""
+    if not request.image or not request.references:
+        raise ProviderRejectedError("Face swap needs a photo and a face photo. You were not charged.")
+    return {
+        request.options.get("target_input", "base_image_url"): data_uri(request.image),
+        request.options.get("face_input", "swap_image_url"): data_uri(request.references[0]),
+    }
+
+
 def model_input(request: GenerationRequest) -> dict:
+    if request.options.get("task") == "face-swap":
+        return face_swap_input(request)
     body = {"prompt": request.prompt, "num_images": request.num_images, "enable_safety_checker": True}
     # Some fal models (Imagen, Nano Banana) take a ratio name instead of a pixel size.
     if request.options.get("size") == "aspect_ratio":
@@ -100,6 +116,8 @@ def error_text(body: dict) -> str:
 
 
 def failed(job_id: str, *, code: str, message: str) -> ProviderStatus:
+    if NO_FACE_ERROR.search(message) or code == "face_not_detected":
+        code = NO_FACE_CODE  # a face-swap photo without a face: the user's input
     return ProviderStatus(state=JobState.FAILED, provider_job_id=job_id, error_code=code,
                           error_message=message[:500])
 
@@ -113,9 +131,11 @@ def result_status(job_id: str, body: dict) -> ProviderStatus:
     """A model's output JSON: images, the seed it used, and per-image safety flags."""
     if any(body.get("has_nsfw_concepts") or []):
         return blocked(job_id, "an output was flagged by the safety checker")
+    # Most models answer `images`; single-image tools (face swap) answer one `image`.
+    images = body.get("images") or ([body["image"]] if isinstance(body.get("image"), dict) else [])
     outputs = tuple(
         ProviderOutput(url=image["url"], content_type=image.get("content_type") or "image/png")
-        for image in body.get("images") or []
+        for image in images
         if isinstance(image, dict) and image.get("url")
     )
     if not outputs:

@@ -8,7 +8,7 @@ from django.conf import settings
 from PIL import Image
 
 from apps.media import operations
-from apps.providers.exceptions import ProviderError
+from apps.providers.exceptions import ProviderError, ProviderRejectedError
 from apps.providers.registry import adapter_registry
 from apps.providers.retry import RetryPolicy
 from apps.providers.types import (
@@ -20,11 +20,14 @@ from apps.providers.types import (
     ProviderStatus,
 )
 
-from . import renderer
+from . import face_swap, motion, renderer
 
 STYLES = {"procedural-sketch-v1": "sketch", "procedural-studio-v1": "studio", "procedural-edit-v1": "studio"}
 # Edits that are classical image operations rather than drawing.
 OPERATIONS = {"upscale-lanczos-v1", "cutout-grabcut-v1"}
+# Clips made from a photo by camera moves.
+MOTION = {"motion-kenburns-v1"}
+DEFAULT_CLIP_SECONDS = 4
 
 
 class OfflineEngineFailure(ProviderError):
@@ -45,8 +48,12 @@ class OfflineEngineAdapter:
     def run(
         self, request: GenerationRequest, *, on_progress: ProgressCallback, is_canceled: CancelCheck
     ) -> ProviderStatus:
+        if request.provider_model == face_swap.MODEL:
+            return face_swap.run(request, on_progress=on_progress)
         if request.provider_model in OPERATIONS:
             return _operate(request, on_progress=on_progress)
+        if request.provider_model in MOTION:
+            return _animate(request, on_progress=on_progress, is_canceled=is_canceled)
         style = STYLES.get(request.provider_model, "sketch")
         photo = _open(request.image) if request.image else None
         mask = _open(request.mask).convert("L").resize((request.width, request.height)) if request.mask else None
@@ -118,4 +125,39 @@ def _operate(request: GenerationRequest, *, on_progress: ProgressCallback) -> Pr
     return ProviderStatus(
         state=JobState.SUCCEEDED, progress=1.0, predict_seconds=time.monotonic() - started,
         outputs=(ProviderOutput(content=renderer.png_bytes(result), content_type="image/png"),),
+    )
+
+
+def _animate(request: GenerationRequest, *, on_progress: ProgressCallback, is_canceled: CancelCheck) -> ProviderStatus:
+    """An H.264 clip from the photo, with progress and a preview frame per batch of frames."""
+    started = time.monotonic()
+    if request.image is None:
+        raise ProviderRejectedError("This model needs a photo to start from. You were not charged.")
+    photo = _open(request.image)
+    seconds = request.duration_seconds or DEFAULT_CLIP_SECONDS
+    fail_at = 0.5 if random.random() < settings.OFFLINE_ENGINE_FAILURE_RATE else None
+    canceled = False
+
+    def on_batch(done: int, total: int, frame: Image.Image) -> bool:
+        nonlocal canceled
+        if is_canceled():
+            canceled = True
+            return False
+        if fail_at is not None and done / total >= fail_at:
+            raise OfflineEngineFailure()
+        if done < total:
+            # The last few percent are the encoder's flush and the upload.
+            on_progress(ProviderStatus(state=JobState.RUNNING, progress=0.95 * done / total,
+                                       preview=motion.preview_jpeg(frame)))
+        return True
+
+    content = motion.encode_mp4(
+        photo, width=request.width, height=request.height, seconds=seconds,
+        fps=settings.OFFLINE_MOTION_FPS, seed=int(request.seed or 0), on_batch=on_batch,
+    )
+    if canceled or content is None:
+        return ProviderStatus(state=JobState.CANCELED)
+    return ProviderStatus(
+        state=JobState.SUCCEEDED, progress=1.0, predict_seconds=time.monotonic() - started,
+        outputs=(ProviderOutput(content=content, content_type="video/mp4"),),
     )

@@ -7,6 +7,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from apps.providers import http
+from apps.providers.exceptions import ProviderRejectedError
+from apps.providers.face_swap import NO_FACE_CODE, NO_FACE_ERROR
+from apps.providers.inputs import data_uri
 from apps.providers.types import GenerationRequest, JobState, ProviderOutput, ProviderStatus
 
 STATES = {
@@ -25,7 +28,36 @@ SAFETY_ERROR = re.compile(r"\bE005\b|flagged as sensitive|nsfw", re.IGNORECASE)
 MAX_SEED = 2**63 - 1  # seeds are integer inputs; larger ones are left for the model to pick
 
 
+def face_swap_input(request: GenerationRequest) -> dict:
+    """A face-swap model's inputs: the photo to change and the photo of the face to put on it
+    (names per route, defaulting to the common `input_image` / `swap_image`), inline as data URIs."""
+    if not request.image or not request.references:
+        raise ProviderRejectedError("Face swap needs a photo and a face photo. You were not charged.")
+    return {
+        request.options.get("target_input", "input_image"): data_uri(request.image),
+        request.options.get("face_input", "swap_image"): data_uri(request.references[0]),
+    }
+
+
+def image_to_video_input(request: GenerationRequest) -> dict:
+    """An image-to-video model's inputs (Kling's names by default): the first frame as a data URI,
+    what should move, and the clip's length in seconds."""
+    if not request.image:
+        raise ProviderRejectedError("This model animates a photo: none was given. You were not charged.")
+    inputs = {
+        "prompt": request.prompt, request.options.get("image_input", "start_image"): data_uri(request.image),
+        "duration": request.duration_seconds or 5,
+    }
+    if request.negative_prompt:
+        inputs["negative_prompt"] = request.negative_prompt
+    return inputs
+
+
 def prediction_input(request: GenerationRequest) -> dict:
+    if request.options.get("task") == "face-swap":
+        return face_swap_input(request)
+    if request.options.get("task") == "image-to-video":
+        return image_to_video_input(request)
     inputs: dict = {"prompt": request.prompt}
     if request.options.get("max_images", 1) > 1:
         # Single-image models have no num_outputs input.
@@ -78,7 +110,7 @@ def prediction_status(prediction: dict) -> ProviderStatus:
     if state == JobState.FAILED and SAFETY_ERROR.search(error):
         state, error_code = JobState.BLOCKED, "content_blocked"
     elif state == JobState.FAILED:
-        error_code = "model_error"
+        error_code = NO_FACE_CODE if NO_FACE_ERROR.search(error) else "model_error"
     elif state == JobState.SUCCEEDED:
         progress = 1.0
         if not outputs:

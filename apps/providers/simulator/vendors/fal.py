@@ -30,6 +30,10 @@ A job is `IN_QUEUE` for the first 40 % of the knob `job_seconds` (queue_position
 Image sizes follow `image_size`: a preset name or `{width, height}` (default `landscape_4_3`), or
 `aspect_ratio` for the models that take a ratio name.
 
+`fal-ai/face-swap` takes `base_image_url` and `swap_image_url` (base64 data URIs here; no prompt)
+and answers `{image: {url, width, height, content_type}}`: a real swap made by Darkroom's
+classical face swap. A photo without a face makes the result answer 422 `face_not_detected`.
+
 Knob `output_variant` (read at submit):
 - `default`: 200 `{images: [{url, width, height, content_type}], seed, has_nsfw_concepts: [false…],
   timings, prompt}`
@@ -48,6 +52,7 @@ No webhook for a cancelled job.
 import asyncio
 import base64
 import hashlib
+import io
 import json
 import random
 import time
@@ -58,7 +63,9 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
+from PIL import Image
 
+from .. import face_swap
 from .. import knobs as knob_store
 from ..common import deliver_webhook, inject_faults, is_blocked, picture, spawn
 from ..http import Request, Response, Router, json_response
@@ -83,6 +90,9 @@ CONTENT_POLICY_DETAIL = {
 }
 RUNNER_DISCONNECTED = {"detail": "Runner disconnected", "error_type": "runner_disconnected"}
 REQUEST_TIMEOUT = {"detail": "Request timed out", "error_type": "request_timeout"}
+# fal-ai/face-swap: the photo to change and the face to put on it.
+FACE_SWAP_APP = "fal-ai/face-swap"
+FACE_SWAP_INPUTS = ("base_image_url", "swap_image_url")
 
 
 @dataclass
@@ -100,6 +110,8 @@ class Job:
     webhook: str | None
     submitted_at: float = field(default_factory=time.monotonic)
     canceled: bool = False
+    swapped: bytes | None = None  # a face swap's result
+    swap_error: str = ""
 
     @property
     def url(self) -> str:
@@ -129,6 +141,8 @@ class Job:
             return 503, RUNNER_DISCONNECTED
         if self.outcome == "completed_error":
             return 504, REQUEST_TIMEOUT
+        if self.app == FACE_SWAP_APP:
+            return self._face_swap_result()
         count = self.input.get("num_images", 1)
         images = [
             {"url": f"{self.base_url}{PREFIX}/files/{self.request_id}/{index}.png", "width": self.width,
@@ -137,6 +151,15 @@ class Job:
         ]
         return 200, {"images": images, "timings": {"inference": self.inference_seconds}, "seed": self.seed,
                      "has_nsfw_concepts": [self.nsfw] * count, "prompt": self.input["prompt"]}
+
+
+    def _face_swap_result(self) -> tuple[int, dict]:
+        if self.swapped is None:
+            return 422, {"detail": [{"loc": ["body", "swap_image_url"], "msg": self.swap_error,
+                                     "type": "face_not_detected"}]}
+        image = {"url": f"{self.base_url}{PREFIX}/files/{self.request_id}/0.png", "width": self.width,
+                 "height": self.height, "content_type": "image/png"}
+        return 200, {"image": image}
 
 
 _jobs: dict[str, Job] = {}
@@ -220,6 +243,34 @@ def _job(request: Request) -> Job | None:
     return job if job is not None and job.app == request.params["app"] else None
 
 
+async def _submit_face_swap(request: Request, data) -> Response:
+    """fal-ai/face-swap: both images required (data URIs here); the swap is made at submit."""
+    if not isinstance(data, dict):
+        return _invalid("base_image_url", "field required", "value_error.missing")
+    try:
+        target, face = (face_swap.decode(data.get(name), name) for name in FACE_SWAP_INPUTS)
+    except face_swap.FaceSwapInputError as error:
+        return _invalid(str(error).split()[0], str(error), "value_error.url")
+    png, error = await asyncio.to_thread(face_swap.swap, target, face)
+    width, height = _image_size(png) if png else (0, 0)
+    knobs = knob_store.knobs(VENDOR)
+    outcome = "failed" if knob_store.roll(knobs.fail_job_rate) else "ok"
+    job = Job(
+        request_id=str(uuid.uuid4()), app=FACE_SWAP_APP, input=data, width=width, height=height, seed=0,
+        base_url=request.base_url, job_seconds=knobs.job_seconds, outcome=outcome, nsfw=False,
+        webhook=request.query.get("fal_webhook"), swapped=png, swap_error=error,
+    )
+    _jobs[job.request_id] = job
+    if job.webhook:
+        spawn(_deliver(job))
+    return _respond({"status": "IN_QUEUE", "queue_position": QUEUE_START - 1, **job.urls()})
+
+
+def _image_size(png: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(png)) as image:
+        return image.size
+
+
 def register(router: Router) -> None:
     @router.route("GET", rf"{PREFIX}/\.well-known/jwks\.json")
     async def jwks(request: Request):
@@ -239,6 +290,10 @@ def register(router: Router) -> None:
         index = int(request.params["index"])
         if job is None or not job.completed() or index >= job.input.get("num_images", 1):
             return json_response({"detail": "Not found"}, 404)
+        if job.app == FACE_SWAP_APP:
+            if job.swapped is None:
+                return json_response({"detail": "Not found"}, 404)
+            return Response(200, job.swapped, {"content-type": "image/png"})
         content = picture(job.input["prompt"], job.seed % 2**32 + index, job.width, job.height)
         return Response(200, content, {"content-type": "image/png"})
 
@@ -300,6 +355,8 @@ def register(router: Router) -> None:
             data = request.json()
         except ValueError:
             return _respond({"detail": "Invalid JSON body"}, 400)
+        if _app_of(request.params["model"]) == FACE_SWAP_APP:
+            return await _submit_face_swap(request, data)
         if not isinstance(data, dict) or not isinstance(data.get("prompt"), str) or not data["prompt"]:
             return _invalid("prompt", "field required", "value_error.missing")
         if not isinstance(data.get("num_images", 1), int) or not 1 <= data.get("num_images", 1) <= 4:

@@ -21,6 +21,14 @@ knob word; `failed` with an E1000 error for a `fail_job_rate` roll; `canceled` w
 Image sizes follow `width`/`height`, else `aspect_ratio` as FLUX does on Replicate (1:1 →
 1024×1024, 16:9 → 1344×768 …), else 1024×1024.
 
+Face-swap models (inputs `input_image` and `swap_image`, base64 data URIs; no prompt) answer one
+file URL string with a real swap made by Darkroom's classical face swap; a photo without a face
+fails with "No face detected in the target image" (or "swap image").
+
+Image-to-video models (input `start_image`, a base64 data URI, and `duration` 5 or 10) answer
+one file URL string: a real H.264 MP4 of that length animated from the image by Darkroom's
+offline motion engine (640 pixels wide, the image's shape).
+
 Knob `output_variant` (read when the prediction is created):
 - `default`: `output` is a list of file URLs, one per `num_outputs`
 - `string`: one file URL string (the FLUX 1.1 Pro shape)
@@ -40,6 +48,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import io
 import json
 import random
 import re
@@ -51,6 +60,9 @@ from http import HTTPStatus
 
 from django.conf import settings
 
+from apps.providers.adapters.offline import motion
+
+from .. import face_swap
 from .. import knobs as knob_store
 from ..common import deliver_webhook, inject_faults, is_blocked, picture, spawn
 from ..http import Request, Response, Router, json_response
@@ -72,6 +84,11 @@ TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 VERSION = re.compile(r"^(?:(?P<model>[\w.-]+/[\w.-]+)(?::(?P<id>[0-9a-f]{64}))?|(?P<bare>[0-9a-f]{64}))$")
 SAFETY_ERROR = "E005: The input or output was flagged as sensitive."
 FAILURE_ERROR = "E1000: An unknown error occurred while running the model."
+# Image-to-video (Kling on Replicate): the first frame and the clip lengths it makes.
+VIDEO_IMAGE_INPUT = "start_image"
+VIDEO_DURATIONS = (5, 10)
+# A face-swap model (codeplugtech/face-swap and alikes): the photo and the face, as files.
+FACE_SWAP_INPUTS = ("input_image", "swap_image")
 
 
 @dataclass
@@ -88,6 +105,7 @@ class Prediction:
     webhook: str | None
     events: tuple[str, ...]
     seed: int
+    face_swap: bool = False
     created_at: float = field(default_factory=time.time)
     status: str = "starting"
     started_at: float | None = None
@@ -161,6 +179,8 @@ async def _api_guard(request: Request) -> Response | None:
 def _check_input(inputs) -> list[dict]:
     if not isinstance(inputs, dict):
         return [_field_error("required", "", "input is required")]
+    if any(name in inputs for name in FACE_SWAP_INPUTS):
+        return _check_face_swap(inputs)
     errors = []
     if not isinstance(inputs.get("prompt"), str):
         errors.append(_field_error("required", "input", "prompt is required"))
@@ -174,11 +194,76 @@ def _check_input(inputs) -> list[dict]:
             errors.append(_field_error("number_gte", field_name, f"Must be greater than or equal to {low}"))
         elif high is not None and value > high:
             errors.append(_field_error("number_lte", field_name, f"Must be less than or equal to {high}"))
+    if VIDEO_IMAGE_INPUT in inputs:
+        errors += _check_video(inputs)
     if "aspect_ratio" in inputs and inputs["aspect_ratio"] not in ASPECT_SIZES:
         choices = ", ".join(f'"{ratio}"' for ratio in ASPECT_SIZES)
         description = f"aspect_ratio must be one of the following: {choices}"
         errors.append(_field_error("enum", "input.aspect_ratio", description))
     return errors
+
+
+def _check_face_swap(inputs: dict) -> list[dict]:
+    errors = []
+    for name in FACE_SWAP_INPUTS:
+        if name not in inputs:
+            errors.append(_field_error("required", "input", f"{name} is required"))
+            continue
+        try:
+            face_swap.decode(inputs[name], name)
+        except face_swap.FaceSwapInputError as error:
+            errors.append(_field_error("format", f"input.{name}", f"Does not match format 'uri': {error}"))
+    return errors
+
+
+async def _finish_face_swap(prediction: Prediction) -> None:
+    """The real swap, off the event loop; a photo without a face fails as the model does."""
+    target, face = (face_swap.decode(prediction.input[name], name) for name in FACE_SWAP_INPUTS)
+    png, error = await asyncio.to_thread(face_swap.swap, target, face)
+    if png is None:
+        _finish(prediction, "failed", error=error)
+        return
+    prediction.files[0] = png
+    if prediction.variant.startswith("data_uri"):
+        output = f"data:image/png;base64,{base64.b64encode(png).decode()}"
+    else:
+        output = f"{prediction.base_url}{PREFIX}/files/{prediction.id}/0.png"
+    _finish(prediction, "succeeded", output=output)  # one file URL string, as these models answer
+
+
+def _start_image(inputs: dict):
+    from PIL import Image
+
+    header, _, data = str(inputs[VIDEO_IMAGE_INPUT]).partition(",")
+    if not header.startswith("data:image/") or not header.endswith(";base64"):
+        raise ValueError("not a base64 image data URI")
+    image = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+    image.load()
+    return image.convert("RGB")
+
+
+def _check_video(inputs: dict) -> list[dict]:
+    errors = []
+    try:
+        _start_image(inputs)
+    except (ValueError, OSError) as error:
+        errors.append(_field_error("format", f"input.{VIDEO_IMAGE_INPUT}", f"Does not match format 'uri': {error}"))
+    if inputs.get("duration", 5) not in VIDEO_DURATIONS:
+        choices = ", ".join(str(d) for d in VIDEO_DURATIONS)
+        errors.append(_field_error("enum", "input.duration", f"duration must be one of the following: {choices}"))
+    return errors
+
+
+async def _finish_clip(prediction: Prediction) -> None:
+    """A real MP4 animated from the start image, encoded off the event loop."""
+    image = _start_image(prediction.input)
+    width = 640
+    height = max(2, round(width * image.height / image.width / 2) * 2)
+    prediction.files[0] = await asyncio.to_thread(
+        motion.encode_mp4, image, width=width, height=height, seconds=prediction.input.get("duration", 5),
+        fps=24, seed=prediction.seed,
+    )
+    _finish(prediction, "succeeded", output=f"{prediction.base_url}{PREFIX}/files/{prediction.id}/0.mp4")
 
 
 def _size(inputs: dict) -> tuple[int, int]:
@@ -269,6 +354,10 @@ async def _run(prediction: Prediction) -> None:
         _finish(prediction, "failed", error=FAILURE_ERROR)
     elif prediction.variant == "null":
         _finish(prediction, "succeeded")
+    elif prediction.face_swap:
+        await _finish_face_swap(prediction)
+    elif VIDEO_IMAGE_INPUT in prediction.input:
+        await _finish_clip(prediction)
     else:
         _finish(prediction, "succeeded", output=_outputs(prediction))
 
@@ -310,8 +399,9 @@ async def _create(request: Request, *, model: str | None) -> Response:
     prediction = Prediction(
         id=secrets.token_hex(13), model=model, version=version, input=inputs, base_url=request.base_url,
         variant=current.output_variant, job_seconds=current.job_seconds,
-        blocked=is_blocked(VENDOR, inputs["prompt"]), fails=knob_store.roll(current.fail_job_rate),
+        blocked=is_blocked(VENDOR, inputs.get("prompt", "")), fails=knob_store.roll(current.fail_job_rate),
         webhook=body.get("webhook"), events=tuple(events), seed=inputs.get("seed", random.randrange(2**32)),
+        face_swap=any(name in inputs for name in FACE_SWAP_INPUTS),
     )
     _predictions[prediction.id] = prediction
     spawn(_run(prediction))
@@ -365,3 +455,11 @@ def register(router: Router) -> None:
         if content is None:
             return Response(404, b"Not found", {"content-type": "text/plain"})
         return Response(200, content, {"content-type": "image/png", "content-length": str(len(content))})
+
+    @router.route("GET", rf"{PREFIX}/files/(?P<id>\w+)/(?P<index>\d+)\.mp4")
+    async def output_clip(request: Request) -> Response:
+        prediction = _predictions.get(request.params["id"])
+        content = prediction.files.get(int(request.params["index"])) if prediction else None
+        if content is None:
+            return Response(404, b"Not found", {"content-type": "text/plain"})
+        return Response(200, content, {"content-type": "video/mp4", "content-length": str(len(content))})

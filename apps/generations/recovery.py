@@ -1,0 +1,128 @@
+"""Leases and the reaper's re-drive: getting abandoned jobs going again, never twice at once.
+
+A process working on a generation (a run, a poll, a finish) holds a PostgreSQL session advisory
+lock on it: its lease. When the process dies — kill -9, out of memory, a lost database connection —
+PostgreSQL drops the lock with the session, so "active, but nobody holds its lease" means the job
+was abandoned, whatever its age. Age alone can't tell a dead worker from a slow provider call.
+
+Celery's late acks bring most abandoned messages back (see the broker transport options in
+settings); this covers the rest — messages lost with a Redis restart, a worker killed in
+`finishing`, a poll chain that died — and refuses a second concurrent worker on the same job.
+"""
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# Advisory-lock namespaces (first key of the two-key form), so leases never collide with other locks.
+GENERATION_LEASE = 0x4452_0001
+NODE_RUN_LEASE = 0x4452_0002
+# An active job nobody holds the lease of, untouched this long, is re-driven. Short, because the
+# lease — not the age — says whether anyone is working on it; this only skips jobs mid-hand-off.
+STUCK_AFTER = timedelta(seconds=15)
+# A live poll chain touches its job at least this often, so the reaper leaves it alone.
+POLL_HEARTBEAT = timedelta(seconds=5)
+
+
+def _key(namespace: int, object_id) -> tuple[int, int]:
+    digest = hashlib.blake2b(str(object_id).encode(), digest_size=4).digest()
+    return namespace, int.from_bytes(digest, "big") & 0x7FFF_FFFF
+
+
+@contextmanager
+def lease(object_id, *, namespace: int = GENERATION_LEASE) -> Iterator[bool]:
+    """Hold the lease on `object_id` while the block runs; yields False if another session has it.
+    Without PostgreSQL (embedded mode: one process) every lease is granted."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = _key(namespace, object_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+            except DatabaseError:
+                pass  # the connection is gone, and the lock went with it
+
+
+def lease_abandoned(object_id, *, namespace: int = GENERATION_LEASE) -> bool:
+    """True when no session but this one holds the lease: nobody else is working on the object.
+    False while another does — and always without PostgreSQL, where it can't be told."""
+    if connection.vendor != "postgresql":
+        return False
+    classid, objid = _key(namespace, object_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 2 AND pid <> pg_backend_pid())",
+            [classid, objid],
+        )
+        return cursor.fetchone()[0]
+
+
+def generation_touch(generation_id) -> None:
+    """A poll chain's heartbeat: tells the reaper this job is being followed."""
+    from .models import ACTIVE, Generation
+
+    now = timezone.now()
+    Generation.objects.filter(pk=generation_id, status__in=ACTIVE, updated_at__lt=now - POLL_HEARTBEAT).update(
+        updated_at=now
+    )
+
+
+def generations_redrive_stuck(*, now=None) -> int:
+    """Re-send every active job whose worker is gone: queued ones whose message was lost, running
+    ones nobody holds, and ones a dead worker left half-saved in `finishing` (back to `dispatched`
+    on the same route: a job at a provider is polled again, a blocking one is run again)."""
+    from . import services, tasks
+    from .models import Generation, Status
+
+    now = now or timezone.now()
+    # A queued job with no worker on it this long had its message lost (or waits in a backlog:
+    # re-sending it is harmless, the lease and the state machine drop the copy).
+    queued_before = now - timedelta(seconds=settings.GENERATIONS_REDRIVE_QUEUED_SECONDS)
+    queued = Generation.objects.filter(
+        status=Status.QUEUED, deadline_at__gte=now, created_at__lt=queued_before, updated_at__lt=queued_before,
+    ).values_list("pk", flat=True)
+    started = Generation.objects.filter(
+        status__in=[Status.DISPATCHED, Status.RUNNING, Status.FINISHING], deadline_at__gte=now,
+        updated_at__lt=now - STUCK_AFTER,
+    ).values_list("pk", flat=True)
+    candidates = [(pk, True) for pk in queued] + [(pk, False) for pk in started]
+    redriven = 0
+    for generation_id, is_queued in candidates:
+        if not is_queued and not lease_abandoned(generation_id):
+            continue
+        with transaction.atomic():
+            generation = services._locked(generation_id)
+            if generation is None or generation.status not in (
+                Status.QUEUED, Status.DISPATCHED, Status.RUNNING, Status.FINISHING
+            ):
+                continue
+            if generation.status == Status.FINISHING:
+                # Its finisher died mid-save: start the finish over (stored files are overwritten in place).
+                generation.reroute()
+                services._save(generation)
+            else:
+                Generation.objects.filter(pk=generation_id).update(updated_at=now)
+            # A job at a provider is followed by polling; anything else is (re)run from its route.
+            polling = bool(generation.provider_job_id) and generation.status == Status.RUNNING
+            task = tasks.generation_poll_task if polling else tasks.generation_run_task
+            transaction.on_commit(lambda t=task, g=str(generation_id): t.delay(generation_id=g))
+        logger.info("generation re-driven", extra={"generation": str(generation_id), "status": generation.status})
+        redriven += 1
+    return redriven
