@@ -20,6 +20,8 @@ from channels.layers import get_channel_layer  # noqa: E402
 
 from apps.realtime.groups import user_group  # noqa: E402
 
+# Sends in flight at once: a worker sends one at a time, and the channel layer's Redis pool holds 100.
+IN_FLIGHT = 64
 # About the size of a progress event's card fragment.
 FILLER = "<div class=\"card\">" + "x" * 1400 + "</div>"
 
@@ -27,6 +29,7 @@ FILLER = "<div class=\"card\">" + "x" * 1400 + "</div>"
 async def main(users: list[int], seconds: float, interval: float, start_at: float) -> dict:
     layer = get_channel_layer()
     late = [0]
+    in_flight = asyncio.Semaphore(IN_FLIGHT)
 
     async def per_user(position: int, user_id: int) -> int:
         group, sent = user_group(user_id), 0
@@ -40,7 +43,8 @@ async def main(users: list[int], seconds: float, interval: float, start_at: floa
             message = {"type": "generation.progress", "id": sent + 1,
                        "data": {"id": f"bench-{user_id}", "status": "running", "progress": 0.5, "revision": sent},
                        "html": FILLER, "sent_at": time.time()}
-            await layer.group_send(group, {"type": "live.event", "text": json.dumps(message)})
+            async with in_flight:
+                await layer.group_send(group, {"type": "live.event", "text": json.dumps(message)})
             sent += 1
             due += interval
         return sent

@@ -38,7 +38,7 @@ def test_check_deploy_is_clean_with_production_variables(tmp_path):
         ("settings.DEBUG", "False"),
         ("settings.DATABASES['default']['ENGINE']", "django.db.backends.postgresql"),
         ("settings.CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
-        ("settings.CHANNEL_LAYERS['default']['BACKEND']", "channels_redis.core.RedisChannelLayer"),
+        ("settings.CHANNEL_LAYERS['default']['BACKEND']", "channels_redis.pubsub.RedisPubSubChannelLayer"),
         ("settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]['socket_timeout']", "10"),
         ("settings.SESSION_COOKIE_SECURE and settings.CSRF_COOKIE_SECURE", "True"),
     ],

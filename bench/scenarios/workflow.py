@@ -22,9 +22,11 @@ import statistics
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 from bench.scenarios import latency_summary, row
 from bench.scenarios._inproc import child_main, peak_rss_mb, run_child
+from bench.stack import redis_flush
 
 NAME = "workflow"
 ORDER = 70
@@ -34,8 +36,14 @@ CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY") or 4)
 
 
 def run(ctx) -> list[dict]:
+    # A Redis database of its own: the stack's worker (started by earlier scenarios) listens on the
+    # bench's queues and would take these tasks for a database where the run does not exist.
+    parts = urlsplit(ctx.redis_url)
+    redis_url = urlunsplit(parts._replace(path=f"/{(int(parts.path.strip('/') or 0) + 1) % 16}"))
+    redis_flush(redis_url)
     return run_child(ctx, "bench.scenarios.workflow", env={
         "DATABASE_URL": ctx.database_url("workflow"), "WORKFLOW_NODE_STALE_SECONDS": "600",
+        "REDIS_URL": redis_url,
     })
 
 

@@ -336,10 +336,11 @@ else:
             },
         }
     }
-    # CHANNELS_LAYER=pubsub: fan-out by Redis PUBLISH/SUBSCRIBE — one command per event instead of
-    # a queue per socket polled per message (see README, Performance); no per-socket backlog, and a
-    # missed event is re-read from the page or the SSE store as with any disconnect.
-    if env("CHANNELS_LAYER") == "pubsub":
+    # Live events fan out by Redis PUBLISH/SUBSCRIBE — one command per event instead of a queue per
+    # socket polled per message, which at 2,000 sockets fell behind and dropped most events at its
+    # capacity (README, Performance). A missed event is re-read from the page or the SSE store, as
+    # with any disconnect. CHANNELS_LAYER=core brings back the queue layer.
+    if env("CHANNELS_LAYER") != "core":
         CHANNEL_LAYERS["default"]["BACKEND"] = "channels_redis.pubsub.RedisPubSubChannelLayer"
         del CHANNEL_LAYERS["default"]["CONFIG"]["capacity"]
 
