@@ -4,28 +4,23 @@ Drives Debian's chromium (Playwright's own browser download is not used) against
 daphne + Celery processes from conftest.py.
 """
 
-import os
 import re
 import time
 import uuid
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from apps.accounts.models import User
 from apps.credits.models import LedgerEntry
 from apps.credits.selectors import credits_balance_get
 from apps.generations.models import Generation
+from tests.browser import chromium
 
 from .conftest import PASSWORD
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 SCREENSHOT = "/tmp/darkroom-journey.png"
 SETTLE_TIMEOUT = 30  # seconds for a generation to reach a terminal state
 TERMINAL = {"succeeded", "failed", "canceled", "rejected"}
@@ -43,24 +38,8 @@ CARD_STATE = """id => {
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
-    # Playwright's sync API runs an event loop in this thread; the ORM must still work in it,
-    # including the table flush after each transactional test.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
-            )
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -4,16 +4,16 @@ a live daphne and reports every `securitypolicyviolation` event. There must be n
 features the policy could break must still work (the live socket opens, htmx swaps, Drawflow draws).
 """
 
-import os
 
 import pytest
 from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from apps.accounts.models import User
 from apps.hooks import services as hook_services
 from apps.workflows import services as workflow_services
 from tests.accounts.factories import UserFactory
+from tests.browser import chromium
 from tests.generations.factories import GenerationFactory
 from tests.media.factories import UploadFactory
 
@@ -21,9 +21,6 @@ from .conftest import GRAPH
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 COLLECT = """
 window.__csp = [];
 document.addEventListener('securitypolicyviolation', e => window.__csp.push(
@@ -40,21 +37,9 @@ def session_cookie(user) -> str:
 
 
 @pytest.fixture
-def chromium():
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=30_000)
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+def browser():
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -71,7 +56,7 @@ def scene(live):
     }
 
 
-def test_no_page_breaks_the_content_security_policy(live, scene, chromium):
+def test_no_page_breaks_the_content_security_policy(live, scene, browser):
     user, generation, photo = scene["user"], scene["generation"], scene["photo"]
     workflow, endpoint = scene["workflow"], scene["endpoint"]
     pages = ["/", f"/generations/{generation.id}/", "/images/", "/photos/", f"/photos/{photo.id}/edit/",
@@ -82,7 +67,7 @@ def test_no_page_breaks_the_content_security_policy(live, scene, chromium):
 
     def open_as(cookie, paths, check=None):
         nonlocal visited
-        context = chromium.new_context(base_url=live.base_url)
+        context = browser.new_context(base_url=live.base_url)
         if cookie:
             context.add_cookies([{"name": "sessionid", "value": cookie, "url": live.base_url}])
         page = context.new_page()
