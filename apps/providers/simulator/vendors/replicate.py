@@ -448,18 +448,11 @@ def register(router: Router) -> None:
             return guard
         return json_response({"key": settings.REPLICATE_WEBHOOK_SECRET})
 
-    @router.route("GET", rf"{PREFIX}/files/(?P<id>\w+)/(?P<index>\d+)\.png")
+    @router.route("GET", rf"{PREFIX}/files/(?P<id>\w+)/(?P<index>\d+)\.(?P<ext>png|mp4)")
     async def output_file(request: Request) -> Response:
         prediction = _predictions.get(request.params["id"])
         content = prediction.files.get(int(request.params["index"])) if prediction else None
         if content is None:
             return Response(404, b"Not found", {"content-type": "text/plain"})
-        return Response(200, content, {"content-type": "image/png", "content-length": str(len(content))})
-
-    @router.route("GET", rf"{PREFIX}/files/(?P<id>\w+)/(?P<index>\d+)\.mp4")
-    async def output_clip(request: Request) -> Response:
-        prediction = _predictions.get(request.params["id"])
-        content = prediction.files.get(int(request.params["index"])) if prediction else None
-        if content is None:
-            return Response(404, b"Not found", {"content-type": "text/plain"})
-        return Response(200, content, {"content-type": "video/mp4", "content-length": str(len(content))})
+        content_type = {"png": "image/png", "mp4": "video/mp4"}[request.params["ext"]]
+        return Response(200, content, {"content-type": content_type, "content-length": str(len(content))})
