@@ -74,6 +74,18 @@ def lease_abandoned(object_id, *, namespace: int = GENERATION_LEASE) -> bool:
         return cursor.fetchone()[0]
 
 
+def _broker_backlog(task) -> int:
+    """Messages waiting in the queue `task` is routed to (0 when the broker can't say)."""
+    from celery import current_app
+
+    queue = current_app.amqp.router.route({}, task.name)["queue"].name
+    try:
+        with current_app.connection_for_read() as conn:
+            return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
+    except Exception:  # not declared yet, the broker is down, or it can't count: nothing to wait behind
+        return 0
+
+
 def generation_touch(generation_id) -> None:
     """A poll chain's heartbeat: tells the reaper this job is being followed."""
     from .models import ACTIVE, Generation
@@ -92,9 +104,13 @@ def generations_redrive_stuck(*, now=None) -> int:
     from .models import Generation, Status
 
     now = now or timezone.now()
-    # A queued job with no worker on it this long had its message lost (or waits in a backlog:
-    # re-sending it is harmless, the lease and the state machine drop the copy).
-    queued_before = now - timedelta(seconds=settings.GENERATIONS_REDRIVE_QUEUED_SECONDS)
+    # A queued job with no worker on it this long had its message lost — or waits in a backlog, where
+    # its message most likely still is: while the queue holds work, only long waits are re-sent (a
+    # copy is harmless, the lease and the state machine drop it, but a copy per waiting job is not).
+    waited = settings.GENERATIONS_REDRIVE_QUEUED_SECONDS
+    if _broker_backlog(tasks.generation_run_task):
+        waited *= 4
+    queued_before = now - timedelta(seconds=waited)
     queued = Generation.objects.filter(
         status=Status.QUEUED, deadline_at__gte=now, created_at__lt=queued_before, updated_at__lt=queued_before,
     ).values_list("pk", flat=True)
@@ -122,7 +138,11 @@ def generations_redrive_stuck(*, now=None) -> int:
             # A job at a provider is followed by polling; anything else is (re)run from its route.
             polling = bool(generation.provider_job_id) and generation.status == Status.RUNNING
             task = tasks.generation_poll_task if polling else tasks.generation_run_task
-            transaction.on_commit(lambda t=task, g=str(generation_id): t.delay(generation_id=g))
+            # A job a dead worker dropped goes ahead of the backlog; a lost queued one keeps its turn.
+            priority = None if is_queued else settings.TASK_PRIORITY_RECOVERY
+            transaction.on_commit(
+                lambda t=task, g=str(generation_id), p=priority: t.apply_async(kwargs={"generation_id": g}, priority=p)
+            )
         logger.info("generation re-driven", extra={"generation": str(generation_id), "status": generation.status})
         redriven += 1
     return redriven

@@ -294,6 +294,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 5),
     "unacked_restore_throttle": 1,
 }
+# Redis serves a queue's priority lists lowest number first. Everyday work goes to the middle, so a
+# job taken back from a dead worker, sent at the recovery priority, runs before the backlog instead
+# of behind it (a worker-lost requeue and a fresh send both land at the back).
+CELERY_TASK_DEFAULT_PRIORITY = 6
+TASK_PRIORITY_RECOVERY = 0
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A generation still queued this long (its message lost with a Redis restart, say) is sent again.
 GENERATIONS_REDRIVE_QUEUED_SECONDS = env_int("GENERATIONS_REDRIVE_QUEUED_SECONDS", 30)
@@ -303,6 +308,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.generations.tasks.generations_reap_stuck_task",
         # Often, so a job whose worker died resumes within seconds of being found (recovery.py).
         "schedule": float(env_int("GENERATIONS_REAP_SECONDS", 10)),
+        "options": {"priority": TASK_PRIORITY_RECOVERY},
     },
     "credits-daily-refresh": {
         "task": "apps.credits.tasks.credits_daily_refresh_task",

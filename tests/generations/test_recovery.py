@@ -96,9 +96,74 @@ def test_a_queued_job_is_re_sent_once_per_window(user, django_capture_on_commit_
     old = timezone.now() - timedelta(minutes=1)
     Generation.objects.filter(pk=generation.pk).update(created_at=old, updated_at=old)
     sent = []
-    monkeypatch.setattr(tasks.generation_run_task, "delay", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(tasks.generation_run_task, "apply_async", lambda **options: sent.append(options))
 
     with django_capture_on_commit_callbacks(execute=True):
         assert recovery.generations_redrive_stuck() == 1
         assert recovery.generations_redrive_stuck() == 0  # touched: not again until the window passes
-    assert sent == [{"generation_id": str(generation.id)}]
+    # A lost queued job keeps its place in line: no jumping ahead of the jobs queued before it.
+    assert sent == [{"kwargs": {"generation_id": str(generation.id)}, "priority": None}]
+
+
+def test_a_queued_job_waiting_behind_a_backlog_is_not_re_sent_until_it_waited_long(
+    user, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    generation = GenerationFactory(owner=user)
+    monkeypatch.setattr(recovery, "_broker_backlog", lambda task: 250)
+    window = settings.GENERATIONS_REDRIVE_QUEUED_SECONDS
+    old = timezone.now() - timedelta(seconds=window * 2)
+    Generation.objects.filter(pk=generation.pk).update(created_at=old, updated_at=old)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert recovery.generations_redrive_stuck() == 0  # its message is most likely in the backlog
+
+    older = timezone.now() - timedelta(seconds=window * 5)
+    Generation.objects.filter(pk=generation.pk).update(created_at=older, updated_at=older)
+    sent = []
+    monkeypatch.setattr(tasks.generation_run_task, "apply_async", lambda **options: sent.append(options))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert recovery.generations_redrive_stuck() == 1
+    assert len(sent) == 1
+
+
+def test_a_job_a_dead_worker_dropped_is_sent_ahead_of_the_backlog(
+    user, django_capture_on_commit_callbacks, monkeypatch, settings
+):
+    generation = GenerationFactory(owner=user)
+    running_since(generation, 60)
+    sent = []
+    monkeypatch.setattr(tasks.generation_run_task, "apply_async", lambda **options: sent.append(options))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert recovery.generations_redrive_stuck() == 1
+    assert sent == [{"kwargs": {"generation_id": str(generation.id)}, "priority": settings.TASK_PRIORITY_RECOVERY}]
+
+
+def test_the_broker_serves_recovery_priority_before_everyday_work(settings):
+    """On the real Redis broker: a message at the recovery priority, sent after a backlog of everyday
+    ones, is the next one taken."""
+    import uuid
+
+    from celery import current_app
+    from kombu import Queue
+
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("needs the Redis broker")
+    queue = Queue(f"test-priority-{uuid.uuid4().hex[:8]}")
+    with current_app.connection_for_write() as conn:
+        producer = conn.Producer()
+        for n in range(3):
+            producer.publish({"n": n}, routing_key=queue.name, declare=[queue],
+                             priority=current_app.conf.task_default_priority)
+        producer.publish({"n": "recovered"}, routing_key=queue.name, declare=[queue],
+                         priority=settings.TASK_PRIORITY_RECOVERY)
+        assert conn.default_channel.queue_declare(queue=queue.name, passive=True).message_count == 4
+        simple = conn.SimpleQueue(queue)
+        try:
+            taken = []
+            for _ in range(4):
+                message = simple.get(timeout=2)
+                taken.append(message.payload["n"])
+                message.ack()
+        finally:
+            simple.queue.delete()
+            simple.close()
+    assert taken == ["recovered", 0, 1, 2]
