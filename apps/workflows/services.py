@@ -841,9 +841,12 @@ def workflows_reap_stuck() -> dict:
         NodeRun.objects.filter(status=NodeStatus.RUNNING, generation__isnull=False,
                                updated_at__lt=now - timezone.timedelta(minutes=2)).values_list("pk", flat=True)
     )
-    for pk, type_key in [*lost, *stale]:
+    for pk, type_key in lost:
         node_type = node_type_get(type_key)
         tasks.node_run_enqueue(str(pk), queue=node_type.queue if node_type else "default")
+    for pk, type_key in stale:
+        node_type = node_type_get(type_key)
+        tasks.node_run_enqueue(str(pk), queue=node_type.queue if node_type else "default", recovery=True)
     for pk in following:
         tasks.node_follow_enqueue(str(pk))
     return {"redriven": len(lost) + len(stale), "followed": len(following)}

@@ -18,11 +18,14 @@ logger = logging.getLogger(__name__)
 _eager = threading.local()
 
 
-def _send(task, *, kwargs: dict, queue: str | None = None, countdown: float | None = None) -> None:
+def _send(task, *, kwargs: dict, queue: str | None = None, countdown: float | None = None,
+          priority: int | None = None) -> None:
     if not current_app.conf.task_always_eager:
         options = {"queue": queue} if queue else {}
         if countdown:
             options["countdown"] = countdown
+        if priority is not None:
+            options["priority"] = priority
         task.apply_async(kwargs=kwargs, **options)
         return
     pending = getattr(_eager, "pending", None)
@@ -38,8 +41,11 @@ def _send(task, *, kwargs: dict, queue: str | None = None, countdown: float | No
         _eager.pending = None
 
 
-def node_run_enqueue(node_run_id: str, *, queue: str = "default", countdown: float | None = None) -> None:
-    _send(workflow_node_run_task, kwargs={"node_run_id": node_run_id}, queue=queue, countdown=countdown)
+def node_run_enqueue(node_run_id: str, *, queue: str = "default", countdown: float | None = None,
+                     recovery: bool = False) -> None:
+    """`recovery`: a node a dead worker dropped, sent ahead of the backlog (see the Celery settings)."""
+    _send(workflow_node_run_task, kwargs={"node_run_id": node_run_id}, queue=queue, countdown=countdown,
+          priority=settings.TASK_PRIORITY_RECOVERY if recovery else None)
 
 
 def node_follow_enqueue(node_run_id: str, *, polls: int = 0, countdown: float | None = None) -> None:
