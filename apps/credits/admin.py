@@ -176,7 +176,8 @@ class CreditPackageAdmin(admin.ModelAdmin):
 
 @admin.register(DailySpend)
 class DailySpendAdmin(ReadOnlyAdmin):
-    """Credits held or charged per UTC day. Rows without a user are everyone's total; `alerted at` is
+    """Credits held or charged per UTC day. Rows without a user are everyone's total (refreshed each
+    minute from the users' rows unless GLOBAL_DAILY_BUDGET is set); `alerted at` is
     set once the day passes DAILY_SPEND_ALERT_CREDITS (staff are also mailed and a warning is logged)."""
 
     list_display = ["day", "scope", "spent", "alerted_at"]
@@ -190,5 +191,6 @@ class DailySpendAdmin(ReadOnlyAdmin):
         return obj.user or "everyone"
 
     def changelist_view(self, request, extra_context=None):
-        total = DailySpend.objects.filter(user__isnull=True).aggregate(total=Sum("spent"))["total"] or 0
+        # The users' rows are exact at once; everyone's rows are summed from them each minute.
+        total = DailySpend.objects.filter(user__isnull=False).aggregate(total=Sum("spent"))["total"] or 0
         return super().changelist_view(request, {**(extra_context or {}), "title": f"Daily spend ({total} credits in all)"})

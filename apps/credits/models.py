@@ -206,8 +206,10 @@ class PurchaseReversal(BaseModel):
 class DailySpend(models.Model):
     """Credits held or charged per UTC day — per user, and for everyone (user empty).
 
-    Kept in step with the ledger in the same transaction as each reserve and release, so the
-    daily caps and the global budget are checked with one row lock or one conditional update.
+    A user's row is kept in step with the ledger in the same transaction as each reserve and
+    release, so the daily cap is checked under that user's account lock. Everyone's row is too
+    while GLOBAL_DAILY_BUDGET is set (one conditional update); otherwise it is summed from the
+    users' rows each minute, so submits don't queue on it (credits.services).
     """
 
     day = models.DateField()

@@ -61,4 +61,5 @@ def credits_purchase_entries(*, purchase: Purchase) -> list[LedgerEntry]:
 
 
 def credits_spend_today(*, day) -> int:
-    return DailySpend.objects.filter(day=day, user__isnull=True).values_list("spent", flat=True).first() or 0
+    """Everyone's spend on `day`: the sum of the users' rows (everyone's own row may trail it by a minute)."""
+    return DailySpend.objects.filter(day=day, user__isnull=False).aggregate(total=Sum("spent"))["total"] or 0

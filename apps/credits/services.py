@@ -13,8 +13,8 @@ from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.mail import mail_admins
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, IntegerField, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -46,33 +46,47 @@ STRIPE_WEBHOOK_ENDPOINT_ID = "we_darkroom"
 
 
 def _locked_account(user) -> CreditAccount:
-    CreditAccount.objects.get_or_create(user=user)
-    return CreditAccount.objects.select_for_update().get(user=user)
+    """The user's account row, locked until commit (created on first use)."""
+    account = CreditAccount.objects.select_for_update().filter(user=user).first()
+    if account is None:
+        CreditAccount.objects.get_or_create(user=user)
+        account = CreditAccount.objects.select_for_update().get(user=user)
+    return account
 
 
 def _append(
     *, user, kind: str, amount: int, idempotency_key: str, generation=None, purchase=None, actor=None,
-    memo: str = "",
+    memo: str = "", account: CreditAccount | None = None, new_key: bool = False,
 ) -> tuple[LedgerEntry | None, bool]:
-    """Append one entry and move the balance; returns (entry, created). Call with the account locked."""
-    existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing, False
-    account = CreditAccount.objects.get(user=user)
+    """Append one entry and move the balance; returns (entry, created). Call with the account locked;
+    pass that `account` to save reading it again (its balance is kept current). `new_key`: the key
+    names something created in this transaction, so it can't be taken and the lookup is skipped
+    (were it wrong, the unique key would still refuse the entry)."""
+    if not new_key:
+        existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing, False
+    if account is None:
+        account = CreditAccount.objects.get(user=user)
     if amount < 0 and account.balance + amount < 0:
         raise InsufficientCreditsError(needed=-amount, balance=account.balance)
-    try:
-        with transaction.atomic():
-            entry = LedgerEntry.objects.create(
-                user=user, kind=kind, amount=amount, idempotency_key=idempotency_key,
-                generation=generation, purchase=purchase, actor=actor, memo=memo[:200],
-            )
-    except IntegrityError:
-        # The account lock rules out a duplicate key, so this is the generation's other
-        # settlement (capture after release, or the reverse): nothing more to move.
-        return None, False
+    entry = LedgerEntry(
+        user=user, kind=kind, amount=amount, idempotency_key=idempotency_key,
+        generation=generation, purchase=purchase, actor=actor, memo=memo[:200],
+    )
+    if new_key:
+        entry.save(force_insert=True)
+    else:
+        try:
+            with transaction.atomic():
+                entry.save(force_insert=True)
+        except IntegrityError:
+            # The account lock rules out a duplicate key, so this is the generation's other
+            # settlement (capture after release, or the reverse): nothing more to move.
+            return None, False
     if amount:
         CreditAccount.objects.filter(pk=account.pk).update(balance=F("balance") + amount)
+        account.balance += amount
     return entry, True
 
 
@@ -100,14 +114,20 @@ def credits_grant_signup(*, user) -> LedgerEntry:
 # ---------------------------------------------------------------- generations: reserve, capture, release
 
 
-def credits_reserve(*, generation, amount: int) -> LedgerEntry:
-    """Hold the quote. Counts toward the day's spend; refused if it would pass the global budget."""
-    with transaction.atomic():
-        _locked_account(generation.owner)
+def credits_reserve(*, generation, amount: int, account: CreditAccount | None = None,
+                    new_generation: bool = False) -> LedgerEntry:
+    """Hold the quote. Counts toward the day's spend; refused if it would pass the global budget.
+
+    `account`: the owner's account as credits_limits_check locked it in this transaction.
+    `new_generation`: the generation was created in this transaction, so it holds nothing yet."""
+    # A new generation's hold fails with it: no savepoint of its own needed.
+    with transaction.atomic(savepoint=not new_generation):
+        if account is None:
+            account = _locked_account(generation.owner)
         entry, created = _append(
             user=generation.owner, kind=LedgerEntry.Kind.RESERVE, amount=-amount,
             idempotency_key=f"generation:{generation.pk}:reserve", generation=generation,
-            memo="Held for a generation",
+            memo="Held for a generation", account=account, new_key=new_generation,
         )
         if created and amount:
             _spend_add(day=timezone.localdate(entry.created_at), user_id=generation.owner_id, amount=amount)
@@ -144,6 +164,16 @@ def credits_release(*, generation) -> LedgerEntry | None:
 
 
 # ---------------------------------------------------------------- daily spend, budget and staff alert
+#
+# Each user's row for the day moves with every reserve and release, under that user's account
+# lock, so the per-user cap is exact. Everyone's row (user empty) is a single hot row: updating it
+# in every submit would serialise all users' submits on its lock. So it moves in the transaction
+# only while GLOBAL_DAILY_BUDGET is set (the budget needs that one ordering point); otherwise it is
+# the sum of the users' rows, written by `credits_spend_totals_refresh` (beat, every minute), which
+# also alerts staff when that sum passes the threshold.
+
+# Recent days whose everyone-rows the refresh rewrites: a hold can be returned a while after its day.
+SPEND_REFRESH_DAYS = 7
 
 
 def _spend_row(*, day: date, user_id):
@@ -167,9 +197,23 @@ def _spend_update(*, day: date, user_id, amount: int, budget: int = 0) -> bool:
     return False
 
 
+def _user_spend_add(*, day: date, user_id, amount: int) -> None:
+    """One statement: create the user's row for the day or add to it."""
+    table = DailySpend._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (day, user_id, spent) VALUES (%s, %s, %s) "
+            f"ON CONFLICT (day, user_id) WHERE user_id IS NOT NULL "
+            f"DO UPDATE SET spent = {table}.spent + EXCLUDED.spent",
+            [day, user_id, amount],
+        )
+
+
 def _spend_add(*, day: date, user_id, amount: int) -> None:
-    """Move the user's and everyone's counters for `day`. The global row is always locked last."""
-    _spend_update(day=day, user_id=user_id, amount=amount)
+    """Move the user's counter for `day`, and everyone's when a global budget is set (locked last)."""
+    _user_spend_add(day=day, user_id=user_id, amount=amount)
+    if settings.GLOBAL_DAILY_BUDGET <= 0:
+        return
     budget = settings.GLOBAL_DAILY_BUDGET if amount > 0 else 0
     if not _spend_update(day=day, user_id=None, amount=amount, budget=budget):
         raise _budget_error()
@@ -182,6 +226,37 @@ def _spend_add(*, day: date, user_id, amount: int) -> None:
         if crossed:
             spent = _spend_row(day=day, user_id=None).values_list("spent", flat=True).get()
             transaction.on_commit(lambda: credits_spend_alert_send(day=day, spent=spent))
+
+
+def _users_spend_total(*, day: date) -> int:
+    return DailySpend.objects.filter(day=day, user__isnull=False).aggregate(total=Sum("spent"))["total"] or 0
+
+
+def credits_spend_totals_refresh(*, today: date | None = None) -> int:
+    """Bring the recent days' everyone-rows to the sum of the users' rows, and alert staff when a
+    day's sum passed DAILY_SPEND_ALERT_CREDITS (once a day); returns the rows changed.
+
+    Each row is locked before its sum is read, so while a global budget is set (and submits add to
+    the row in their own transactions, after their user's row) a submit still in flight adds its
+    amount after this write, never twice."""
+    threshold = settings.DAILY_SPEND_ALERT_CREDITS
+    today = today or timezone.localdate()
+    days = (
+        DailySpend.objects.filter(day__gt=today - timedelta(days=SPEND_REFRESH_DAYS), day__lte=today)
+        .values_list("day", flat=True).distinct()
+    )
+    changed = 0
+    for day in sorted(set(days)):
+        with transaction.atomic():
+            DailySpend.objects.bulk_create([DailySpend(day=day, user_id=None)], ignore_conflicts=True)
+            row = _spend_row(day=day, user_id=None).select_for_update().get()
+            total = _users_spend_total(day=day)
+            if row.spent != total:
+                changed += _spend_row(day=day, user_id=None).update(spent=total)
+            if threshold > 0 and total >= threshold and row.alerted_at is None:
+                _spend_row(day=day, user_id=None).update(alerted_at=timezone.now())
+                transaction.on_commit(lambda day=day, total=total: credits_spend_alert_send(day=day, spent=total))
+    return changed
 
 
 def credits_spend_alert_send(*, day: date, spent: int) -> None:
@@ -217,11 +292,16 @@ def _budget_error() -> RateLimitedError:
 # ---------------------------------------------------------------- limits
 
 
-def credits_limits_check(*, user, amount: int, generation=None, batch_id=None) -> None:
+class _SubqueryCount(Subquery):
+    template = "(SELECT count(*) FROM (%(subquery)s) _counted)"
+    output_field = IntegerField()
+
+
+def credits_limits_check(*, user, amount: int, generation=None, batch_id=None) -> CreditAccount:
     """Refuse a submission over a limit, with when to retry. Call inside the submitting transaction,
     after creating `generation` (left out of the counts) and before reserving: the account lock taken
     here serialises the user's submissions in every process until commit, so each one counts every
-    submission committed before it.
+    submission committed before it. Returns the locked account, for the reservation.
 
     The concurrent-jobs limit counts jobs, and a batch is one job however many generations it holds:
     a generation of batch `batch_id` passes if the user's other jobs leave room for that batch. The
@@ -229,34 +309,51 @@ def credits_limits_check(*, user, amount: int, generation=None, batch_id=None) -
     """
     from apps.generations.models import ACTIVE, Generation
 
-    _locked_account(user)
+    account = _locked_account(user)
     now = timezone.now()
-    others = Generation.objects.filter(owner=user)
+    today = timezone.localdate(now)
+    per_hour = settings.RATE_LIMIT_GENERATIONS_PER_HOUR
+    concurrent = settings.RATE_LIMIT_CONCURRENT_JOBS
+    cap = settings.USER_DAILY_SPEND_CAP
+    budget = settings.GLOBAL_DAILY_BUDGET
+
+    others = Generation.objects.filter(owner=user).order_by()
     if generation is not None:
         others = others.exclude(pk=generation.pk)
-
-    per_hour = settings.RATE_LIMIT_GENERATIONS_PER_HOUR
+    active = others.filter(status__in=ACTIVE)
+    # Every count the limits need, in one query. It runs after the lock is granted, so it sees
+    # every submission committed before this one (one statement with the lock would not).
+    wanted = {}
     if per_hour > 0:
+        wanted["last_hour"] = _SubqueryCount(others.filter(created_at__gt=now - timedelta(hours=1)).values("pk"))
+    if concurrent > 0:
+        # Batch items are linked through the batches app's `BatchItem.generation` (related name `batch_item`).
+        batches = active.filter(batch_item__isnull=False)
+        if batch_id is not None:
+            batches = batches.exclude(batch_item__batch=batch_id)
+        wanted["single"] = _SubqueryCount(active.filter(batch_item__isnull=True).values("pk"))
+        wanted["batches"] = _SubqueryCount(batches.values("batch_item__batch").distinct())
+    if cap > 0:
+        wanted["spent"] = Subquery(_spend_row(day=today, user_id=account.user_id).values("spent")[:1])
+    if budget > 0:
+        wanted["spent_everyone"] = Subquery(_spend_row(day=today, user_id=None).values("spent")[:1])
+    if not wanted:
+        return account
+    counts = CreditAccount.objects.filter(pk=account.pk).values(**wanted).get()
+
+    if per_hour > 0 and counts["last_hour"] >= per_hour:
         window = list(
             others.filter(created_at__gt=now - timedelta(hours=1))
             .order_by("created_at").values_list("created_at", flat=True)
         )
-        if len(window) >= per_hour:
-            frees_at = window[len(window) - per_hour] + timedelta(hours=1)
-            wait = math.ceil((frees_at - now).total_seconds())
-            raise RateLimitedError(
-                f"You can start {per_hour} generations an hour. Try again in {human_duration(wait)}.",
-                retry_after=wait, code="rate_limited",
-            )
-
-    concurrent = settings.RATE_LIMIT_CONCURRENT_JOBS
-    if concurrent > 0:
-        # Batch items are linked through the batches app's `BatchItem.generation` (related name `batch_item`).
-        counts = others.filter(status__in=ACTIVE).aggregate(
-            single=Count("pk", filter=Q(batch_item__isnull=True)),
-            batches=Count("batch_item__batch", distinct=True,
-                          filter=~Q(batch_item__batch=batch_id) if batch_id is not None else None),
+        frees_at = window[len(window) - per_hour] + timedelta(hours=1)
+        wait = math.ceil((frees_at - now).total_seconds())
+        raise RateLimitedError(
+            f"You can start {per_hour} generations an hour. Try again in {human_duration(wait)}.",
+            retry_after=wait, code="rate_limited",
         )
+
+    if concurrent > 0:
         jobs = counts["single"] + counts["batches"]
         if jobs >= concurrent:
             what = (f"{jobs} generation{'s' if jobs != 1 else ''}" if not counts["batches"]
@@ -267,10 +364,8 @@ def credits_limits_check(*, user, amount: int, generation=None, batch_id=None) -
                 retry_after=CONCURRENT_RETRY_SECONDS, code="too_many_active",
             )
 
-    today = timezone.localdate(now)
-    cap = settings.USER_DAILY_SPEND_CAP
     if cap > 0:
-        spent = _spend_row(day=today, user_id=user.pk).values_list("spent", flat=True).first() or 0
+        spent = counts["spent"] or 0
         if spent + amount > cap:
             wait = _seconds_to_midnight(now)
             raise RateLimitedError(
@@ -279,11 +374,9 @@ def credits_limits_check(*, user, amount: int, generation=None, batch_id=None) -
                 retry_after=wait, code="spend_cap_reached",
             )
 
-    budget = settings.GLOBAL_DAILY_BUDGET
-    if budget > 0:
-        spent = _spend_row(day=today, user_id=None).values_list("spent", flat=True).first() or 0
-        if spent + amount > budget:
-            raise _budget_error()
+    if budget > 0 and (counts["spent_everyone"] or 0) + amount > budget:
+        raise _budget_error()
+    return account
 
 
 # ---------------------------------------------------------------- grants and adjustments
@@ -683,6 +776,12 @@ def credits_reconcile() -> dict:
             })
 
     counted = {(day, user_id): spent for day, user_id, spent in DailySpend.objects.values_list("day", "user_id", "spent")}
+    if settings.GLOBAL_DAILY_BUDGET <= 0:
+        # Without a budget everyone's row trails the users' rows until the next refresh: the day's
+        # total is the sum of the users' rows, each of which must match the ledger exactly.
+        counted = {key: spent for key, spent in counted.items() if key[1] is not None}
+        for (day, user_id), spent in list(counted.items()):
+            counted[(day, None)] = counted.get((day, None), 0) + spent
     spend = [
         {"day": key[0].isoformat(), "user_id": key[1], "counter": counted.get(key, 0), "ledger": expected_spend.get(key, 0)}
         for key in sorted(set(expected_spend) | set(counted), key=lambda k: (k[0], k[1] or 0))

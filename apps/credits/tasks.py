@@ -9,3 +9,9 @@ from . import services
 def credits_daily_refresh_task() -> dict:
     """Beat, daily just after midnight UTC. Idempotent per user per day through the ledger key."""
     return services.credits_daily_refresh()
+
+
+@shared_task(acks_late=True)
+def credits_spend_totals_refresh_task() -> int:
+    """Beat, every minute: everyone's daily spend rows from the users' rows. Safe to overlap."""
+    return services.credits_spend_totals_refresh()

@@ -77,7 +77,8 @@ class PageQuery(Schema):
     limit: int = Field(20, ge=1, le=100)
 
 
-def generation_out(generation) -> dict:
+def generation_out(generation, images=None) -> dict:
+    """`images`: the generation's images when the caller has them (else they are read)."""
     return {
         "id": generation.id, "status": generation.status, "model": generation.catalog_model.slug,
         "prompt": generation.prompt, "negative_prompt": generation.negative_prompt,
@@ -96,7 +97,7 @@ def generation_out(generation) -> dict:
                 "width": image.width, "height": image.height, "sha256": image.sha256,
                 "content_type": image.content_type, "duration_seconds": image.duration_seconds,
             }
-            for image in generation.images.all()
+            for image in (generation.images.all() if images is None else images)
         ],
         "created_at": generation.created_at, "finished_at": generation.finished_at,
     }
@@ -108,7 +109,10 @@ def generation_create(request, payload: GenerationIn):
     fields = payload.dict(exclude={"model"})
     fields["reference_upload_ids"] = tuple(fields["reference_upload_ids"])
     generation = services.generation_create(user=request.auth, model_slug=payload.model, **fields)
-    return Status(201, generation_out(selectors.generation_get_for_user(user=request.auth, generation_id=generation.id)))
+    if generation.cached_from_id is not None:  # reused at once: answer with its images
+        generation = selectors.generation_get_for_user(user=request.auth, generation_id=generation.id)
+        return Status(201, generation_out(generation))
+    return Status(201, generation_out(generation, images=()))  # just queued: nothing made yet
 
 
 @router.get("/generations", response=GenerationPage, summary="List your generations, newest first")

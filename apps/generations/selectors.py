@@ -1,6 +1,6 @@
 import uuid
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
 from apps.core.exceptions import NotFoundError
 from apps.core.pagination import Page, keyset_page
@@ -27,6 +27,21 @@ def generation_get_for_user(*, user, generation_id) -> Generation:
 
 def generation_list(*, user, cursor: str | None = None, limit: int = 24) -> Page[Generation]:
     return keyset_page(_owned(user), cursor=cursor, limit=limit)
+
+
+def generation_card_rows(*, user, cursor: str | None = None, limit: int = 24) -> Page:
+    """A page of the user's generations as light rows (pk, created_at, status, revision,
+    updated_at, catalog_updated_at): enough to find their cached cards without loading them."""
+    rows = Generation.objects.filter(owner=user).annotate(catalog_updated_at=F("catalog_model__updated_at"))
+    return keyset_page(
+        rows.values_list("pk", "created_at", "status", "revision", "updated_at", "catalog_updated_at", named=True),
+        cursor=cursor, limit=limit,
+    )
+
+
+def generation_list_by_ids(*, user, ids) -> list[Generation]:
+    """The user's generations among `ids`, ready to render (images and catalogue model loaded)."""
+    return list(_owned(user).filter(pk__in=ids))
 
 
 def generation_recent(*, user, limit: int = 6) -> list[Generation]:

@@ -143,32 +143,45 @@ def generation_event_data(generation: Generation) -> dict:
 
 def _publish(generation: Generation, *, preview: bytes | None = None) -> None:
     event = "generation.progress" if generation.is_active else f"generation.{generation.status}"
-    html = _card_html(generation, preview=preview)
-    if generation.status == Status.QUEUED or not generation.is_active:
-        # Credits moved (held on submit, charged or returned at the end): refresh the header too.
-        balance = credits_selectors.credits_balance_get(user=generation.owner_id)
-        html += render_to_string("_balance.html", {"credit_balance": balance, "oob": True})
+    data = generation_event_data(generation)
+    balance_too = generation.status == Status.QUEUED or not generation.is_active
+
+    def html() -> str:
+        # Rendered once the transaction has committed: the row lock is not held while the card is
+        # drawn, and a submit's job is already on its way to a worker. The card is drawn from this
+        # state (services change nothing on the object after publishing it).
+        card = _card_html(generation, preview=preview)
+        if balance_too:
+            # Credits moved (held on submit, charged or returned at the end): refresh the header too.
+            balance = credits_selectors.credits_balance_get(user=generation.owner_id)
+            card += render_to_string("_balance.html", {"credit_balance": balance, "oob": True})
+        return card
+
     publish_to_user(
-        user_id=generation.owner_id, event=event, data=generation_event_data(generation), html=html,
-        on_delivered=None if generation.is_active else (lambda: _generation_published(generation.pk)),
+        user_id=generation.owner_id, event=event, data=data, html=html,
+        on_delivered=None if generation.is_active else (lambda: _generation_published(generation.pk, generation)),
     )
 
 
-def _generation_published(generation_id) -> None:
+def _generation_published(generation_id, generation: Generation | None = None) -> None:
     """The final event is out: close the phase timings with it and, for a job that ran, the
-    overhead — our share of submit → final event, i.e. minus the provider's own reported time."""
-    with transaction.atomic():
-        generation = (
-            Generation.objects.select_for_update().only("id", "created_at", "timings", "predict_seconds")
-            .filter(pk=generation_id).first()
-        )
-        if generation is None or "event_published" in (generation.timings or {}):
+    overhead — our share of submit → final event, i.e. minus the provider's own reported time.
+
+    One conditional UPDATE, no lock: after the end nothing else writes the timings, and a second
+    delivery finds `event_published` already there and changes nothing."""
+    if generation is None:
+        generation = Generation.objects.only("id", "created_at", "timings", "predict_seconds").filter(
+            pk=generation_id
+        ).first()
+        if generation is None:
             return
-        generation.timing_mark("event_published")
-        if "provider_end" in generation.timings and generation.predict_seconds is not None:
-            overhead = generation.timings["event_published"] - generation.predict_seconds
-            generation.timings["overhead"] = round(overhead, 4)
-        generation.save(update_fields=["timings"])
+    if "event_published" in (generation.timings or {}):
+        return
+    generation.timing_mark("event_published")
+    timings = generation.timings
+    if "provider_end" in timings and generation.predict_seconds is not None:
+        timings["overhead"] = round(timings["event_published"] - generation.predict_seconds, 4)
+    Generation.objects.filter(pk=generation_id).exclude(timings__has_key="event_published").update(timings=timings)
 
 
 def _save(generation: Generation, *fields: str) -> None:
@@ -185,9 +198,10 @@ def _announce_end(generation: Generation) -> None:
 
 
 def _locked(generation_id) -> Generation | None:
-    # Lock only the generation row: the catalogue row is shared by every job of the model.
+    # Lock only the generation row: the catalogue row is shared by every job of the model. The owner
+    # comes along unlocked: charging or releasing credits at the end reads it.
     return (
-        Generation.objects.select_for_update(of=("self",)).select_related("catalog_model")
+        Generation.objects.select_for_update(of=("self",)).select_related("catalog_model", "owner")
         .filter(pk=generation_id).first()
     )
 
@@ -336,9 +350,10 @@ def generation_create(
             timings={"queued": 0.0},
         )
         # Per-hour, concurrent-job and daily limits, under the user's account lock until commit.
-        credits_services.credits_limits_check(user=user, amount=price, generation=generation,
-                                              batch_id=batch_id)
-        credits_services.credits_reserve(generation=generation, amount=price)
+        account = credits_services.credits_limits_check(user=user, amount=price, generation=generation,
+                                                        batch_id=batch_id)
+        credits_services.credits_reserve(generation=generation, amount=price, account=account,
+                                         new_generation=True)
         # robust: with the broker down the job stays queued (and is re-sent by the reaper) instead
         # of failing a request whose generation is already committed.
         transaction.on_commit(lambda: tasks.generation_run_task.delay(generation_id=str(generation.id)), robust=True)
@@ -367,9 +382,10 @@ def _generation_from_cache(*, user, source: Generation, params: dict, seed: str,
             for image in source.images.all()
         ])
         if price:
-            credits_services.credits_limits_check(user=user, amount=price, generation=generation,
-                                                  batch_id=batch_id)
-            credits_services.credits_reserve(generation=generation, amount=price)
+            account = credits_services.credits_limits_check(user=user, amount=price, generation=generation,
+                                                            batch_id=batch_id)
+            credits_services.credits_reserve(generation=generation, amount=price, account=account,
+                                             new_generation=True)
             credits_services.credits_capture(generation=generation)
         _publish(generation)
         _announce_end(generation)
@@ -719,6 +735,9 @@ def generation_apply_result(*, generation_id, status: ProviderStatus) -> None:
 def generation_finish(*, generation_id, status: ProviderStatus) -> None:
     """Store the outputs and charge, once: only the caller that moves the job to `finishing` does
     the work (or, if that worker died, whoever finds it stale)."""
+    # Outputs that came as bytes start on their derivatives now, while the job is marked finishing
+    # and that is published; a duplicate delivery that stops below only wasted a little CPU.
+    started = storage.derivatives_start(status.outputs)
     with transaction.atomic():
         generation = _locked(generation_id)
         if generation is None:
@@ -744,7 +763,7 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         _save(generation, "started_at", "finishing_at", "progress", "predict_seconds", "seed", "timings")
         _publish(generation)
     try:
-        storage.generation_outputs_store(generation=generation, outputs=status.outputs)
+        storage.generation_outputs_store(generation=generation, outputs=status.outputs, started=started)
     except storage.InvalidOutputError as error:
         logger.warning("output rejected", extra={"generation": str(generation_id), "reason": str(error)})
         generation_reroute(generation_id=generation_id)

@@ -4,6 +4,9 @@ first frame (the poster) gives the preview, thumbnail and placeholder."""
 
 import hashlib
 import math
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -29,16 +32,49 @@ class InvalidOutputError(Exception):
     pass
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_pid: int | None = None
+_pool_lock = threading.Lock()
+
+
+def _derivatives_pool() -> ThreadPoolExecutor:
+    """One small pool per process (made after a worker forks): derivatives run beside the checks
+    and the saves of the same job, and may start before the job is even marked finishing."""
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool, _pool_pid = ThreadPoolExecutor(max_workers=2, thread_name_prefix="derivatives"), os.getpid()
+        return _pool
+
+
+def derivatives_start(outputs: tuple[ProviderOutput, ...]) -> dict[int, Future]:
+    """Start making the derivatives of the outputs whose image bytes are already here (a provider
+    that answers with bytes, not URLs), by output index: generation_outputs_store picks them up."""
+    return {
+        index: _derivatives_pool().submit(derivatives_make, output.content)
+        for index, output in enumerate(outputs)
+        if output.content is not None and len(output.content) <= settings.PROVIDER_FETCH_MAX_BYTES
+        and not video.is_video(output.content)
+    }
+
+
 def _ratio(width: int, height: int) -> float:
     return math.log(width / height)
 
 
-def output_check(image: Image.Image, *, generation: Generation, input_sha256: str | None, sha256: str) -> None:
+def output_check(image: Image.Image, *, generation: Generation, input_sha256: str | None, sha256: str | None) -> None:
     """An output is refused if it is blank, uniform, black, the wrong shape, or the input again."""
     if abs(_ratio(image.width, image.height) - _ratio(generation.width, generation.height)) > settings.OUTPUT_MAX_RATIO_DRIFT:
         raise InvalidOutputError(f"output is {image.width}×{image.height}, expected about {generation.width}×{generation.height}")
-    small = image.convert("L")
-    small.thumbnail((64, 64))
+    if image.mode in ("RGB", "L"):
+        # Shrink first, then take the grey: both are linear, so the statistics are the same, and
+        # only 64² pixels are converted instead of the whole image.
+        small = image.copy()
+        small.thumbnail((64, 64))
+        small = small.convert("L")
+    else:
+        small = image.convert("L")
+        small.thumbnail((64, 64))
     stat = ImageStat.Stat(small)
     if stat.stddev[0] < settings.OUTPUT_MIN_STDDEV:
         raise InvalidOutputError("output is blank or a single colour")
@@ -63,24 +99,40 @@ class CheckedOutput:
     content: bytes
     extension: str
     content_type: str
-    derivatives: Derivatives
-    sha256: str
+    # An image's derivatives may still be in the making (see _check_image): read them with derived().
+    derivatives: Derivatives | Future
+    sha256: str | None = None
     duration_seconds: float | None = None
+
+    def derived(self) -> Derivatives:
+        if isinstance(self.derivatives, Derivatives):
+            return self.derivatives
+        try:
+            return self.derivatives.result()
+        except MediaError as error:
+            raise InvalidOutputError(f"output does not decode: {error.code}") from None
 
 
 def _is_video_generation(generation: Generation) -> bool:
     return generation.catalog_model.kind == "video"
 
 
-def _check_image(content: bytes, *, generation: Generation, input_sha256: str | None) -> CheckedOutput:
+def _check_image(content: bytes, *, generation: Generation, input_sha256: str | None,
+                 pending: Future | None = None) -> CheckedOutput:
+    """Validate and check the image here while its derivatives are made in the pool: both decode
+    the bytes, and the decoders and WebP encoders release the GIL, so they overlap on a second
+    core. Derivatives expect validated bytes; they refuse too many pixels before decoding, and
+    whatever they make of an output that fails here is dropped."""
+    if pending is None and len(content) <= settings.PROVIDER_FETCH_MAX_BYTES:
+        pending = _derivatives_pool().submit(derivatives_make, content)
     try:
         image = image_validate(content, max_bytes=settings.PROVIDER_FETCH_MAX_BYTES)
-        derivatives = derivatives_make(content)
     except MediaError as error:
         raise InvalidOutputError(f"output does not decode: {error.code}") from None
-    output_check(image, generation=generation, input_sha256=input_sha256, sha256=derivatives.sha256)
+    sha256 = hashlib.sha256(content).hexdigest() if input_sha256 else None
+    output_check(image, generation=generation, input_sha256=input_sha256, sha256=sha256)
     return CheckedOutput(content=content, extension=EXTENSIONS[image.format], content_type=IMAGE_TYPES[image.format],
-                         derivatives=derivatives, sha256=derivatives.sha256)
+                         derivatives=pending, sha256=sha256)
 
 
 def _check_video(content: bytes, *, generation: Generation) -> CheckedOutput:
@@ -99,7 +151,8 @@ def _check_video(content: bytes, *, generation: Generation) -> CheckedOutput:
                          derivatives=derivatives, sha256=sha256, duration_seconds=info.duration_seconds)
 
 
-def output_checked(content: bytes, *, generation: Generation, input_sha256: str | None = None) -> CheckedOutput:
+def output_checked(content: bytes, *, generation: Generation, input_sha256: str | None = None,
+                   pending: Future | None = None) -> CheckedOutput:
     """An output of the kind the model makes, decoded and checked, or InvalidOutputError."""
     if _is_video_generation(generation):
         if not video.is_video(content):
@@ -107,28 +160,36 @@ def output_checked(content: bytes, *, generation: Generation, input_sha256: str 
         return _check_video(content, generation=generation)
     if video.is_video(content):
         raise InvalidOutputError("output is a video, expected an image")
-    return _check_image(content, generation=generation, input_sha256=input_sha256)
+    return _check_image(content, generation=generation, input_sha256=input_sha256, pending=pending)
 
 
-def generation_outputs_store(*, generation: Generation, outputs: tuple[ProviderOutput, ...]) -> list[GenerationImage]:
+def generation_outputs_store(*, generation: Generation, outputs: tuple[ProviderOutput, ...],
+                             started: dict[int, Future] | None = None) -> list[GenerationImage]:
+    """`started`: derivatives already in the making, from derivatives_start(outputs)."""
     if not outputs:
         raise InvalidOutputError("no outputs")
+    started = started or {}
     input_sha256 = (generation.params.get("inputs") or {}).get("image_sha256")
-    checked = [output_checked(_content(output), generation=generation, input_sha256=input_sha256) for output in outputs]
+    checked = [
+        output_checked(_content(output), generation=generation, input_sha256=input_sha256, pending=started.get(index))
+        for index, output in enumerate(outputs)
+    ]
+    # Every output passed its checks: store the originals while the derivatives are finished.
+    # Names are deterministic, so a second delivery overwrites rather than duplicates.
+    bases = [f"generations/{generation.owner_id}/{generation.id}/{index}" for index in range(len(checked))]
+    originals = [file_write(f"{base}.{output.extension}", output.content) for base, output in zip(bases, checked)]
+    derived = [output.derived() for output in checked]
     generation.timing_mark("derivatives_done")
     images = []
-    for index, output in enumerate(checked):
-        base = f"generations/{generation.owner_id}/{generation.id}/{index}"
-        derivatives = output.derivatives
-        # Names are deterministic, so a second delivery overwrites rather than duplicates.
+    for index, (base, original, output, derivatives) in enumerate(zip(bases, originals, checked, derived)):
         stored, _ = GenerationImage.objects.update_or_create(
             generation=generation, index=index,
             defaults={
-                "file": file_write(f"{base}.{output.extension}", output.content),
+                "file": original,
                 "preview": file_write(f"{base}.preview.webp", derivatives.preview_webp),
                 "thumbnail": file_write(f"{base}.thumb.webp", derivatives.thumbnail_webp),
                 "blurhash": derivatives.blurhash, "width": derivatives.width, "height": derivatives.height,
-                "size_bytes": len(output.content), "sha256": output.sha256,
+                "size_bytes": len(output.content), "sha256": output.sha256 or derivatives.sha256,
                 "content_type": output.content_type, "duration_seconds": output.duration_seconds,
             },
         )

@@ -11,6 +11,7 @@ from apps.core.exceptions import ApplicationError
 from apps.core.htmx import is_htmx
 
 from . import selectors, services
+from .cards import cards_render
 from .forms import GenerateForm
 
 
@@ -140,8 +141,10 @@ def generation_cancel_view(request, generation_id):
 @login_required
 @require_GET
 def my_images_view(request):
-    page = selectors.generation_list(user=request.user, cursor=request.GET.get("before") or None)
-    return render(request, "generations/my_images.html", {"page": page})
+    page = selectors.generation_card_rows(user=request.user, cursor=request.GET.get("before") or None)
+    cards = cards_render(request=request, rows=page.items,
+                         load=lambda ids: selectors.generation_list_by_ids(user=request.user, ids=ids))
+    return render(request, "generations/my_images.html", {"page": page, "cards": cards})
 
 
 def healthz_view(request):

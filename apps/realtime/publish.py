@@ -112,6 +112,13 @@ def _event_record_pg(*, user_id, event: str, data: dict, created_at) -> int:
 
 
 def _deliver(user_id, message: dict, on_delivered: Callable[[], None] | None = None) -> None:
+    if callable(message["html"]):
+        try:
+            message["html"] = message["html"]()
+        except Exception:
+            # The typed event still goes out; a page that misses the fragment re-renders on reload.
+            logger.exception("live event html not rendered", extra={"event": message["type"]})
+            message["html"] = ""
     try:
         message["id"] = event_record(
             user_id=user_id, event=message["type"], data=message["data"], sent_at=message["sent_at"]
@@ -134,9 +141,10 @@ def _deliver(user_id, message: dict, on_delivered: Callable[[], None] | None = N
             logger.exception("event listener failed", extra={"event": message["type"]})
 
 
-def publish_to_user(*, user_id, event: str, data: dict, html: str = "",
+def publish_to_user(*, user_id, event: str, data: dict, html: str | Callable[[], str] = "",
                     on_delivered: Callable[[], None] | None = None) -> None:
-    """Send after commit; `on_delivered` runs once the message has gone to the channel layer."""
+    """Send after commit; `on_delivered` runs once the message has gone to the channel layer.
+    `html` may be a function, called after commit, so its rendering holds no locks."""
     message = {"type": event, "data": data, "html": html, "sent_at": time.time()}
     transaction.on_commit(lambda: _deliver(user_id, message, on_delivered))
 

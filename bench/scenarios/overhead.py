@@ -82,6 +82,10 @@ def run(ctx) -> list[dict]:
         timings.append(phase_times)
     summary = latency_summary(overheads)
     peaks = ctx.rss.peaks() if ctx.rss else {}
+    # CPU the web and worker processes spent per generation (the warm-up included): a figure that a
+    # busy machine inflates far less than wall time.
+    cpu = ctx.rss.cpu_used() if ctx.rss else {}
+    cpu_per_job = {role: round(1000 * seconds / (runs + 1), 1) for role, seconds in cpu.items()}
     server_median = round(statistics.median(server_overheads) * 1000, 1) if server_overheads else None
     provider_median = round(statistics.median(server[i][0] for i in ids) * 1000, 1)
     phases = ", ".join(f"{k} {v}" for k, v in _phase_medians(timings).items())
@@ -90,5 +94,6 @@ def run(ctx) -> list[dict]:
         "overhead (1024², derivatives)", target=TARGET, **summary,
         throughput=None, peak_rss_mb=max(peaks.values()) if peaks else None, met=met,
         detail=(f"n={len(overheads)} sequential; provider median {provider_median} ms subtracted; server-side "
-                f"overhead median {server_median} ms; phase medians ms: {phases}"),
+                f"overhead median {server_median} ms; phase medians ms: {phases}; CPU per generation ms: "
+                f"web {cpu_per_job.get('web')}, worker {cpu_per_job.get('worker')}"),
     )]

@@ -225,6 +225,13 @@ STORAGES = {
 }
 # Links to stored images are signed at read time and expire after this many seconds.
 FILE_URL_TTL = env_int("FILE_URL_TTL", 3600)
+# Rendered fragments (gallery cards) shared by every web process; without Redis, per process.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "fragments": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                  "KEY_PREFIX": "darkroom"}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fragments"},
+}
 
 # ---------------------------------------------------------------- security
 SESSION_COOKIE_HTTPONLY = True
@@ -313,6 +320,11 @@ CELERY_BEAT_SCHEDULE = {
     "credits-daily-refresh": {
         "task": "apps.credits.tasks.credits_daily_refresh_task",
         "schedule": crontab(minute=5, hour=0),
+    },
+    # Everyone's daily spend rows, summed from the users' rows (submits don't write them).
+    "credits-spend-totals-refresh": {
+        "task": "apps.credits.tasks.credits_spend_totals_refresh_task",
+        "schedule": 60.0,
     },
 }
 

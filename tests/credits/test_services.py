@@ -11,7 +11,7 @@ from apps.catalog.models import CatalogModel
 from apps.credits import services
 from apps.credits.exceptions import InsufficientCreditsError, RateLimitedError
 from apps.credits.models import CreditAccount, DailySpend, LedgerEntry
-from apps.credits.selectors import credits_balance_get, credits_ledger_balance
+from apps.credits.selectors import credits_balance_get, credits_ledger_balance, credits_spend_today
 from apps.credits.tasks import credits_daily_refresh_task
 from apps.generations import services as generation_services
 from apps.generations import tasks as generation_tasks
@@ -253,12 +253,16 @@ def test_staff_are_alerted_once_when_the_days_spend_passes_the_threshold(
 ):
     settings.DAILY_SPEND_ALERT_CREDITS = 3
     settings.ADMINS = ["ops@example.com"]
+    # Without a global budget the day's total is summed by the minute refresh, which alerts.
     with django_capture_on_commit_callbacks(execute=True):
         GenerationFactory(owner=user, tier="standard")  # 2
+        services.credits_spend_totals_refresh()
     assert mail.outbox == []
     with django_capture_on_commit_callbacks(execute=True):
         GenerationFactory(owner=user, tier="standard")  # 4: passes 3
+        services.credits_spend_totals_refresh()
         GenerationFactory(owner=user, tier="standard")  # 6: already alerted today
+        services.credits_spend_totals_refresh()
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["ops@example.com"]
     assert mail.outbox[0].subject.endswith(f"Credit spend for {timezone.localdate().isoformat()} passed 3")
@@ -267,6 +271,35 @@ def test_staff_are_alerted_once_when_the_days_spend_passes_the_threshold(
         "daily credit spend passed the alert threshold"
     ]
     assert DailySpend.objects.get(day=timezone.localdate(), user=None).alerted_at is not None
+
+
+def test_without_a_budget_submits_leave_everyones_row_to_the_refresh(catalog, user, other_user, settings):
+    settings.GLOBAL_DAILY_BUDGET = 0
+    today = timezone.localdate()
+    GenerationFactory(owner=user, tier="standard")  # 2
+    failed = GenerationFactory(owner=other_user)  # 1, returned below
+    GenerationFactory(owner=other_user)  # 1
+    generation_services.generation_fail(generation_id=failed.id, code="x", message="x")
+    # No submit queued on everyone's row; the users' rows are exact at once.
+    assert not DailySpend.objects.filter(day=today, user=None).exists()
+    assert dict(DailySpend.objects.filter(day=today).values_list("user", "spent")) == {user.pk: 2, other_user.pk: 1}
+    assert services.credits_reconcile()["spend_mismatches"] == []
+    assert credits_spend_today(day=today) == 3
+
+    assert services.credits_spend_totals_refresh() == 1
+    assert DailySpend.objects.get(day=today, user=None).spent == 3
+    assert services.credits_spend_totals_refresh() == 0  # already the sum
+    assert services.credits_reconcile()["spend_mismatches"] == []
+
+
+def test_a_submit_takes_a_handful_of_queries(catalog, user, settings, django_assert_max_num_queries):
+    """Lock the account once, all the limits in one read, the hold in three writes (and the model,
+    the insert and the savepoint around it); the hold used to take twice as many."""
+    settings.GLOBAL_DAILY_BUDGET = 0
+    settings.DAILY_SPEND_ALERT_CREDITS = 0
+    GenerationFactory(owner=user)
+    with django_assert_max_num_queries(10):
+        generation_services.generation_create(user=user, model_slug="offline-sketch", prompt="a kite")
 
 
 # ---------------------------------------------------------------- grants and adjustments
