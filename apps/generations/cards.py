@@ -26,10 +26,6 @@ CARD_TEMPLATE = "generations/_card.html"
 _EXPIRY_MARGIN_SECONDS = 5
 
 
-def _cache():
-    return caches["fragments" if "fragments" in settings.CACHES else "default"]
-
-
 @cache
 def _version() -> str:
     """Changes with the card template and the signing key (a deploy or a key rotation)."""
@@ -48,7 +44,7 @@ def cards_render(*, request, rows: list, load) -> list[SafeString]:
     render (images and catalogue model fetched); it is called once, for the cards not cached."""
     bucket = link_bucket()
     keys = {row.pk: card_key(row, bucket) for row in rows if row.status not in ACTIVE}
-    store = _cache()
+    store = caches["fragments"]
     html = store.get_many(list(keys.values())) if keys else {}
     cards = {pk: html[key] for pk, key in keys.items() if key in html}
     missing = [row.pk for row in rows if row.pk not in cards]

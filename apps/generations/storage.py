@@ -47,15 +47,22 @@ def _derivatives_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def _derivatives_submit(content: bytes) -> Future | None:
+    """Derivatives of an image's bytes, made in the pool (oversize bytes are refused later instead)."""
+    if len(content) > settings.PROVIDER_FETCH_MAX_BYTES:
+        return None
+    return _derivatives_pool().submit(derivatives_make, content)
+
+
 def derivatives_start(outputs: tuple[ProviderOutput, ...]) -> dict[int, Future]:
     """Start making the derivatives of the outputs whose image bytes are already here (a provider
     that answers with bytes, not URLs), by output index: generation_outputs_store picks them up."""
-    return {
-        index: _derivatives_pool().submit(derivatives_make, output.content)
+    started = {
+        index: _derivatives_submit(output.content)
         for index, output in enumerate(outputs)
-        if output.content is not None and len(output.content) <= settings.PROVIDER_FETCH_MAX_BYTES
-        and not video.is_video(output.content)
+        if output.content is not None and not video.is_video(output.content)
     }
+    return {index: future for index, future in started.items() if future is not None}
 
 
 def _ratio(width: int, height: int) -> float:
@@ -123,8 +130,8 @@ def _check_image(content: bytes, *, generation: Generation, input_sha256: str | 
     the bytes, and the decoders and WebP encoders release the GIL, so they overlap on a second
     core. Derivatives expect validated bytes; they refuse too many pixels before decoding, and
     whatever they make of an output that fails here is dropped."""
-    if pending is None and len(content) <= settings.PROVIDER_FETCH_MAX_BYTES:
-        pending = _derivatives_pool().submit(derivatives_make, content)
+    if pending is None:
+        pending = _derivatives_submit(content)
     try:
         image = image_validate(content, max_bytes=settings.PROVIDER_FETCH_MAX_BYTES)
     except MediaError as error:
