@@ -479,7 +479,7 @@ def _generation_claim(generation_id) -> Generation | None:
             generation.dispatched_at = timezone.now()
             generation.timing_mark("dispatched", generation.dispatched_at)
             _save(generation, "dispatched_at", "timings")
-            _publish(generation)
+            # Published by generation_run only if the route queues the job (see there).
     return generation
 
 
@@ -519,17 +519,22 @@ def generation_run(*, generation_id) -> None:
         # A redelivered task for a job already submitted: keep tracking it, never submit twice.
         tasks.generation_poll_task.delay(generation_id=str(generation_id))
         return
-    routes, base, outage = generation.catalog_model.route_list, None, False
+    routes, base, outage, attempted = generation.catalog_model.route_list, None, False, False
     for index in range(generation.route_index, len(routes)):
         route = routes[index]
         if not route_is_configured(route) or route.max_images < generation.num_images:
             continue
         if generation.params.get("inputs") and not route.options.get("accepts_image"):
             continue
-        if not all(breaker.breaker_allows(key) for key in route.breaker_keys):
+        if not breaker.breakers_allow(route.breaker_keys):
             outage = True
             _generation_add_note(generation_id, SLOW_NOTE)
             continue
+        if not attempted and not adapter_get(route.provider).blocking:
+            # A provider that queues the job may take a while to accept it: show it is on its way.
+            # One that runs it while we wait says "running" a moment later, so no event for that.
+            _publish(generation)
+        attempted = True
         try:
             base = base or _base_request(generation)
             finished = _run_route(generation, index, route, base)
@@ -545,8 +550,7 @@ def generation_run(*, generation_id) -> None:
         except ProviderError as error:
             generation_fail(generation_id=generation_id, code=error.code, message=error.message)
             return
-        for key in route.breaker_keys:
-            breaker.breaker_record_success(key)
+        breaker.breakers_record_success(route.breaker_keys)
         if finished is not None:
             generation_apply_result(generation_id=generation_id, status=finished)
         return
@@ -761,7 +765,10 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         if status.seed:
             generation.seed = status.seed[:40]  # the seed the provider says it used, so results can be redone
         _save(generation, "started_at", "finishing_at", "progress", "predict_seconds", "seed", "timings")
-        _publish(generation)
+        if len(started) < len(status.outputs):
+            # Outputs still to download (or a clip to decode) can take a while: say so. Images
+            # already in hand are done in a few tens of milliseconds, before the event would show.
+            _publish(generation)
     try:
         storage.generation_outputs_store(generation=generation, outputs=status.outputs, started=started)
     except storage.InvalidOutputError as error:

@@ -187,19 +187,22 @@ def generation_outputs_store(*, generation: Generation, outputs: tuple[ProviderO
     originals = [file_write(f"{base}.{output.extension}", output.content) for base, output in zip(bases, checked)]
     derived = [output.derived() for output in checked]
     generation.timing_mark("derivatives_done")
-    images = []
-    for index, (base, original, output, derivatives) in enumerate(zip(bases, originals, checked, derived)):
-        stored, _ = GenerationImage.objects.update_or_create(
-            generation=generation, index=index,
-            defaults={
-                "file": original,
-                "preview": file_write(f"{base}.preview.webp", derivatives.preview_webp),
-                "thumbnail": file_write(f"{base}.thumb.webp", derivatives.thumbnail_webp),
-                "blurhash": derivatives.blurhash, "width": derivatives.width, "height": derivatives.height,
-                "size_bytes": len(output.content), "sha256": output.sha256 or derivatives.sha256,
-                "content_type": output.content_type, "duration_seconds": output.duration_seconds,
-            },
+    images = [
+        GenerationImage(
+            generation=generation, index=index, file=original,
+            preview=file_write(f"{base}.preview.webp", derivatives.preview_webp),
+            thumbnail=file_write(f"{base}.thumb.webp", derivatives.thumbnail_webp),
+            blurhash=derivatives.blurhash, width=derivatives.width, height=derivatives.height,
+            size_bytes=len(output.content), sha256=output.sha256 or derivatives.sha256,
+            content_type=output.content_type, duration_seconds=output.duration_seconds,
         )
-        images.append(stored)
+        for index, (base, original, output, derivatives) in enumerate(zip(bases, originals, checked, derived))
+    ]
+    # One statement for all of them; a second delivery's rows replace the first's.
+    GenerationImage.objects.bulk_create(
+        images, update_conflicts=True, unique_fields=["generation", "index"],
+        update_fields=["file", "preview", "thumbnail", "blurhash", "width", "height", "size_bytes", "sha256",
+                       "content_type", "duration_seconds", "updated_at"],
+    )
     generation.timing_mark("outputs_stored")
     return images

@@ -10,6 +10,7 @@ from apps.credits.models import LedgerEntry
 from apps.generations import services
 from apps.generations.models import Generation, GenerationImage, Status
 from apps.providers.models import WebhookDelivery
+from apps.realtime.models import Event
 from tests.accounts.factories import UserFactory
 from tests.providers.conftest import poll_until_done
 
@@ -47,6 +48,18 @@ def test_polling_alone_when_no_webhook_is_configured(job, settings):
     poll_until_done(generation.id)
     assert settled(generation) == (Status.SUCCEEDED, ["capture", "reserve"], 1)
     assert WebhookDelivery.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_provider_job_is_shown_on_its_way_and_while_its_outputs_download(job, settings):
+    settings.PROVIDER_WEBHOOK_BASE_URL = ""
+    generation = job()
+    poll_until_done(generation.id)
+    # ("queued" is left out: with tasks run eagerly the job runs before the submit's event is out)
+    statuses = Event.objects.filter(user_id=generation.owner_id).exclude(data__status="queued").order_by("seq")
+    statuses = list(statuses.values_list("data__status", flat=True))
+    shown = [status for index, status in enumerate(statuses) if index == 0 or status != statuses[index - 1]]
+    assert shown == ["dispatched", "running", "finishing", "succeeded"]
 
 
 @pytest.mark.django_db(transaction=True)
