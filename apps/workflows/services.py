@@ -12,7 +12,7 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -284,12 +284,33 @@ def _runs_with_version():
     return WorkflowRun.objects.select_related("version", "workflow", "owner").defer("version__graph")
 
 
+_VERSIONS: dict = {}
+
+
+def _with_version(run: WorkflowRun) -> WorkflowRun:
+    """Give `run` its version, read once per process without its graph JSON: versions never change
+    (`version.loaded` keeps the parsed graph)."""
+    version = _VERSIONS.get(run.version_id)
+    if version is None or version.workflow_id != run.workflow_id:
+        if len(_VERSIONS) >= 512:
+            _VERSIONS.clear()
+        version = _VERSIONS[run.version_id] = WorkflowVersion.objects.defer("graph").get(pk=run.version_id)
+    run.version = version
+    return run
+
+
+def _one(queryset):
+    """The row a primary-key filter matches, or None: no ORDER BY (`first()` would sort by the
+    model's ordering), which is cheaper to build and to run."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
 def _locked(run_id, node_pk=None) -> tuple[WorkflowRun | None, NodeRun | None]:
     """Lock the run row, then (optionally) one of its node rows: the one lock order everywhere."""
-    run = _runs_with_version().select_for_update(of=("self",)).filter(pk=run_id).first()
+    run = _one(_runs_with_version().select_for_update(of=("self",)).filter(pk=run_id))
     if run is None or node_pk is None:
         return run, None
-    return run, NodeRun.objects.select_for_update().filter(pk=node_pk, run=run).first()
+    return run, _one(NodeRun.objects.select_for_update().filter(pk=node_pk, run=run))
 
 
 def _enqueue(node: NodeRun, *, countdown: float | None = None) -> None:
@@ -302,28 +323,26 @@ def _enqueue(node: NodeRun, *, countdown: float | None = None) -> None:
 
 def _unblock_children(run: WorkflowRun, graph: Graph, node: NodeRun) -> list[NodeRun]:
     """One parent succeeded: each child waits on one fewer. Exactly one caller queues each child.
-    Two statements whatever the fan-out: the decrement says which children it made ready, and one
-    conditional update queues those and returns their rows."""
+    Three statements whatever the fan-out: the decrement, the children it made ready, and one
+    update that queues those. Called with the run locked, which every change to `waiting_on` and to
+    a pending node's state takes first."""
     children = sorted(graph.children(node.node_id))
     if not children:
         return []
-    table = connection.ops.quote_name(NodeRun._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET waiting_on = waiting_on - 1 WHERE run_id = %s AND node_id = ANY(%s) AND waiting_on > 0"
-            " RETURNING id, status, waiting_on",
-            [run.pk, children],
-        )
-        ready = [pk for pk, status, waiting_on in cursor.fetchall() if status == NodeStatus.PENDING and waiting_on == 0]
-    if not ready:
+    siblings = NodeRun.objects.filter(run=run, node_id__in=children)
+    siblings.filter(waiting_on__gt=0).update(waiting_on=F("waiting_on") - 1)
+    # Under the run's lock no other parent moves them: a pending child at 0 is one this made ready.
+    queued = list(siblings.filter(status=NodeStatus.PENDING, waiting_on=0))
+    if not queued:
         return []
     now = timezone.now()
-    # The conditional update is the guard: only a pending child with nothing left to wait on moves.
-    queued = sorted(NodeRun.objects.raw(
-        f"UPDATE {table} SET status = %s, queued_at = %s, revision = revision + 1, updated_at = %s"
-        " WHERE id = ANY(%s) AND status = %s AND waiting_on = 0 RETURNING *",
-        [NodeStatus.QUEUED, now, now, ready, NodeStatus.PENDING],
-    ), key=lambda child: child.node_id)
+    NodeRun.objects.filter(pk__in=[child.pk for child in queued], status=NodeStatus.PENDING).update(
+        status=NodeStatus.QUEUED, queued_at=now, revision=F("revision") + 1, updated_at=now
+    )
+    for child in queued:
+        child.status, child.queued_at, child.updated_at = NodeStatus.QUEUED, now, now
+        child.revision += 1
+    queued.sort(key=lambda child: child.node_id)
     run.nodes_active += len(queued)
     return queued
 
@@ -345,12 +364,18 @@ def _settle_if_done(run: WorkflowRun) -> bool:
     return True
 
 
-def _save_run(run: WorkflowRun) -> None:
+RUN_FIELDS = [
+    "status", "held_credits", "charged_credits", "hold_seq", "revision", "error_message", "finished_at",
+    "nodes_active", "nodes_succeeded", "nodes_failed", "nodes_cached", "updated_at",
+]
+# What a node's success changes on a run that goes on.
+RUN_TALLY_FIELDS = ["held_credits", "charged_credits", "revision", "nodes_active", "nodes_succeeded", "nodes_cached",
+                    "updated_at"]
+
+
+def _save_run(run: WorkflowRun, fields: list[str] = RUN_FIELDS) -> None:
     _bump(run)
-    run.save(update_fields=[
-        "status", "held_credits", "charged_credits", "hold_seq", "revision", "error_message", "finished_at",
-        "nodes_active", "nodes_succeeded", "nodes_failed", "nodes_cached", "updated_at",
-    ])
+    run.save(update_fields=fields)
 
 
 NODE_FIELDS = [
@@ -360,9 +385,14 @@ NODE_FIELDS = [
 ]
 
 
-def _save_node(node: NodeRun) -> None:
+def _save_node(node: NodeRun, fields: list[str] = NODE_FIELDS) -> None:
     _bump(node)
-    node.save(update_fields=NODE_FIELDS)
+    node.save(update_fields=fields)
+
+
+# What a claim changes: the shorter statement is cheaper to build and sends no JSON.
+CLAIM_FIELDS = ["status", "attempt", "round_attempt", "model", "progress", "revision", "started_at", "finished_at",
+                "updated_at"]
 
 
 # ---------------------------------------------------------------- runs: start
@@ -418,14 +448,12 @@ def _claim(node_run_id) -> tuple[WorkflowRun, NodeRun] | None:
     Only the node's row is locked: claiming changes nothing else, and a cancel (which locks the
     run, then its nodes) either finds the node running or makes this claim see it canceled."""
     with transaction.atomic():
-        node = (
-            NodeRun.objects.select_for_update(of=("self",))
-            .select_related("run", "run__version", "run__workflow", "run__owner").defer("run__version__graph")
-            .filter(pk=node_run_id).first()
+        node = _one(
+            NodeRun.objects.select_for_update(of=("self",)).select_related("run", "run__owner").filter(pk=node_run_id)
         )
         if node is None:
             return None
-        run = node.run
+        run = _with_version(node.run)  # its workflow is read only if needed (a ledger memo)
         if run.status != RunStatus.RUNNING:
             return None
         now = timezone.now()
@@ -448,7 +476,7 @@ def _claim(node_run_id) -> tuple[WorkflowRun, NodeRun] | None:
         spec = graph.nodes[node.node_id]
         models = graph.node_type(node.node_id).models(spec["params"], spec["fallback_models"])
         node.model = models[min(node.model_index, len(models) - 1)] if models else ""
-        _save_node(node)
+        _save_node(node, CLAIM_FIELDS)
         _publish(run, node)
     return run, node
 
@@ -456,6 +484,8 @@ def _claim(node_run_id) -> tuple[WorkflowRun, NodeRun] | None:
 def _node_inputs(run: WorkflowRun, graph: Graph, node: NodeRun) -> dict:
     """Each input port's value from the parents' outputs (image lists joined in edge order)."""
     inbound = graph.inbound(node.node_id)
+    if not inbound:
+        return {}
     outputs = dict(
         NodeRun.objects.filter(run=run, node_id__in={edge["from"] for edge in inbound})
         .values_list("node_id", "outputs")
@@ -593,7 +623,7 @@ def node_succeed(*, node_run_id, attempt: int | None, outputs: dict, meta: dict 
         for child in queued:
             _enqueue(child)
         ended = _settle_if_done(run)
-        _save_run(run)
+        _save_run(run, RUN_FIELDS if ended else RUN_TALLY_FIELDS)
         _publish(run, node, *queued, balance=ended, run_changed=ended)
     return True
 
