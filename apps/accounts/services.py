@@ -3,7 +3,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError, NotFoundError
@@ -61,17 +61,30 @@ def api_key_revoke(*, user: User, api_key_id: int) -> ApiKey:
     return api_key
 
 
+def _api_key_user_sql() -> str:
+    columns = ", ".join(f'u."{field.column}"' for field in User._meta.concrete_fields)
+    return (
+        f"SELECT {columns}, k.id AS api_key_id, "
+        f"CASE WHEN k.last_used_at IS NULL OR k.last_used_at < %s THEN 1 ELSE 0 END AS api_key_mark_used "
+        f"FROM {User._meta.db_table} u JOIN {ApiKey._meta.db_table} k "
+        f'ON k."{ApiKey._meta.get_field("user").column}" = u."{User._meta.pk.column}" '
+        f"WHERE k.key_hash = %s AND k.revoked_at IS NULL AND u.is_active = %s"
+    )
+
+
+_API_KEY_USER_SQL = _api_key_user_sql()
+
+
 def api_key_authenticate(*, secret: str) -> User | None:
     if not secret.startswith(API_KEY_PREFIX):
         return None
-    api_key = (
-        ApiKey.objects.select_related("user")
-        .filter(key_hash=api_key_hash(secret), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
-    if api_key is None:
-        return None
+    # Every API request comes through here: one plain query for the key's active owner (compiling
+    # the ORM's select_related query cost several times running it). key_hash is unique.
     now = timezone.now()
-    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-    return api_key.user
+    stale_before = connection.ops.adapt_datetimefield_value(now - LAST_USED_RESOLUTION)
+    user = next(iter(User.objects.raw(_API_KEY_USER_SQL, [stale_before, api_key_hash(secret), True])), None)
+    if user is None:
+        return None
+    if user.api_key_mark_used:
+        ApiKey.objects.filter(pk=user.api_key_id).update(last_used_at=now)
+    return user

@@ -45,9 +45,17 @@ STRIPE_WEBHOOK_ENDPOINT_ID = "we_darkroom"
 # ---------------------------------------------------------------- the ledger
 
 
+_ACCOUNT_SQL = (
+    f"SELECT {', '.join(field.column for field in CreditAccount._meta.concrete_fields)} "
+    f"FROM {CreditAccount._meta.db_table} WHERE user_id = %s"
+)
+
+
 def _locked_account(user) -> CreditAccount:
-    """The user's account row, locked until commit (created on first use)."""
-    account = CreditAccount.objects.select_for_update().filter(user=user).first()
+    """The user's account row, locked until commit (created on first use). Plain SQL: every submit
+    and credit move takes this lock, and the ORM's compiling cost more than the statement."""
+    sql = _ACCOUNT_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    account = next(iter(CreditAccount.objects.raw(sql, [getattr(user, "pk", user)])), None)
     if account is None:
         CreditAccount.objects.get_or_create(user=user)
         account = CreditAccount.objects.select_for_update().get(user=user)
@@ -118,10 +126,19 @@ def credits_reserve(*, generation, amount: int, account: CreditAccount | None = 
                     new_generation: bool = False) -> LedgerEntry:
     """Hold the quote. Counts toward the day's spend; refused if it would pass the global budget.
 
-    `account`: the owner's account as credits_limits_check locked it in this transaction.
-    `new_generation`: the generation was created in this transaction, so it holds nothing yet."""
+    `account`: the owner's account as credits_limits_check locked it in this transaction (None:
+    locked here). `new_generation`: the generation was created in this transaction, so it holds
+    nothing yet."""
     # A new generation's hold fails with it: no savepoint of its own needed.
     with transaction.atomic(savepoint=not new_generation):
+        if new_generation and amount > 0 and connection.vendor == "postgresql":
+            entry = _reserve_new_pg(generation=generation, amount=amount)
+            if entry is not None:
+                if account is not None:
+                    account.balance -= amount
+                return entry
+            # No account row yet, or too few credits: nothing was written; the path below
+            # creates the account or refuses with the balance.
         if account is None:
             account = _locked_account(generation.owner)
         entry, created = _append(
@@ -132,6 +149,54 @@ def credits_reserve(*, generation, amount: int, account: CreditAccount | None = 
         if created and amount:
             _spend_add(day=timezone.localdate(entry.created_at), user_id=generation.owner_id, amount=amount)
         return entry
+
+
+# A new generation's hold in one statement: the account's update (which locks its row until commit,
+# and moves nothing when the balance is short), the ledger entry and the user's spend for the day,
+# each written only if the balance covered the amount. Same rows as _append and _spend_add write.
+_RESERVE_NEW_SQL = f"""
+WITH account AS (
+    UPDATE {CreditAccount._meta.db_table} SET balance = balance - %(amount)s
+    WHERE user_id = %(user_id)s AND balance >= %(amount)s
+    RETURNING user_id
+), entry AS (
+    INSERT INTO {LedgerEntry._meta.db_table}
+        (user_id, kind, amount, idempotency_key, generation_id, memo, created_at)
+    SELECT user_id, %(kind)s, -%(amount)s, %(key)s, %(generation_id)s, %(memo)s, %(created_at)s FROM account
+    RETURNING id
+), spend AS (
+    INSERT INTO {DailySpend._meta.db_table} (day, user_id, spent)
+    SELECT %(day)s, user_id, %(amount)s FROM account
+    ON CONFLICT (day, user_id) WHERE user_id IS NOT NULL
+    DO UPDATE SET spent = {DailySpend._meta.db_table}.spent + EXCLUDED.spent
+)
+SELECT id FROM entry
+"""
+
+
+def _reserve_new_pg(*, generation, amount: int) -> LedgerEntry | None:
+    """The hold of a generation created in this transaction; None (and nothing written) if the
+    owner has no account row or too few credits."""
+    now = timezone.now()
+    entry = LedgerEntry(
+        user_id=generation.owner_id, kind=LedgerEntry.Kind.RESERVE, amount=-amount,
+        idempotency_key=f"generation:{generation.pk}:reserve", generation=generation,
+        memo="Held for a generation", created_at=now,
+    )
+    day = timezone.localdate(now)
+    with connection.cursor() as cursor:
+        cursor.execute(_RESERVE_NEW_SQL, {
+            "amount": amount, "user_id": generation.owner_id, "kind": entry.kind,
+            "key": entry.idempotency_key, "generation_id": generation.pk, "memo": entry.memo,
+            "created_at": now, "day": day,
+        })
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    entry.pk = row[0]
+    entry._state.adding, entry._state.db = False, connection.alias
+    _everyone_spend_add(day=day, amount=amount)
+    return entry
 
 
 def credits_capture(*, generation) -> LedgerEntry | None:
@@ -212,6 +277,11 @@ def _user_spend_add(*, day: date, user_id, amount: int) -> None:
 def _spend_add(*, day: date, user_id, amount: int) -> None:
     """Move the user's counter for `day`, and everyone's when a global budget is set (locked last)."""
     _user_spend_add(day=day, user_id=user_id, amount=amount)
+    _everyone_spend_add(day=day, amount=amount)
+
+
+def _everyone_spend_add(*, day: date, amount: int) -> None:
+    """Everyone's counter, moved in the transaction only while a global budget is set."""
     if settings.GLOBAL_DAILY_BUDGET <= 0:
         return
     budget = settings.GLOBAL_DAILY_BUDGET if amount > 0 else 0
@@ -297,11 +367,12 @@ class _SubqueryCount(Subquery):
     output_field = IntegerField()
 
 
-def credits_limits_check(*, user, amount: int, generation=None, batch_id=None) -> CreditAccount:
+def credits_limits_check(*, user, amount: int, generation=None, batch_id=None) -> CreditAccount | None:
     """Refuse a submission over a limit, with when to retry. Call inside the submitting transaction,
     after creating `generation` (left out of the counts) and before reserving: the account lock taken
     here serialises the user's submissions in every process until commit, so each one counts every
-    submission committed before it. Returns the locked account, for the reservation.
+    submission committed before it. Returns the locked account, for the reservation (None when no
+    limit is set: there is nothing to count, so nothing to lock yet).
 
     The concurrent-jobs limit counts jobs, and a batch is one job however many generations it holds:
     a generation of batch `batch_id` passes if the user's other jobs leave room for that batch. The
@@ -309,13 +380,15 @@ def credits_limits_check(*, user, amount: int, generation=None, batch_id=None) -
     """
     from apps.generations.models import ACTIVE, Generation
 
-    account = _locked_account(user)
-    now = timezone.now()
-    today = timezone.localdate(now)
     per_hour = settings.RATE_LIMIT_GENERATIONS_PER_HOUR
     concurrent = settings.RATE_LIMIT_CONCURRENT_JOBS
     cap = settings.USER_DAILY_SPEND_CAP
     budget = settings.GLOBAL_DAILY_BUDGET
+    if per_hour <= 0 and concurrent <= 0 and cap <= 0 and budget <= 0:
+        return None  # nothing to count: the reservation takes the account lock itself
+    account = _locked_account(user)
+    now = timezone.now()
+    today = timezone.localdate(now)
 
     others = Generation.objects.filter(owner=user).order_by()
     if generation is not None:
@@ -337,8 +410,6 @@ def credits_limits_check(*, user, amount: int, generation=None, batch_id=None) -
         wanted["spent"] = Subquery(_spend_row(day=today, user_id=account.user_id).values("spent")[:1])
     if budget > 0:
         wanted["spent_everyone"] = Subquery(_spend_row(day=today, user_id=None).values("spent")[:1])
-    if not wanted:
-        return account
     counts = CreditAccount.objects.filter(pk=account.pk).values(**wanted).get()
 
     if per_hour > 0 and counts["last_hour"] >= per_hour:

@@ -300,9 +300,10 @@ def generation_create(
 
     A deterministic model asked again for exactly what it already made (same seed, same inputs)
     reuses the stored result at once, for RESULT_CACHE_PRICE credits, with no provider call."""
-    catalog_model = CatalogModel.objects.filter(slug=model_slug).first()
-    if catalog_model is None:
-        raise InvalidGenerationError("Choose a model from the catalogue.", extra={"field": "model"})
+    try:
+        catalog_model = CatalogModel.objects.get(slug=model_slug)  # slugs are unique: no ORDER BY
+    except CatalogModel.DoesNotExist:
+        raise InvalidGenerationError("Choose a model from the catalogue.", extra={"field": "model"}) from None
     availability = catalog_model_availability(catalog_model)
     if not availability.available:
         raise ModelUnavailableError(f"{catalog_model.label} is unavailable: {availability.reason}")

@@ -65,3 +65,30 @@ def test_nobody_revokes_another_users_key(user, other_user):
     with pytest.raises(NotFoundError):
         services.api_key_revoke(user=other_user, api_key_id=issued.api_key.pk)
     assert ApiKey.objects.get().revoked_at is None
+
+
+def test_api_key_auth_returns_the_full_user_and_refuses_revoked_and_inactive(user):
+    issued = services.api_key_create(user=user, name="k")
+    found = services.api_key_authenticate(secret=issued.secret)
+    fields = [field.attname for field in user._meta.concrete_fields]
+    assert {name: getattr(found, name) for name in fields} == {name: getattr(user, name) for name in fields}
+    assert services.api_key_authenticate(secret=issued.secret + "x") is None
+    assert services.api_key_authenticate(secret="nope") is None
+    type(user).objects.filter(pk=user.pk).update(is_active=False)
+    assert services.api_key_authenticate(secret=issued.secret) is None
+    type(user).objects.filter(pk=user.pk).update(is_active=True)
+    services.api_key_revoke(user=user, api_key_id=issued.api_key.pk)
+    assert services.api_key_authenticate(secret=issued.secret) is None
+
+
+def test_a_key_s_last_use_is_written_at_most_once_a_minute(user, django_assert_num_queries):
+    issued = services.api_key_create(user=user, name="k")
+    assert services.api_key_authenticate(secret=issued.secret) == user
+    first = ApiKey.objects.get(pk=issued.api_key.pk).last_used_at
+    assert first is not None
+    with django_assert_num_queries(1):
+        services.api_key_authenticate(secret=issued.secret)
+    ApiKey.objects.filter(pk=issued.api_key.pk).update(last_used_at=timezone.now() - timedelta(seconds=61))
+    with django_assert_num_queries(2):
+        services.api_key_authenticate(secret=issued.secret)
+    assert ApiKey.objects.get(pk=issued.api_key.pk).last_used_at > first
