@@ -12,7 +12,7 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -323,26 +323,31 @@ def _enqueue(node: NodeRun, *, countdown: float | None = None) -> None:
 
 def _unblock_children(run: WorkflowRun, graph: Graph, node: NodeRun) -> list[NodeRun]:
     """One parent succeeded: each child waits on one fewer. Exactly one caller queues each child.
-    Three statements whatever the fan-out: the decrement, the children it made ready, and one
-    update that queues those. Called with the run locked, which every change to `waiting_on` and to
-    a pending node's state takes first."""
+    Two statements whatever the fan-out: the decrement says which children it made ready, and one
+    conditional update queues those and returns their rows (UPDATE … RETURNING: PostgreSQL, and
+    SQLite since 3.35)."""
     children = sorted(graph.children(node.node_id))
     if not children:
         return []
-    siblings = NodeRun.objects.filter(run=run, node_id__in=children)
-    siblings.filter(waiting_on__gt=0).update(waiting_on=F("waiting_on") - 1)
-    # Under the run's lock no other parent moves them: a pending child at 0 is one this made ready.
-    queued = list(siblings.filter(status=NodeStatus.PENDING, waiting_on=0))
-    if not queued:
+    table = connection.ops.quote_name(NodeRun._meta.db_table)
+    run_id = NodeRun._meta.get_field("run").get_db_prep_value(run.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET waiting_on = waiting_on - 1"
+            f" WHERE run_id = %s AND node_id IN ({', '.join(['%s'] * len(children))}) AND waiting_on > 0"
+            " RETURNING id, status, waiting_on",
+            [run_id, *children],
+        )
+        ready = [pk for pk, status, waiting_on in cursor.fetchall() if status == NodeStatus.PENDING and waiting_on == 0]
+    if not ready:
         return []
-    now = timezone.now()
-    NodeRun.objects.filter(pk__in=[child.pk for child in queued], status=NodeStatus.PENDING).update(
-        status=NodeStatus.QUEUED, queued_at=now, revision=F("revision") + 1, updated_at=now
-    )
-    for child in queued:
-        child.status, child.queued_at, child.updated_at = NodeStatus.QUEUED, now, now
-        child.revision += 1
-    queued.sort(key=lambda child: child.node_id)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    # The conditional update is the guard: only a pending child with nothing left to wait on moves.
+    queued = sorted(NodeRun.objects.raw(
+        f"UPDATE {table} SET status = %s, queued_at = %s, revision = revision + 1, updated_at = %s"
+        f" WHERE id IN ({', '.join(['%s'] * len(ready))}) AND status = %s AND waiting_on = 0 RETURNING *",
+        [NodeStatus.QUEUED, now, now, *ready, NodeStatus.PENDING],
+    ), key=lambda child: child.node_id)
     run.nodes_active += len(queued)
     return queued
 
