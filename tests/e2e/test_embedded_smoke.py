@@ -132,3 +132,29 @@ def test_embedded_mode_signs_up_generates_and_lists_the_image(embedded):
     stored = list((var_dir / "media" / "generations").rglob("*"))
     assert sorted(p.name for p in stored if p.is_file()) == ["0.png", "0.preview.webp", "0.thumb.webp"]
     embedded.server.check_alive()
+
+
+FAN_OUT_RUN = """
+from config.celery import app
+app.conf.task_always_eager = True
+from apps.accounts.models import User
+from apps.credits.services import credits_grant_signup
+from apps.workflows import services
+from apps.workflows.models import NodeRun, WorkflowRun
+from bench.scenarios.workflow import _graph, _photo
+user = User.objects.create_user(email="fan@example.com", password="x" * 12)
+credits_grant_signup(user=user)
+workflow = services.workflow_create(user=user, name="fan", graph=_graph())
+run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(_photo(user).pk)})
+run = WorkflowRun.objects.get(pk=run.pk)
+join = NodeRun.objects.get(run=run, node_id="join")
+print(run.status, run.nodes_succeeded, len(join.outputs["image"]))
+"""
+
+
+def test_embedded_mode_runs_a_fan_out_and_fan_in_workflow(tmp_path):
+    """The workflow engine's own SQL runs on SQLite too: 50 branches, then one step joining them."""
+    env = clean_env(DJANGO_SETTINGS_MODULE="config.settings.base", DARKROOM_VAR_DIR=str(tmp_path / "var"))
+    manage("migrate", "--no-input", "-v", "0", env=env)
+    manage("catalog_load", env=env)
+    assert manage("shell", "-c", FAN_OUT_RUN, env=env).split()[-3:] == ["succeeded", "52", "50"]
