@@ -1,11 +1,16 @@
+import hashlib
+import json
 from datetime import datetime
+from functools import cache
 from uuid import UUID
 
+from django.conf import settings
 from ninja import Field, Query, Router, Schema, Status
 
 from apps.core.files import signed_file_url
 
 from . import selectors, services
+from .cards import cached_per_generation
 
 router = Router(tags=["generations"])
 
@@ -115,10 +120,21 @@ def generation_create(request, payload: GenerationIn):
     return Status(201, generation_out(generation, images=()))  # just queued: nothing made yet
 
 
+@cache
+def _item_version() -> str:
+    """Changes with the item's shape and the signing key (a deploy or a key rotation)."""
+    shape = json.dumps(GenerationOut.model_json_schema(), sort_keys=True)
+    return hashlib.blake2b(f"{shape}|{settings.SECRET_KEY}".encode(), digest_size=6).hexdigest()
+
+
 @router.get("/generations", response=GenerationPage, summary="List your generations, newest first")
 def generation_list(request, query: Query[PageQuery]):
-    page = selectors.generation_list(user=request.auth, cursor=query.cursor, limit=query.limit)
-    return {"items": [generation_out(g) for g in page.items], "next_cursor": page.next_cursor}
+    page = selectors.generation_card_rows(user=request.auth, cursor=query.cursor, limit=query.limit)
+    items = cached_per_generation(
+        kind="api-item", version=_item_version(), rows=page.items, make=generation_out,
+        load=lambda ids: selectors.generation_list_by_ids(user=request.auth, ids=ids),
+    )
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 @router.get("/generations/{generation_id}", response=GenerationOut, summary="Get one generation")

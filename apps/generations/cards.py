@@ -1,10 +1,10 @@
-"""Rendered gallery cards, cached per generation.
+"""What a page shows of each generation — its gallery card, its API item — cached per generation.
 
-A finished generation's card only changes when the generation does (its revision and updated_at
-move) or when its signed links move to the next time bucket. The key names both, so a cached card
-is byte for byte what a fresh render would give, and it expires with its bucket: its links are
-never older than a fresh page's. Active cards (progress, a cancel form with a CSRF token) are
-always rendered.
+A finished generation's card or item only changes when the generation does (its revision and
+updated_at move) or when its signed links move to the next time bucket. The key names both, so a
+cached one is exactly what a fresh one would be, and it expires with its bucket: its links are
+never older than a fresh page's. Active generations (progress, a cancel form with a CSRF token)
+are always made fresh.
 """
 
 import hashlib
@@ -27,38 +27,49 @@ _EXPIRY_MARGIN_SECONDS = 5
 
 
 @cache
-def _version() -> str:
+def _card_version() -> str:
     """Changes with the card template and the signing key (a deploy or a key rotation)."""
     source = get_template(CARD_TEMPLATE).template.source
     return hashlib.blake2b(f"{source}|{settings.SECRET_KEY}".encode(), digest_size=6).hexdigest()
 
 
-def card_key(row, bucket: int) -> str:
-    """`row`: id, revision, updated_at and catalog_updated_at (the model's label is on the card)."""
-    return (f"card:{_version()}:{bucket}:{row.pk}:{row.revision}:{row.updated_at.timestamp()}:"
+def cached_key(kind: str, version: str, row, bucket: int) -> str:
+    """`row`: id, revision, updated_at and catalog_updated_at (the model is named on both)."""
+    return (f"{kind}:{version}:{bucket}:{row.pk}:{row.revision}:{row.updated_at.timestamp()}:"
             f"{row.catalog_updated_at.timestamp()}")
 
 
-def cards_render(*, request, rows: list, load) -> list[SafeString]:
-    """The HTML of one card per row, in order. `load(ids)` returns those generations ready to
-    render (images and catalogue model fetched); it is called once, for the cards not cached."""
+def cached_per_generation(*, kind: str, version: str, rows: list, load, make) -> list:
+    """`make(generation)` for each row, in order, from the cache where the generation is finished.
+    `load(ids)` returns those generations ready for `make` (images and catalogue model fetched);
+    it is called once, for the rows not cached. `version` must change when what `make` returns
+    does."""
     bucket = link_bucket()
-    keys = {row.pk: card_key(row, bucket) for row in rows if row.status not in ACTIVE}
+    keys = {row.pk: cached_key(kind, version, row, bucket) for row in rows if row.status not in ACTIVE}
     store = caches["fragments"]
-    html = store.get_many(list(keys.values())) if keys else {}
-    cards = {pk: html[key] for pk, key in keys.items() if key in html}
-    missing = [row.pk for row in rows if row.pk not in cards]
+    found = store.get_many(list(keys.values())) if keys else {}
+    made = {pk: found[key] for pk, key in keys.items() if key in found}
+    missing = [row.pk for row in rows if row.pk not in made]
     if missing:
-        template = get_template(CARD_TEMPLATE)
-        context = csrf(request)
         fresh = {}
         for generation in load(missing):
-            cards[generation.pk] = template.render({**context, "generation": generation})
+            made[generation.pk] = make(generation)
             if generation.pk in keys:
-                fresh[keys[generation.pk]] = cards[generation.pk]
+                fresh[keys[generation.pk]] = made[generation.pk]
         if fresh and bucket == link_bucket():
             # Only until the bucket ends: the next one signs new links.
             remaining = bucket + link_bucket_seconds() - int(time.time())
             if remaining > _EXPIRY_MARGIN_SECONDS:
                 store.set_many(fresh, timeout=remaining - _EXPIRY_MARGIN_SECONDS)
-    return [mark_safe(cards[row.pk]) for row in rows if row.pk in cards]
+    return [made[row.pk] for row in rows if row.pk in made]
+
+
+def cards_render(*, request, rows: list, load) -> list[SafeString]:
+    """The HTML of one card per row, in order (see cached_per_generation)."""
+    template = get_template(CARD_TEMPLATE)
+    context = csrf(request)
+    cards = cached_per_generation(
+        kind="card", version=_card_version(), rows=rows, load=load,
+        make=lambda generation: template.render({**context, "generation": generation}),
+    )
+    return [mark_safe(card) for card in cards]

@@ -25,13 +25,10 @@ def generation_get_for_user(*, user, generation_id) -> Generation:
     return generation
 
 
-def generation_list(*, user, cursor: str | None = None, limit: int = 24) -> Page[Generation]:
-    return keyset_page(_owned(user), cursor=cursor, limit=limit)
-
-
 def generation_card_rows(*, user, cursor: str | None = None, limit: int = 24) -> Page:
     """A page of the user's generations as light rows (pk, created_at, status, revision,
-    updated_at, catalog_updated_at): enough to find their cached cards without loading them."""
+    updated_at, catalog_updated_at): enough to find their cached cards or API items without
+    loading them."""
     rows = Generation.objects.filter(owner=user).annotate(catalog_updated_at=F("catalog_model__updated_at"))
     return keyset_page(
         rows.values_list("pk", "created_at", "status", "revision", "updated_at", "catalog_updated_at", named=True),

@@ -2,7 +2,11 @@ import json
 import uuid
 
 import pytest
+from django.db import connection
+from django.db.models import F
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.accounts.services import api_key_create, api_key_revoke
 from apps.credits.models import CreditAccount, LedgerEntry
@@ -121,6 +125,22 @@ def test_list_pages_newest_first_with_a_cursor(api, user, other_user):
     ids = [item["id"] for page in (first, second, third) for item in page["items"]]
     assert ids == [str(g.id) for g in reversed(made)]
     assert third["next_cursor"] is None
+
+
+def test_a_finished_generation_s_list_item_is_cached_until_it_changes(api, user):
+    done = GenerationFactory(owner=user)
+    services.generation_run(generation_id=done.id)
+    active = GenerationFactory(owner=user)
+    first = api.get("/generations").json()["items"]
+    assert [item["id"] for item in first] == [str(active.id), str(done.id)]
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get("/generations").json()["items"] == first
+    # Only the active one is read whole: its images are the one images query.
+    images = [q["sql"] for q in queries.captured_queries if "generations_generationimage" in q["sql"]]
+    assert len(images) == 1 and str(done.id).replace("-", "") not in images[0]
+    Generation.objects.filter(pk=done.pk).update(prompt="renamed", revision=F("revision") + 1,
+                                                 updated_at=timezone.now())
+    assert api.get("/generations").json()["items"][1]["prompt"] == "renamed"
 
 
 def test_a_bad_cursor_is_a_clear_400(api):
