@@ -8,6 +8,7 @@ are always made fresh.
 """
 
 import hashlib
+import logging
 import time
 from functools import cache
 
@@ -16,10 +17,13 @@ from django.core.cache import caches
 from django.template.context_processors import csrf
 from django.template.loader import get_template
 from django.utils.safestring import SafeString, mark_safe
+from redis.exceptions import RedisError
 
 from apps.core.files import link_bucket, link_bucket_seconds
 
 from .models import ACTIVE
+
+logger = logging.getLogger(__name__)
 
 CARD_TEMPLATE = "generations/_card.html"
 # Slack so a card fetched at the very end of its bucket is not kept into the next one.
@@ -47,7 +51,12 @@ def cached_per_generation(*, kind: str, version: str, rows: list, load, make) ->
     bucket = link_bucket()
     keys = {row.pk: cached_key(kind, version, row, bucket) for row in rows if row.status not in ACTIVE}
     store = caches["fragments"]
-    found = store.get_many(list(keys.values())) if keys else {}
+    try:
+        found = store.get_many(list(keys.values())) if keys else {}
+    except RedisError:
+        # The cache is a shortcut: with Redis away, pages are made fresh.
+        logger.warning("fragment cache unavailable", exc_info=True)
+        keys, found = {}, {}
     made = {pk: found[key] for pk, key in keys.items() if key in found}
     missing = [row.pk for row in rows if row.pk not in made]
     if missing:
@@ -60,7 +69,10 @@ def cached_per_generation(*, kind: str, version: str, rows: list, load, make) ->
             # Only until the bucket ends: the next one signs new links.
             remaining = bucket + link_bucket_seconds() - int(time.time())
             if remaining > _EXPIRY_MARGIN_SECONDS:
-                store.set_many(fresh, timeout=remaining - _EXPIRY_MARGIN_SECONDS)
+                try:
+                    store.set_many(fresh, timeout=remaining - _EXPIRY_MARGIN_SECONDS)
+                except RedisError:
+                    logger.warning("fragment cache unavailable", exc_info=True)
     return [made[row.pk] for row in rows if row.pk in made]
 
 

@@ -143,6 +143,25 @@ def test_a_finished_generation_s_list_item_is_cached_until_it_changes(api, user)
     assert api.get("/generations").json()["items"][1]["prompt"] == "renamed"
 
 
+def test_the_list_and_my_images_are_made_fresh_while_the_cache_is_away(api, user, monkeypatch):
+    from django.core.cache import caches
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    done = GenerationFactory(owner=user)
+    services.generation_run(generation_id=done.id)
+
+    def away(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(caches["fragments"], "get_many", away)
+    monkeypatch.setattr(caches["fragments"], "set_many", away)
+    assert [item["id"] for item in api.get("/generations").json()["items"]] == [str(done.id)]
+    browser = Client()
+    browser.force_login(user)
+    page = browser.get("/images/")
+    assert page.status_code == 200 and f"gen-{done.id}" in page.content.decode()
+
+
 def test_a_bad_cursor_is_a_clear_400(api):
     response = api.get("/generations", cursor="%%%")
     assert (response.status_code, response.json()["code"]) == (400, "invalid_cursor")
