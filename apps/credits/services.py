@@ -51,14 +51,19 @@ _ACCOUNT_SQL = (
 )
 
 
-def _locked_account(user) -> CreditAccount:
-    """The user's account row, locked until commit (created on first use). Plain SQL: every submit
-    and credit move takes this lock, and the ORM's compiling cost more than the statement."""
+def _account_for_update(user) -> CreditAccount | None:
+    # Plain SQL: every submit and credit move takes this lock, and the ORM's compiling cost more
+    # than the statement.
     sql = _ACCOUNT_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
-    account = next(iter(CreditAccount.objects.raw(sql, [getattr(user, "pk", user)])), None)
+    return next(iter(CreditAccount.objects.raw(sql, [getattr(user, "pk", user)])), None)
+
+
+def _locked_account(user) -> CreditAccount:
+    """The user's account row, locked until commit (created on first use)."""
+    account = _account_for_update(user)
     if account is None:
         CreditAccount.objects.get_or_create(user=user)
-        account = CreditAccount.objects.select_for_update().get(user=user)
+        account = _account_for_update(user)
     return account
 
 

@@ -37,7 +37,7 @@ def _card_version() -> str:
     return hashlib.blake2b(f"{source}|{settings.SECRET_KEY}".encode(), digest_size=6).hexdigest()
 
 
-def cached_key(kind: str, version: str, row, bucket: int) -> str:
+def _cached_key(kind: str, version: str, row, bucket: int) -> str:
     """`row`: id, revision, updated_at and catalog_updated_at (the model is named on both)."""
     return (f"{kind}:{version}:{bucket}:{row.pk}:{row.revision}:{row.updated_at.timestamp()}:"
             f"{row.catalog_updated_at.timestamp()}")
@@ -49,7 +49,7 @@ def cached_per_generation(*, kind: str, version: str, rows: list, load, make) ->
     it is called once, for the rows not cached. `version` must change when what `make` returns
     does."""
     bucket = link_bucket()
-    keys = {row.pk: cached_key(kind, version, row, bucket) for row in rows if row.status not in ACTIVE}
+    keys = {row.pk: _cached_key(kind, version, row, bucket) for row in rows if row.status not in ACTIVE}
     store = caches["fragments"]
     try:
         found = store.get_many(list(keys.values())) if keys else {}
