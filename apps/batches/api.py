@@ -9,7 +9,7 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
 
-from apps.generations.api import GenerationOut, generation_out
+from apps.generations.schemas import GenerationOut, generation_out
 
 from . import selectors, services, sources
 from .download import batch_zip_name, batch_zip_stream

@@ -1,16 +1,15 @@
 import hashlib
 import json
-from datetime import datetime
 from functools import cache
 from uuid import UUID
 
 from django.conf import settings
 from ninja import Field, Query, Router, Schema, Status
 
-from apps.core.files import signed_file_url
 
 from . import selectors, services
 from .cards import cached_per_generation
+from .schemas import GenerationOut, generation_out
 
 router = Router(tags=["generations"])
 
@@ -32,46 +31,6 @@ class GenerationIn(Schema):
     )
 
 
-class ImageOut(Schema):
-    url: str = Field(description="The original: an image, or the clip itself for video models.")
-    preview_url: str = Field(description="A WebP preview (a video's first frame, its poster).")
-    thumbnail_url: str
-    blurhash: str
-    width: int
-    height: int
-    sha256: str
-    content_type: str = Field(description="Media type of the original, e.g. image/png or video/mp4.")
-    duration_seconds: float | None = Field(description="Length of a video output; null for images.")
-
-
-class ErrorInfo(Schema):
-    code: str
-    message: str
-
-
-class GenerationOut(Schema):
-    id: UUID
-    status: str
-    model: str
-    prompt: str
-    negative_prompt: str
-    aspect_ratio: str
-    tier: str
-    width: int
-    height: int
-    num_images: int
-    duration_seconds: int | None = Field(description="Video models: the clip length asked for.")
-    seed: str
-    progress: float
-    quoted_credits: int
-    error: ErrorInfo | None
-    notes: list[str]
-    cached: bool = Field(description="True when an identical earlier request's result was reused.")
-    images: list[ImageOut]
-    created_at: datetime
-    finished_at: datetime | None
-
-
 class GenerationPage(Schema):
     items: list[GenerationOut]
     next_cursor: str | None
@@ -80,32 +39,6 @@ class GenerationPage(Schema):
 class PageQuery(Schema):
     cursor: str | None = None
     limit: int = Field(20, ge=1, le=100)
-
-
-def generation_out(generation, images=None) -> dict:
-    """`images`: the generation's images when the caller has them (else they are read)."""
-    return {
-        "id": generation.id, "status": generation.status, "model": generation.catalog_model.slug,
-        "prompt": generation.prompt, "negative_prompt": generation.negative_prompt,
-        "aspect_ratio": generation.params.get("aspect_ratio", ""), "tier": generation.params.get("tier", ""),
-        "width": generation.width, "height": generation.height, "num_images": generation.num_images,
-        "duration_seconds": generation.params.get("duration_seconds"),
-        "seed": generation.seed, "progress": round(generation.progress, 4), "quoted_credits": generation.quoted_credits,
-        "error": {"code": generation.error_code, "message": generation.error_message} if generation.error_code else None,
-        "notes": generation.notes, "cached": generation.cached_from_id is not None,
-        "images": [
-            {
-                "url": signed_file_url(image.file, absolute=True),
-                "preview_url": signed_file_url(image.preview or image.thumbnail, absolute=True),
-                "thumbnail_url": signed_file_url(image.thumbnail, absolute=True),
-                "blurhash": image.blurhash,
-                "width": image.width, "height": image.height, "sha256": image.sha256,
-                "content_type": image.content_type, "duration_seconds": image.duration_seconds,
-            }
-            for image in (generation.images.all() if images is None else images)
-        ],
-        "created_at": generation.created_at, "finished_at": generation.finished_at,
-    }
 
 
 @router.post("/generations", response={201: GenerationOut}, summary="Create a generation")

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from apps.catalog.models import CatalogModel, dimensions_for, nearest_aspect_ratio
 from apps.catalog.selectors import catalog_model_availability, route_is_configured
+from apps.core import events, leases
 from apps.core.exceptions import NotFoundError
 from apps.credits import pricing as credits_pricing
 from apps.credits import selectors as credits_selectors
@@ -49,7 +50,6 @@ from apps.realtime.publish import publish_to_user
 from . import previews, recovery, storage, tasks
 from .exceptions import InvalidGenerationError, ModelUnavailableError, NotCancelableError
 from .models import ACTIVE, Generation, GenerationImage, Status
-from .signals import generation_ended_send
 
 logger = logging.getLogger(__name__)
 
@@ -190,11 +190,10 @@ def _save(generation: Generation, *fields: str) -> None:
 
 
 def _announce_end(generation: Generation) -> None:
-    """Tell listeners (a workflow step waiting on it) once the end is committed."""
-    generation_id, status = str(generation.pk), generation.status
-    transaction.on_commit(
-        lambda: generation_ended_send(sender=Generation, generation_id=generation_id, status=status)
-    )
+    """Tell subscribers (a workflow step or batch waiting on it, webhooks) that it ended."""
+    events.emit(events.GenerationFinished(
+        user_id=generation.owner_id, generation_id=str(generation.pk), status=generation.status,
+    ))
 
 
 def _locked(generation_id) -> Generation | None:
@@ -704,7 +703,7 @@ def generation_apply_webhook(*, provider: str, event: WebhookEvent) -> None:
                                            provider_job_id=event.status.provider_job_id)
     except IntegrityError:
         return  # a duplicate or a replay
-    with recovery.lease(generation.id) as held:
+    with leases.lease(generation.id) as held:
         if held:  # else a live poll or run is on the job and will see the same end
             generation_apply_provider_status(generation_id=generation.id, status=event.status)
 
@@ -750,7 +749,7 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         now = timezone.now()
         # A finisher that died (its lease gone with its connection) or is long overdue is taken over.
         stale = generation.status == Status.FINISHING and (
-            now - generation.finishing_at > FINISHING_STALE_AFTER or recovery.lease_abandoned(generation_id)
+            now - generation.finishing_at > FINISHING_STALE_AFTER or leases.lease_abandoned(generation_id)
         )
         if generation.status not in (Status.DISPATCHED, Status.RUNNING) and not stale:
             return  # canceled meanwhile, or another delivery is finishing it

@@ -6,6 +6,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
+from apps.core import leases
+
 from . import recovery, services
 
 logger = logging.getLogger(__name__)
@@ -14,7 +16,7 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def generation_run_task(*, generation_id: str) -> None:
     try:
-        with recovery.lease(generation_id) as held:
+        with leases.lease(generation_id) as held:
             if not held:
                 return  # a live worker is on this job already (a redelivered or re-driven copy)
             services.generation_run(generation_id=generation_id)
@@ -36,7 +38,7 @@ def generation_run_task(*, generation_id: str) -> None:
 def generation_poll_task(*, generation_id: str) -> None:
     """Poll a provider job; re-schedules itself until the job ends (webhooks may never come)."""
     try:
-        with recovery.lease(generation_id) as held:
+        with leases.lease(generation_id) as held:
             if not held:
                 return  # another poll or run is following this job: one chain is enough
             again = services.generation_poll(generation_id=generation_id)

@@ -1,7 +1,7 @@
 """The `data` of a webhook: the same object the API returns for what the event is about."""
 
 from apps.core.exceptions import NotFoundError
-from apps.generations.api import GenerationOut, generation_out
+from apps.generations.schemas import GenerationOut, generation_out
 from apps.generations.selectors import generation_get_for_user
 
 

@@ -1,8 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-from apps.generations.signals import generation_ended
-
 
 def _load_starters(*, using="default", **kwargs):
     from .starters import starters_load
@@ -10,10 +8,10 @@ def _load_starters(*, using="default", **kwargs):
     starters_load(using=using)
 
 
-def _generation_ended(*, generation_id, **kwargs):
+def _generation_finished(event) -> None:
     from .services import node_generation_ended
 
-    node_generation_ended(generation_id=generation_id)
+    node_generation_ended(generation_id=event.generation_id)
 
 
 class WorkflowsConfig(AppConfig):
@@ -21,9 +19,11 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self):
+        from apps.core import events
+
         from . import nodes  # noqa: F401  (registers the engine's own node types)
 
         # Starter workflows are upserted after every migrate, as `workflow_starters_load` does.
         post_migrate.connect(_load_starters, sender=self, dispatch_uid="workflows.starters")
         # A generate step ends as soon as its generation does (polling stays as a slower safety net).
-        generation_ended.connect(_generation_ended, dispatch_uid="workflows.generation_ended")
+        events.subscribe(events.GenerationFinished, _generation_finished)

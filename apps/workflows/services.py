@@ -21,7 +21,7 @@ from apps.core.exceptions import ApplicationError, NotFoundError
 from apps.credits import selectors as credits_selectors
 from apps.credits import services as credits_services
 from apps.credits import workflow_ledger
-from apps.generations.recovery import NODE_RUN_LEASE, STUCK_AFTER, lease_abandoned
+from apps.core.leases import NODE_RUN_LEASE, STUCK_AFTER, lease_abandoned
 from apps.realtime.publish import publish_to_user
 
 from . import selectors, tasks
@@ -711,7 +711,7 @@ def node_follow(*, node_run_id) -> bool:
 
 
 def node_generation_ended(*, generation_id) -> int:
-    """A generation ended (the generations app's `generation_ended` signal, after its commit):
+    """A generation ended (a `GenerationFinished` event, after its commit):
     check at once on the steps waiting on it instead of at their next poll. Idempotent: a step
     that already ended, or a repeated announcement, changes nothing. Returns the steps nudged."""
     waiting = [str(pk) for pk in NodeRun.objects.filter(generation_id=generation_id, status=NodeStatus.RUNNING)

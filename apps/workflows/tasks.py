@@ -60,7 +60,7 @@ def node_follow_now(node_run_id: str) -> None:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def workflow_node_run_task(*, node_run_id: str) -> None:
-    from apps.generations.recovery import NODE_RUN_LEASE, lease
+    from apps.core.leases import NODE_RUN_LEASE, lease
 
     from . import services
 

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 import psycopg
 from django.db import connection
 
-from apps.generations import recovery
+from apps.core import leases
 
 
 @contextmanager
@@ -15,7 +15,7 @@ def other_worker_holding(generation_id):
         host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432, user=settings["USER"],
         password=settings["PASSWORD"] or None, dbname=settings["NAME"], autocommit=True,
     ) as other:
-        key = recovery._key(recovery.GENERATION_LEASE, generation_id)
+        key = leases._key(leases.GENERATION_LEASE, generation_id)
         other.execute("SELECT pg_advisory_lock(%s, %s)", key)
         yield
         other.execute("SELECT pg_advisory_unlock(%s, %s)", key)

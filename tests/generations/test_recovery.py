@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from apps.credits.models import LedgerEntry
+from apps.core import leases
 from apps.generations import recovery, services, tasks
 from apps.generations.models import Generation, GenerationImage, Status
 from apps.providers.types import Route
@@ -43,13 +44,13 @@ def test_a_job_whose_lease_is_held_is_left_alone_however_old(user, django_captur
     running_since(generation, 600)  # a slow provider call, still in progress elsewhere
 
     with other_worker_holding(generation.id):
-        assert not recovery.lease_abandoned(generation.id)
+        assert not leases.lease_abandoned(generation.id)
         with django_capture_on_commit_callbacks(execute=True):
             assert services.generations_reap_stuck() == {"failed": 0, "redriven": 0}
         # A redelivered copy of its message finds the lease taken and does nothing.
         tasks.generation_run_task(generation_id=str(generation.id))
     assert Generation.objects.get(pk=generation.pk).status == Status.RUNNING
-    assert recovery.lease_abandoned(generation.id)
+    assert leases.lease_abandoned(generation.id)
 
 
 def test_a_fresh_running_job_is_not_re_driven(user, django_capture_on_commit_callbacks):
