@@ -37,51 +37,40 @@ api = DarkroomAPI(
 )
 
 
-def error(request, *, detail: str, code: str, status: int):
-    return api.create_response(request, {"detail": detail, "code": code}, status=status)
+def _status_detail_code(exc: Exception) -> tuple[int, str, str]:
+    """What any error raised under /api/v1/ answers: (status, detail, code)."""
+    if isinstance(exc, ApplicationError):
+        return exc.http_status, exc.message, exc.code
+    if isinstance(exc, ValidationError):
+        problems = []
+        for item in exc.errors:
+            where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "payload", "query"))
+            problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+        return 422, "Invalid request. " + "; ".join(problems) if problems else "Invalid request.", "invalid_request"
+    if isinstance(exc, AuthenticationError):
+        return 401, "Send a valid API key as 'Authorization: Bearer <key>'.", "unauthenticated"
+    if isinstance(exc, Http404):
+        return 404, "Not found.", "not_found"
+    if isinstance(exc, HttpError):
+        code = {400: "invalid_request", 405: "method_not_allowed", 429: "rate_limited"}.get(exc.status_code, "http_error")
+        return exc.status_code, str(exc), code
+    return 500, "Something went wrong on our side.", "internal_error"
 
 
-@api.exception_handler(ApplicationError)
-def application_error(request, exc: ApplicationError):
-    response = error(request, detail=exc.message, code=exc.code, status=exc.http_status)
+def api_error(request, exc: Exception):
+    """The API's one error mapper: every error becomes `{detail, code}` at its status."""
+    status, detail, code = _status_detail_code(exc)
+    if status == 500:
+        logger.error("API request failed", exc_info=exc, extra={"path": request.path})
+    response = api.create_response(request, {"detail": detail, "code": code}, status=status)
     if retry_after := getattr(exc, "retry_after", None):
         response["Retry-After"] = str(retry_after)  # limits (429): seconds until a retry can succeed
     return response
 
 
-@api.exception_handler(ValidationError)
-def validation_error(request, exc: ValidationError):
-    problems = []
-    for item in exc.errors:
-        where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "payload", "query"))
-        problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
-    detail = "Invalid request. " + "; ".join(problems) if problems else "Invalid request."
-    return error(request, detail=detail, code="invalid_request", status=422)
-
-
-@api.exception_handler(AuthenticationError)
-def authentication_error(request, exc):
-    return error(
-        request, detail="Send a valid API key as 'Authorization: Bearer <key>'.", code="unauthenticated", status=401
-    )
-
-
-@api.exception_handler(Http404)
-def not_found(request, exc):
-    return error(request, detail="Not found.", code="not_found", status=404)
-
-
-@api.exception_handler(HttpError)
-def http_error(request, exc: HttpError):
-    code = {400: "invalid_request", 405: "method_not_allowed", 429: "rate_limited"}.get(exc.status_code, "http_error")
-    return error(request, detail=str(exc), code=code, status=exc.status_code)
-
-
-@api.exception_handler(Exception)
-def unexpected_error(request, exc):
-    logger.exception("API request failed", extra={"path": request.path})
-    return error(request, detail="Something went wrong on our side.", code="internal_error", status=500)
-
+# Registered for each class django-ninja has a default handler for, so none of those answers instead.
+for _error_class in (ApplicationError, ValidationError, AuthenticationError, Http404, HttpError, Exception):
+    api.add_exception_handler(_error_class, api_error)
 
 # Idempotency-Key on every POST (apps/core/idempotency.py).
 api.add_decorator(idempotent_posts(api, ApiKeyAuth()), mode="view")

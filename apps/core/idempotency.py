@@ -152,10 +152,7 @@ def replay_response(record: IdempotencyKey) -> HttpResponse:
 
 
 def _error(api, request, error: ApplicationError) -> HttpResponse:
-    response = api.on_exception(request, error)
-    if retry_after := getattr(error, "retry_after", None):
-        response["Retry-After"] = str(retry_after)
-    return response
+    return api.on_exception(request, error)  # the API's own error mapper words it
 
 
 def _begin(api, authenticate, request):
