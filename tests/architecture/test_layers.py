@@ -7,7 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "apps"
-DOMAIN_MODULES = {"models", "services", "selectors", "tasks", "events", "subscribers", "live", "schemas"}
+DOMAIN_MODULES = {"models", "services", "selectors", "tasks", "events", "subscribers", "live", "schemas", "payloads"}
 INTERFACE_MODULES = {"api", "views", "admin", "urls", "consumers", "forms"}
 MAX_LINES = 500
 
