@@ -3,11 +3,13 @@
 Each check returns what is wrong, as a short reason, or None; the caller decides what a refusal
 costs. Thresholds are the caller's too.
 
-"Something in it" is measured on the full-resolution grey image, in 16 px tiles: the image has
-detail if any tile's pixels spread by at least `min_stddev` levels. Shrinking the image first (a
-64 px thumbnail, as this check once did) averages fine detail away: 1 px stripes become a flat
-grey, small text a faint wash, a few stars nothing at all. A tile is small enough to keep them,
-and large enough that JPEG noise of a level or two stays far below the threshold.
+"Something in it" is measured on the full-resolution grey image: its levels spread by at least
+`min_stddev` over the whole image (a smooth gradient) or within any tile of about 16 px (fine
+detail). Shrinking the image first (a 64 px thumbnail, as this check once did) averages fine detail
+away: 1 px stripes become a flat grey, small text a faint wash, a few stars nothing at all. A tile
+is small enough to keep them, and large enough that JPEG noise of a level or two stays far below
+the threshold. The whole-image spread is never less than the thumbnail's, so nothing the old check
+let through is refused now.
 """
 
 import math
@@ -43,12 +45,13 @@ def tile_detail(grey: np.ndarray) -> float:
 
 
 def blank_problem(image: Image.Image, *, min_stddev: float, min_mean: float) -> str | None:
-    """The image is blank or a single colour (no tile with detail), or all black (darker on average
-    than `min_mean`, with no point brighter than VISIBLE_LEVEL: a night sky with stars passes)."""
+    """The image is blank or a single colour (no spread across it or within a tile), or all black
+    (darker on average than `min_mean`, with no point brighter than VISIBLE_LEVEL: a night sky with
+    stars passes)."""
     grey = np.asarray(image.convert("L"))
-    if tile_detail(grey) < min_stddev:
+    mean, spread = (float(value.item()) for value in cv2.meanStdDev(grey))
+    if spread < min_stddev and tile_detail(grey) < min_stddev:
         return "output is blank or a single colour"
-    mean = cv2.mean(grey)[0]
     if mean < min_mean and cv2.minMaxLoc(grey)[1] < VISIBLE_LEVEL:
         return "output is all black"
     return None

@@ -56,6 +56,13 @@ def night_sky(size: int = SIZE, stars: int = 12) -> Image.Image:
     return Image.fromarray(pixels, "RGB")
 
 
+def smooth_gradient(size: int = SIZE) -> Image.Image:
+    """A soft sky: dark blue at the top to pale at the bottom, a level or less from pixel to pixel."""
+    ramp = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
+    pixels = np.array([20, 40, 90], np.float32) + ramp * np.array([200, 190, 150], np.float32)
+    return Image.fromarray(np.repeat(pixels, size, axis=1).astype(np.uint8), "RGB")
+
+
 def flat(level: int | tuple[int, int, int], size: int = SIZE) -> Image.Image:
     """One colour: white (a blank canvas), grey, black."""
     colour = (level, level, level) if isinstance(level, int) else level

@@ -19,7 +19,7 @@ def problem(image: Image.Image) -> str | None:
 
 
 @pytest.mark.parametrize("draw", [outputs.fine_stripes, outputs.small_text, outputs.product_on_white,
-                                  outputs.night_sky], ids=lambda draw: draw.__name__)
+                                  outputs.night_sky, outputs.smooth_gradient], ids=lambda draw: draw.__name__)
 def test_fine_detail_passes(draw):
     assert problem(draw()) is None
 
