@@ -8,8 +8,8 @@ costs. Thresholds are the caller's too.
 detail). Shrinking the image first (a 64 px thumbnail, as this check once did) averages fine detail
 away: 1 px stripes become a flat grey, small text a faint wash, a few stars nothing at all. A tile
 is small enough to keep them, and large enough that JPEG noise of a level or two stays far below
-the threshold. The whole-image spread is never less than the thumbnail's, so nothing the old check
-let through is refused now.
+the threshold. Shrinking averages pixels together, which narrows their spread, so the whole-image
+spread is at least the thumbnail's: what the old check let through still passes.
 """
 
 import math
