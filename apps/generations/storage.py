@@ -3,20 +3,20 @@ BlurHash placeholder and a content hash. A video output is decoded whole before 
 first frame (the poster) gives the preview, thumbnail and placeholder."""
 
 import hashlib
-import math
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from PIL import Image, ImageStat
+from PIL import Image
 
-from apps.media import video
-from apps.media.derivatives import Derivatives, derivatives_make
-from apps.media.exceptions import MediaError
+from apps.imaging import video
+from apps.imaging.checks import blank_problem, shape_problem
+from apps.imaging.decoding import image_decode
+from apps.imaging.derivatives import Derivatives, derivatives_make
+from apps.imaging.exceptions import ImagingError
 from apps.media.storage import file_write
-from apps.media.validation import image_validate
 from apps.providers.fetch import FetchError, fetch_output
 from apps.providers.types import ProviderOutput
 
@@ -65,28 +65,14 @@ def derivatives_start(outputs: tuple[ProviderOutput, ...]) -> dict[int, Future]:
     return {index: future for index, future in started.items() if future is not None}
 
 
-def _ratio(width: int, height: int) -> float:
-    return math.log(width / height)
-
-
 def output_check(image: Image.Image, *, generation: Generation, input_sha256: str | None, sha256: str | None) -> None:
     """An output is refused if it is blank, uniform, black, the wrong shape, or the input again."""
-    if abs(_ratio(image.width, image.height) - _ratio(generation.width, generation.height)) > settings.OUTPUT_MAX_RATIO_DRIFT:
-        raise InvalidOutputError(f"output is {image.width}×{image.height}, expected about {generation.width}×{generation.height}")
-    if image.mode in ("RGB", "L"):
-        # Shrink first, then take the grey: both are linear, so the statistics are the same, and
-        # only 64² pixels are converted instead of the whole image.
-        small = image.copy()
-        small.thumbnail((64, 64))
-        small = small.convert("L")
-    else:
-        small = image.convert("L")
-        small.thumbnail((64, 64))
-    stat = ImageStat.Stat(small)
-    if stat.stddev[0] < settings.OUTPUT_MIN_STDDEV:
-        raise InvalidOutputError("output is blank or a single colour")
-    if stat.mean[0] < settings.OUTPUT_MIN_MEAN:
-        raise InvalidOutputError("output is all black")
+    problem = shape_problem(image.size, (generation.width, generation.height),
+                            max_ratio_drift=settings.OUTPUT_MAX_RATIO_DRIFT)
+    problem = problem or blank_problem(image, min_stddev=settings.OUTPUT_MIN_STDDEV,
+                                       min_mean=settings.OUTPUT_MIN_MEAN)
+    if problem:
+        raise InvalidOutputError(problem)
     if input_sha256 and sha256 == input_sha256:
         raise InvalidOutputError("output is the input image unchanged")
 
@@ -116,7 +102,7 @@ class CheckedOutput:
             return self.derivatives
         try:
             return self.derivatives.result()
-        except MediaError as error:
+        except ImagingError as error:
             raise InvalidOutputError(f"output does not decode: {error.code}") from None
 
 
@@ -133,8 +119,9 @@ def _check_image(content: bytes, *, generation: Generation, input_sha256: str | 
     if pending is None:
         pending = _derivatives_submit(content)
     try:
-        image = image_validate(content, max_bytes=settings.PROVIDER_FETCH_MAX_BYTES)
-    except MediaError as error:
+        image = image_decode(content, max_bytes=settings.PROVIDER_FETCH_MAX_BYTES,
+                             max_pixels=settings.MEDIA_MAX_PIXELS)
+    except ImagingError as error:
         raise InvalidOutputError(f"output does not decode: {error.code}") from None
     sha256 = hashlib.sha256(content).hexdigest() if input_sha256 else None
     output_check(image, generation=generation, input_sha256=input_sha256, sha256=sha256)
@@ -146,7 +133,7 @@ def _check_video(content: bytes, *, generation: Generation) -> CheckedOutput:
     try:
         info = video.video_validate(content, max_bytes=settings.PROVIDER_FETCH_MAX_BYTES)
         derivatives = derivatives_make(video.poster_png(info))
-    except MediaError as error:
+    except ImagingError as error:
         raise InvalidOutputError(f"output does not decode: {error.code}") from None
     sha256 = hashlib.sha256(content).hexdigest()
     # The poster stands for the clip: a blank, black or misshapen first frame is refused too.

@@ -1,17 +1,11 @@
-"""Media errors: each has a stable code and HTTP status; messages are safe to show.
+"""Upload errors: each has a stable code and HTTP status; messages are safe to show.
 
-413 means the submitted file or image is over a limit; every other refusal is 422.
+Reading an image can fail in ways `apps.imaging.exceptions` names (empty, too large, not an image,
+damaged); these are the refusals only an upload, or an edit of one, can meet.
 """
 
 from apps.core.exceptions import ApplicationError
-
-
-def _megabytes(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
-
-
-def _megapixels(n: int) -> str:
-    return f"{n / 1_000_000:g} MP"
+from apps.imaging.exceptions import megapixels
 
 
 class MediaError(ApplicationError):
@@ -23,38 +17,6 @@ class MediaError(ApplicationError):
 class FileRequiredError(MediaError):
     code = "file_required"
     default_message = "Attach an image file."
-
-
-class EmptyFileError(MediaError):
-    code = "file_empty"
-    default_message = "The file is empty."
-
-
-class FileTooLargeError(MediaError):
-    code = "file_too_large"
-    http_status = 413
-
-    def __init__(self, *, limit: int):
-        super().__init__(f"The file is too large: the limit is {_megabytes(limit)}.")
-
-
-class ImageTooLargeError(MediaError):
-    code = "image_too_large"
-    http_status = 413
-
-    def __init__(self, *, width: int | None = None, height: int | None = None, limit: int):
-        size = f" The image is {width}×{height} pixels." if width and height else ""
-        super().__init__(f"The image has too many pixels: the limit is {_megapixels(limit)}.{size}")
-
-
-class UnsupportedImageError(MediaError):
-    code = "unsupported_image"
-    default_message = "This file is not a JPEG, PNG or WebP image."
-
-
-class CorruptImageError(MediaError):
-    code = "image_corrupt"
-    default_message = "The image is damaged or incomplete and could not be read."
 
 
 class InvalidKindError(MediaError):
@@ -96,7 +58,7 @@ class ResultTooLargeError(MediaError):
 
     def __init__(self, *, width: int, height: int, limit: int):
         super().__init__(
-            f"The result would be {width}×{height} pixels, over the {_megapixels(limit)} limit. "
+            f"The result would be {width}×{height} pixels, over the {megapixels(limit)} limit. "
             "Start from a smaller photo or a smaller factor."
         )
 

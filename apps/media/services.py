@@ -11,9 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.registry import NotRegistered
+from apps.imaging.cleaning import CleanImage, image_clean, image_encode
+from apps.imaging.derivatives import derivatives_make
+from apps.imaging.operations import OPERATIONS, OperationError
 
 from . import selectors
-from .derivatives import derivatives_make
 from .exceptions import (
     InvalidKindError,
     InvalidOperationError,
@@ -23,9 +25,8 @@ from .exceptions import (
     ResultTooLargeError,
 )
 from .models import Kind, Upload
-from .operations import OPERATIONS, OperationError
 from .storage import file_delete, file_read, file_write, original_path, preview_path, thumbnail_path
-from .validation import CleanImage, image_clean, image_encode, image_validate, mask_validate
+from .validation import image_validate, mask_validate
 
 __all__ = ["mask_validate", "upload_apply_operation", "upload_create", "upload_derivatives_make"]
 

@@ -4,8 +4,9 @@ import logging
 
 from celery import shared_task
 
+from apps.imaging.exceptions import ImagingError
+
 from . import services
-from .exceptions import MediaError
 
 logger = logging.getLogger(__name__)
 
@@ -14,7 +15,7 @@ logger = logging.getLogger(__name__)
 def upload_derivatives_task(self, *, upload_id: str) -> None:
     try:
         services.upload_derivatives_make(upload_id=upload_id)
-    except MediaError:
+    except ImagingError:
         # The stored file itself is the problem; trying again will not help. Pages fall back to it.
         logger.warning("upload derivatives refused", extra={"upload": upload_id}, exc_info=True)
     except Exception as exc:

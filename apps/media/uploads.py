@@ -4,7 +4,9 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 
-from .exceptions import FileRequiredError, FileTooLargeError
+from apps.imaging.exceptions import FileTooLargeError
+
+from .exceptions import FileRequiredError
 
 TOO_LARGE_FLAG = "media_upload_too_large"
 

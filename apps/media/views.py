@@ -10,10 +10,10 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.catalog.selectors import catalog_model_availability, catalog_model_list
 from apps.core.exceptions import ApplicationError
 from apps.core.htmx import is_htmx
+from apps.imaging.operations import OPERATIONS
 
 from . import selectors, services
 from .models import Kind
-from .operations import OPERATIONS
 from .uploads import upload_read
 
 

@@ -1,4 +1,4 @@
-"""Workflow node types for local image work: a photo input, the operations of `operations.py`,
+"""Workflow node types for local image work: a photo input, the operations of `apps.imaging`,
 resize/crop, composite onto a backdrop, and "pick best". Registered from `MediaConfig.ready()`.
 
 Every result is stored as a new photo in the owner's library (like the edit page's operations),
@@ -11,22 +11,23 @@ retry it alone and it succeeds. Demos and fault tests use it; it is never on by 
 
 import sys
 
-import cv2
-import numpy as np
 from django.conf import settings
 from PIL import Image
 
 from apps.core.exceptions import ApplicationError
+from apps.imaging.cleaning import CleanImage, image_clean, image_encode
+from apps.imaging.composite import composite_onto
+from apps.imaging.exceptions import ImagingError
+from apps.imaging.operations import OPERATIONS, OperationError, crop_to_aspect, resize_long_edge
+from apps.imaging.scores import image_score
 from apps.workflows.engine.registry import register_node_type
 from apps.workflows.engine.types import Field, NodeFailed, NodeResult, NodeType, Port, PortType
 
 from . import selectors
-from .exceptions import MediaError
 from .models import Kind, Upload
-from .operations import OPERATIONS, OperationError, crop_to_aspect, resize_long_edge
 from .services import _upload_store
 from .storage import file_read
-from .validation import CleanImage, image_clean, image_encode, image_validate
+from .validation import image_validate
 
 IMAGE = PortType.IMAGE
 FAIL_ATTEMPTS = Field(
@@ -46,7 +47,7 @@ def _open(ref: dict) -> tuple[Image.Image, str]:
     """The stored image as a cleaned Pillow image, with its format."""
     try:
         image = image_validate(file_read(ref["file"]), max_bytes=sys.maxsize)
-    except (MediaError, OSError, KeyError) as error:
+    except (ImagingError, OSError, KeyError) as error:
         raise NodeFailed("An input image could not be read.", code="input_unreadable", retry=False,
                          fallback=False) from error
     return image_clean(image), image.format
@@ -208,24 +209,6 @@ def _scaled(size, long_edge):
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-def composite_onto(subject: Image.Image, *, backdrop: Image.Image | None, colour: str, padding: float) -> Image.Image:
-    """The subject (its transparency as the mask) centred on a backdrop image or a plain colour,
-    with `padding` per cent of the long edge around it. Opaque RGB out."""
-    rgba = subject.convert("RGBA")
-    if backdrop is None:
-        pad = round(max(rgba.size) * padding / 100)
-        canvas = Image.new("RGB", (rgba.width + 2 * pad, rgba.height + 2 * pad), colour)
-        canvas.paste(rgba, (pad, pad), rgba)
-        return canvas
-    canvas = backdrop.convert("RGB")
-    pad = round(max(canvas.size) * padding / 100)
-    box_w, box_h = max(1, canvas.width - 2 * pad), max(1, canvas.height - 2 * pad)
-    scale = min(box_w / rgba.width, box_h / rgba.height)
-    fitted = rgba.resize((max(1, round(rgba.width * scale)), max(1, round(rgba.height * scale))), Image.Resampling.LANCZOS)
-    canvas.paste(fitted, ((canvas.width - fitted.width) // 2, (canvas.height - fitted.height) // 2), fitted)
-    return canvas
-
-
 class CompositeNode(LocalImageNode):
     key = "composite"
     label = "Composite onto backdrop"
@@ -254,23 +237,6 @@ class CompositeNode(LocalImageNode):
 # ---------------------------------------------------------------- pick best
 
 
-def _score_image(image: Image.Image, method: str) -> float:
-    if method == "resolution":
-        return float(image.width * image.height)
-    small = image.convert("RGB")
-    small.thumbnail((512, 512))
-    rgb = np.asarray(small, dtype=np.float32)
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    if method == "sharpness":
-        return float(cv2.Laplacian(grey, cv2.CV_32F).var())
-    if method == "contrast":
-        return float(grey.std())
-    # Colourfulness (Hasler & Süsstrunk, 2003).
-    rg = rgb[..., 0] - rgb[..., 1]
-    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
-    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
-
-
 class PickBestNode(LocalImageNode):
     key = "pick_best"
     label = "Pick best"
@@ -291,7 +257,7 @@ class PickBestNode(LocalImageNode):
         images = ctx.inputs.get("image") or []
         if not images:
             raise NodeFailed("No image came in.", code="no_input", retry=False, fallback=False)
-        scored = [(round(_score_image(_open(ref)[0], ctx.params["score"]), 4), index, ref)
+        scored = [(round(image_score(_open(ref)[0], ctx.params["score"]), 4), index, ref)
                   for index, ref in enumerate(images)]
         ranked = sorted(scored, key=lambda item: (-item[0], item[1]))
         kept = [ref for _, _, ref in ranked[: ctx.params["keep"]]]

@@ -22,7 +22,7 @@ from apps.accounts.services import api_key_authenticate
 from apps.core.exceptions import ApplicationError
 from apps.core.idempotency import idempotent_posts
 from apps.core.openapi import document_api_conventions
-from apps.media.exceptions import FileTooLargeError
+from apps.imaging.exceptions import FileTooLargeError
 from apps.media.uploads import TOO_LARGE_FLAG
 
 from . import services, streaming

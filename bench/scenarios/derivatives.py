@@ -1,5 +1,5 @@
 """Image derivatives: WebP preview + WebP thumbnail + BlurHash + SHA-256 of a 1024² PNG, the usual
-generator output, through `apps.media.derivatives.derivatives_make` (goal: median ≤ 40 ms).
+generator output, through `apps.imaging.derivatives.derivatives_make` (goal: median ≤ 40 ms).
 
 Runs in its own process (no database). Both backends are timed, interleaved run by run so a busy
 machine penalises them alike; the row also gives the CPU time per image, the WebP sizes and the
@@ -75,7 +75,7 @@ def _timed(functions: dict, runs: int) -> dict:
 
 
 def measure(quick: bool) -> list[dict]:
-    from apps.media import derivatives, operations
+    from apps.imaging import derivatives, operations
     from apps.media.validation import image_validate_clean
 
     runs = 15 if quick else 60

@@ -171,7 +171,7 @@ def _timed_requests(client, url: str, runs: int, **headers) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from apps.media.derivatives import blurhash_data_uri
+    from apps.imaging.derivatives import blurhash_data_uri
 
     sql_seconds = []
 

@@ -1,5 +1,5 @@
 """Video: the offline motion engine's 4 s 720p H.264 clip from a photo (goal: median ≤ 6 s on
-this 2-core machine), and checking a clip by decoding it whole (`apps.media.video.video_validate`).
+this 2-core machine), and checking a clip by decoding it whole (`apps.imaging.video.video_validate`).
 
 Runs in its own process (no database). The clip is the one a generation makes: 96 frames at
 24 fps, drawn on one thread while x264 encodes on the other. The row also gives CPU seconds per
@@ -25,7 +25,7 @@ def run(ctx) -> list[dict]:
 def measure(quick: bool) -> list[dict]:
     from PIL import Image
 
-    from apps.media import video
+    from apps.imaging import video
     from apps.providers.adapters.offline import motion
     from bench.scenarios.derivatives import photo_like
 

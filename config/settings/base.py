@@ -423,8 +423,9 @@ STABILITY_API_KEY = _credential("STABILITY_API_KEY")
 COMFYUI_URL = _provider("COMFYUI_URL", "")
 
 # Outputs are refused (and the job moves to the next route, uncharged) when they are a single
-# colour (greyscale standard deviation below this, 0–255), all black (mean below this), shaped
-# unlike the request (|log of the ratio difference| above this) or the input image unchanged.
+# colour (no ~16 px tile of the full-size grey image spreads this far, as a standard deviation
+# of 0–255 levels), all black (mean below this and no point brighter than 64), shaped unlike
+# the request (|log of the ratio difference| above this) or the input image unchanged.
 OUTPUT_MIN_STDDEV = float(env("OUTPUT_MIN_STDDEV", "3"))
 OUTPUT_MIN_MEAN = float(env("OUTPUT_MIN_MEAN", "4"))
 OUTPUT_MAX_RATIO_DRIFT = float(env("OUTPUT_MAX_RATIO_DRIFT", "0.35"))

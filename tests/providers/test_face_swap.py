@@ -14,7 +14,7 @@ from apps.credits.selectors import credits_balance_get
 from apps.generations import services
 from apps.generations.exceptions import InvalidGenerationError
 from apps.generations.models import Generation, Status
-from apps.media.face_swap import detect_largest_face
+from apps.imaging.face_swap import detect_largest_face
 from apps.media.storage import file_read
 from apps.providers.adapters.fal import FalQueueAdapter
 from apps.providers.adapters.offline import OfflineEngineAdapter
@@ -22,7 +22,7 @@ from apps.providers.adapters.offline.face_swap import NoFaceError
 from apps.providers.adapters.replicate import ReplicateAdapter
 from apps.providers.fetch import fetch_output
 from apps.providers.types import GenerationRequest, JobState
-from tests.media.faces import other_face_bytes, portrait_bytes
+from tests.imaging.faces import other_face_bytes, portrait_bytes
 from tests.media.factories import UploadFactory
 from tests.media.images import photo_bytes
 from tests.providers.conftest import poll_until_done, run_blocking

@@ -7,7 +7,7 @@ from apps.credits.selectors import credits_balance_get
 from apps.generations import services
 from apps.generations.exceptions import InvalidGenerationError
 from apps.generations.models import Status
-from apps.media import video
+from apps.imaging import video
 from apps.media.storage import file_read
 from apps.providers.adapters.replicate import payloads
 from apps.providers.exceptions import ProviderRejectedError

@@ -10,13 +10,13 @@ from PIL import Image
 from apps.credits.models import CreditAccount
 from apps.generations.models import Generation
 from apps.generations.models import Status as GenerationStatus
-from apps.media.face_swap import detect_largest_face
+from apps.imaging.face_swap import detect_largest_face
 from apps.media.storage import file_read
 from apps.workflows import services
 from apps.workflows.engine.graph import graph_validate
 from apps.workflows.engine.registry import node_type_get
 from apps.workflows.models import NodeRun, NodeStatus, RunStatus
-from tests.media.faces import other_face_bytes, portrait_bytes
+from tests.imaging.faces import other_face_bytes, portrait_bytes
 from tests.media.factories import UploadFactory
 
 from .conftest import edge, node

@@ -8,7 +8,7 @@ from django.test import Client
 
 from apps.credits.models import CreditAccount, LedgerEntry
 from apps.generations.workflow_nodes import ImageToVideoNode
-from apps.media import video
+from apps.imaging import video
 from apps.media.storage import file_read
 from apps.workflows import services
 from apps.workflows.exceptions import WorkflowInvalidError

@@ -1,7 +1,7 @@
 from django import template
 
-from apps.media.derivatives import blurhash_data_uri
-from apps.media.operations import OPERATIONS
+from apps.imaging.derivatives import blurhash_data_uri
+from apps.imaging.operations import OPERATIONS
 
 register = template.Library()
 

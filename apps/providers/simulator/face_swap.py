@@ -9,7 +9,7 @@ import io
 
 from PIL import Image, UnidentifiedImageError
 
-from apps.media import face_swap
+from apps.imaging import face_swap
 from apps.providers.adapters.offline import renderer
 
 

@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from PIL import Image
 
-from apps.media import operations
+from apps.imaging import operations
 from apps.providers.exceptions import ProviderError, ProviderRejectedError
 from apps.providers.registry import adapter_registry
 from apps.providers.retry import RetryPolicy

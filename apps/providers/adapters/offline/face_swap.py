@@ -1,4 +1,4 @@
-"""The offline face swap route: Darkroom's classical swap (apps/media/face_swap.py) as an engine
+"""The offline face swap route: Darkroom's classical swap (apps/imaging/face_swap.py) as an engine
 model, so face swap works on a server with no provider keys."""
 
 import io
@@ -6,7 +6,7 @@ import time
 
 from PIL import Image, UnidentifiedImageError
 
-from apps.media import face_swap
+from apps.imaging import face_swap
 from apps.providers.exceptions import ProviderError, ProviderRejectedError
 from apps.providers.face_swap import NO_FACE_CODE, no_face_message
 from apps.providers.types import GenerationRequest, JobState, ProgressCallback, ProviderOutput, ProviderStatus

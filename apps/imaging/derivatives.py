@@ -1,7 +1,7 @@
 """Derivatives of a stored image: a WebP web preview, a WebP thumbnail, a BlurHash and a SHA-256.
 
 `derivatives_make(image_bytes)` is the one entry point, for uploads and generation outputs alike.
-It expects bytes that were already validated (`validation.image_validate`); it still refuses
+It expects bytes that were already decoded once within limits (`decoding.image_decode`); it still refuses
 anything over the pixel limit rather than decoding it.
 
 Two backends give the same result: pyvips (libvips: faster on PNG, which is what generators
@@ -32,8 +32,8 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
+from .cleaning import normalise_mode
 from .exceptions import ImageTooLargeError
-from .validation import normalise_mode
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Local image operations: pure functions, a Pillow image in, a new Pillow image out.
 
 No network and no model weights: each is a classical algorithm, named for what it is.
-`OPERATIONS` lists them with their parameters for the edit page, the API and (later) workflow
-nodes; `services.upload_apply_operation` runs one on an upload and stores the result.
+`OPERATIONS` lists them with their parameters for the edit page, the API and workflow nodes;
+`apps.media.services.upload_apply_operation` runs one on an upload and stores the result.
 """
 
 from collections.abc import Callable

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apps.media.face_swap import NoFaceFoundError, detect_largest_face, face_swap
+from apps.imaging.face_swap import NoFaceFoundError, detect_largest_face, face_swap
+from tests.media.images import photo
 
 from .faces import other_face, portrait
-from .images import photo
 
 
 def _mean(image: Image.Image, box) -> np.ndarray:

@@ -15,7 +15,7 @@ import av
 from django.conf import settings
 from PIL import Image
 
-from .exceptions import MediaError
+from .exceptions import ImagingError
 
 # Codecs every current browser's <video> plays in the containers below.
 PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
@@ -24,7 +24,7 @@ CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
 MIN_DECODED_SHARE = 0.9
 
 
-class VideoError(MediaError):
+class VideoError(ImagingError):
     code = "invalid_video"
     default_message = "This video can't be used."
 

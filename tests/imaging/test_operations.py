@@ -2,10 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from apps.media import operations
-from apps.media.operations import OPERATIONS, OperationError
-
-from .images import photo
+from apps.imaging import operations
+from apps.imaging.operations import OPERATIONS, OperationError
+from tests.media.images import photo
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,10 @@ import re
 import pytest
 from PIL import Image
 
-from apps.media import derivatives
-from apps.media.derivatives import blurhash_data_uri, derivatives_make
-from apps.media.exceptions import ImageTooLargeError
-
-from .images import encode, phone_jpeg, photo, photo_bytes
+from apps.imaging import derivatives
+from apps.imaging.derivatives import blurhash_data_uri, derivatives_make
+from apps.imaging.exceptions import ImageTooLargeError
+from tests.media.images import encode, phone_jpeg, photo, photo_bytes
 
 BACKENDS = [
     "pillow",

@@ -4,7 +4,7 @@ that relies on one checks that it is detected, so a drawing the cascade misses f
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from .images import encode
+from tests.media.images import encode
 
 
 def portrait(width: int = 400, height: int = 400, *, skin=(224, 172, 140), hair=(50, 35, 25),
