@@ -46,7 +46,7 @@ def _enqueue_derivatives(upload_id) -> None:
     upload_derivatives_task.delay(upload_id=str(upload_id))
 
 
-def _upload_store(
+def upload_store(
     *,
     owner,
     kind: str,
@@ -56,6 +56,7 @@ def _upload_store(
     operation_params: dict | None = None,
     original_name: str = "",
 ) -> Upload:
+    """Store a cleaned image as the owner's upload (a photo, a mask, or a step's output)."""
     upload_id = uuid.uuid4()
     path = file_write(original_path(owner_id=owner.pk, upload_id=upload_id, fmt=clean.format), clean.content)
     try:
@@ -110,7 +111,7 @@ def upload_create(
     if photo is not None:
         cleaned, fmt = mask_validate(cleaned, photo, allow_empty=allow_empty_mask), "PNG"
     clean = CleanImage(image=cleaned, content=image_encode(cleaned, fmt), format=fmt)
-    return _upload_store(
+    return upload_store(
         owner=user, kind=kind, clean=clean, source=photo, original_name=_display_name(filename)
     )
 
@@ -166,7 +167,7 @@ def upload_apply_operation(*, user, upload_id, operation: str, params: dict | No
     result.info = {}
     fmt = spec.output_format(source.format, cleaned)
     clean = CleanImage(image=result, content=image_encode(result, fmt), format=fmt)
-    return _upload_store(
+    return upload_store(
         owner=user,
         kind=source.kind,
         clean=clean,

@@ -25,7 +25,7 @@ from apps.workflows.engine.types import Field, NodeFailed, NodeResult, NodeType,
 
 from . import selectors
 from .models import Kind, Upload
-from .services import _upload_store
+from .services import upload_store
 from .storage import file_read
 from .validation import image_validate
 
@@ -61,7 +61,7 @@ def _store(ctx, image: Image.Image, fmt: str, *, source_ref: dict, operation: st
     clean = CleanImage(image=image, content=image_encode(image, fmt), format=fmt)
     source = Upload.objects.filter(pk=source_ref.get("upload_id"), owner=ctx.user).first() if source_ref.get(
         "upload_id") else None
-    upload = _upload_store(
+    upload = upload_store(
         owner=ctx.user, kind=Kind.PHOTO, clean=clean, source=source, operation=operation, operation_params=params,
         original_name=(source.original_name if source else "") or "Workflow result",
     )
