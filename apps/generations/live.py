@@ -38,9 +38,12 @@ def generation_live_publish(event: events.GenerationProgressed | events.Generati
             card += render_to_string("_balance.html", {"credit_balance": balance, "oob": True})
         return card
 
+    def published() -> None:
+        generation_published(generation.pk, generation)
+
     publish_to_user(
-        user_id=generation.owner_id, event=_event_name(generation), data=_event_data(generation),
-        html=html, on_delivered=None if generation.is_active else (lambda: generation_published(generation.pk, generation)),
+        user_id=generation.owner_id, event=_event_name(generation), data=_event_data(generation), html=html,
+        on_delivered=None if generation.is_active else published,
     )
 
 
@@ -84,4 +87,6 @@ def generation_published(generation_id, generation: Generation | None = None) ->
     timings = generation.timings
     if "provider_end" in timings and generation.predict_seconds is not None:
         timings["overhead"] = round(timings["event_published"] - generation.predict_seconds, 4)
-    Generation.objects.filter(pk=generation_id).exclude(timings__has_key="event_published").update(timings=timings)
+    Generation.objects.filter(pk=generation_id).exclude(timings__has_key="event_published").update(
+        timings=timings
+    )

@@ -34,7 +34,9 @@ from .types import GenerationRequest, ProviderStatus, Route
 
 logger = logging.getLogger(__name__)
 
-NEGATIVE_PROMPT_DROPPED = "The negative prompt was not used: the service running this model does not take one."
+NEGATIVE_PROMPT_DROPPED = (
+    "The negative prompt was not used: the service running this model does not take one."
+)
 
 
 # ---------------------------------------------------------------- outcomes
@@ -185,7 +187,9 @@ def run(
     return AllRoutesDown(outage=outage)
 
 
-def _run_route(adapter, index: int, route: Route, base: GenerationRequest, listener: RunListener) -> RunOutcome:
+def _run_route(
+    adapter, index: int, route: Route, base: GenerationRequest, listener: RunListener
+) -> RunOutcome:
     """Blocking routes return their final status; job routes are submitted and tracked later."""
     request, notes = route_request(base, route)
     if adapter.blocking:
@@ -199,11 +203,12 @@ def _run_route(adapter, index: int, route: Route, base: GenerationRequest, liste
     submitted = _timed_call(route, "submit", lambda: call_with_retry(
         lambda: adapter.submit(request), adapter_retry_policy(adapter)
     ))
-    if not listener.started(route_index=index, route=route, provider_job_id=submitted.provider_job_id, notes=notes):
+    job_id = submitted.provider_job_id
+    if not listener.started(route_index=index, route=route, provider_job_id=job_id, notes=notes):
         # Canceled while we were submitting: tell the provider too.
-        job_cancel(route.provider, submitted.provider_job_id)
+        job_cancel(route.provider, job_id)
         return Withdrawn()
-    return Submitted(index, route.provider, submitted.provider_job_id, submitted)
+    return Submitted(index, route.provider, job_id, submitted)
 
 
 def _timed_call(route: Route, operation: str, call):

@@ -57,7 +57,9 @@ def generation_mark_running(generation_id, *, route_index: int, route: Route, pr
         generation.provider_job_id = provider_job_id
         for note in notes:
             generation_note(generation, note)
-        generation_save(generation, "started_at", "provider", "route_index", "provider_job_id", "notes", "timings")
+        generation_save(
+            generation, "started_at", "provider", "route_index", "provider_job_id", "notes", "timings"
+        )
         announce_progress(generation)
     return True
 
@@ -81,7 +83,9 @@ def _upload_bytes(upload_id) -> bytes | None:
         return None
     upload = Upload.objects.filter(pk=upload_id).first()
     if upload is None:
-        raise ProviderRejectedError("An input image of this generation no longer exists. You were not charged.")
+        raise ProviderRejectedError(
+            "An input image of this generation no longer exists. You were not charged."
+        )
     return file_read(upload.file)
 
 

@@ -58,7 +58,9 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         generation.timing_mark("provider_end", now)
         if status.seed:
             generation.seed = status.seed[:40]  # the seed the provider says it used, so results can be redone
-        generation_save(generation, "started_at", "finishing_at", "progress", "predict_seconds", "seed", "timings")
+        generation_save(
+            generation, "started_at", "finishing_at", "progress", "predict_seconds", "seed", "timings"
+        )
         if len(started) < len(status.outputs):
             # Outputs still to download (or a clip to decode) can take a while: say so. Images
             # already in hand are done in a few tens of milliseconds, before the event would show.
@@ -104,7 +106,9 @@ def generation_reroute(*, generation_id) -> None:
             announce_progress(generation)
             transaction.on_commit(lambda: tasks.generation_run_task.delay(generation_id=str(generation_id)))
     if exhausted:
-        generation_fail(generation_id=generation_id, code="invalid_output", message=ProviderError.default_message)
+        generation_fail(
+            generation_id=generation_id, code="invalid_output", message=ProviderError.default_message
+        )
 
 
 def _end(generation_id, *, transition: str, code: str, message: str) -> None:

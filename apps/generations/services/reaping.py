@@ -15,7 +15,8 @@ def generations_reap_stuck() -> dict:
     a dead worker left half-saved."""
     now = timezone.now()
     expired = list(
-        Generation.objects.filter(status__in=ACTIVE, deadline_at__lt=now).values_list("pk", "provider", "provider_job_id")
+        Generation.objects.filter(status__in=ACTIVE, deadline_at__lt=now)
+        .values_list("pk", "provider", "provider_job_id")
     )
     for generation_id, provider, job_id in expired:
         router.job_cancel(provider, job_id)

@@ -9,7 +9,9 @@ from ..models import Generation
 
 INTERNAL_ERROR_MESSAGE = "Something went wrong on our side while making this image. You were not charged."
 TIMEOUT_MESSAGE = "This took too long and was stopped. You were not charged."
-ALL_ROUTES_DOWN_MESSAGE = "The image service is unavailable right now. Please try again later. You were not charged."
+ALL_ROUTES_DOWN_MESSAGE = (
+    "The image service is unavailable right now. Please try again later. You were not charged."
+)
 SLOW_NOTE = "Taking longer than usual."
 
 
@@ -48,7 +50,8 @@ def generation_add_note(generation_id, text: str) -> None:
 def announce_progress(generation: Generation, *, preview: bytes | None = None) -> None:
     """An active generation changed: subscribers (the live card) see it."""
     events.emit(events.GenerationProgressed(
-        user_id=generation.owner_id, generation_id=str(generation.pk), status=generation.status, preview=preview,
+        user_id=generation.owner_id, generation_id=str(generation.pk), status=generation.status,
+        preview=preview,
     ))
 
 

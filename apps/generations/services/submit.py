@@ -24,6 +24,10 @@ from .state import announce_end, announce_progress
 MAX_PROMPT_LENGTH = 2000
 MAX_REFERENCES = 4
 MAX_SEED = 2**64 - 1
+# What a model must offer to start from a photo.
+PHOTO_CAPABILITIES = (
+    "image-to-image", "inpaint", "upscale", "remove-background", "face-swap", "image-to-video",
+)
 
 
 def _validated_params(
@@ -40,7 +44,9 @@ def _validated_params(
     if negative_prompt.strip() and not catalog_model.supports_negative_prompt:
         raise invalid(f"{catalog_model.label} does not take a negative prompt.", "negative_prompt")
     if len(negative_prompt) > MAX_PROMPT_LENGTH:
-        raise invalid(f"The negative prompt is too long: at most {MAX_PROMPT_LENGTH} characters.", "negative_prompt")
+        raise invalid(
+            f"The negative prompt is too long: at most {MAX_PROMPT_LENGTH} characters.", "negative_prompt"
+        )
     aspect_ratio = aspect_ratio or catalog_model.default_aspect_ratio
     if aspect_ratio not in catalog_model.aspect_ratios:
         choices = ", ".join(catalog_model.aspect_ratios)
@@ -50,7 +56,9 @@ def _validated_params(
         choices = ", ".join(t["key"] for t in catalog_model.tiers)
         raise invalid(f"{catalog_model.label} offers these sizes: {choices}.", "tier")
     if not 1 <= num_images <= catalog_model.max_images:
-        raise invalid(f"{catalog_model.label} makes 1 to {catalog_model.max_images} images at a time.", "num_images")
+        raise invalid(
+            f"{catalog_model.label} makes 1 to {catalog_model.max_images} images at a time.", "num_images"
+        )
     if seed not in (None, ""):
         if not catalog_model.supports_seed:
             raise invalid(f"{catalog_model.label} does not take a seed.", "seed")
@@ -81,11 +89,12 @@ def _validated_inputs(*, user, catalog_model: CatalogModel, image_upload_id, mas
         if mask_upload_id or reference_upload_ids:
             raise invalid("A mask or reference images need a photo to start from.", "image")
         return inputs
-    if not any(catalog_model.can(c) for c in ("image-to-image", "inpaint", "upscale", "remove-background", "face-swap",
-                                              "image-to-video")):
+    if not any(catalog_model.can(c) for c in PHOTO_CAPABILITIES):
         raise invalid(f"{catalog_model.label} does not start from a photo.", "image")
     photo = media_selectors.upload_get_for_user(user=user, upload_id=image_upload_id, kind="photo")
-    inputs.update(image=str(photo.id), image_sha256=photo.sha256, image_width=photo.width, image_height=photo.height)
+    inputs.update(
+        image=str(photo.id), image_sha256=photo.sha256, image_width=photo.width, image_height=photo.height
+    )
     if mask_upload_id is not None:
         if not catalog_model.can("inpaint"):
             raise invalid(f"{catalog_model.label} does not take a mask.", "mask")
@@ -101,8 +110,12 @@ def _validated_inputs(*, user, catalog_model: CatalogModel, image_upload_id, mas
             raise invalid(f"{catalog_model.label} does not take reference images.", "references")
         if len(reference_upload_ids) > MAX_REFERENCES:
             raise invalid(f"Use at most {MAX_REFERENCES} reference images.", "references")
-        references = [media_selectors.upload_get_for_user(user=user, upload_id=ref) for ref in reference_upload_ids]
-        inputs.update(references=[str(r.id) for r in references], reference_sha256=[r.sha256 for r in references])
+        references = [
+            media_selectors.upload_get_for_user(user=user, upload_id=ref) for ref in reference_upload_ids
+        ]
+        inputs.update(
+            references=[str(r.id) for r in references], reference_sha256=[r.sha256 for r in references]
+        )
     return inputs
 
 
@@ -184,18 +197,25 @@ def generation_create(
     if catalog_model.kind == CatalogModel.Kind.VIDEO:
         params["duration_seconds"] = _video_duration(catalog_model, params["tier"], duration_seconds)
     elif duration_seconds is not None:
-        raise InvalidGenerationError(f"{catalog_model.label} makes images, not clips: leave the duration out.",
-                                     extra={"field": "duration_seconds"})
+        raise InvalidGenerationError(
+            f"{catalog_model.label} makes images, not clips: leave the duration out.",
+            extra={"field": "duration_seconds"},
+        )
     if strength is not None:
         if not 0 < float(strength) <= 1:
-            raise InvalidGenerationError("Strength must be above 0 and at most 1.", extra={"field": "strength"})
+            raise InvalidGenerationError(
+                "Strength must be above 0 and at most 1.", extra={"field": "strength"}
+            )
         params["strength"] = float(strength)
     seed_value = params.pop("seed")
     cache_key = ""
     if catalog_model.deterministic and (seed_given or not catalog_model.supports_seed):
-        cache_key = _cache_key(catalog_model, prompt.strip(), negative_prompt.strip(), {**params, "seed": seed_value})
+        cache_key = _cache_key(
+            catalog_model, prompt.strip(), negative_prompt.strip(), {**params, "seed": seed_value}
+        )
         cached = (
-            Generation.objects.filter(owner=user, cache_key=cache_key, status=Status.SUCCEEDED, cached_from=None)
+            Generation.objects
+            .filter(owner=user, cache_key=cache_key, status=Status.SUCCEEDED, cached_from=None)
             .order_by("-created_at").first()
         )
         if cached is not None:
@@ -207,7 +227,8 @@ def generation_create(
         generation = Generation.objects.create(
             owner=user, catalog_model=catalog_model, prompt=prompt.strip(),
             negative_prompt=negative_prompt.strip(), seed=seed_value, params=params, cache_key=cache_key,
-            quoted_credits=price, deadline_at=timezone.now() + timedelta(seconds=catalog_model.deadline_seconds),
+            quoted_credits=price,
+            deadline_at=timezone.now() + timedelta(seconds=catalog_model.deadline_seconds),
             timings={"queued": 0.0},
         )
         # Per-hour, concurrent-job and daily limits, under the user's account lock until commit.
@@ -217,7 +238,9 @@ def generation_create(
                                          new_generation=True)
         # robust: with the broker down the job stays queued (and is re-sent by the reaper) instead
         # of failing a request whose generation is already committed.
-        transaction.on_commit(lambda: tasks.generation_run_task.delay(generation_id=str(generation.id)), robust=True)
+        transaction.on_commit(
+            lambda: tasks.generation_run_task.delay(generation_id=str(generation.id)), robust=True
+        )
         announce_progress(generation)
     return generation
 

@@ -30,7 +30,9 @@ from .state import (
 def generation_poll(*, generation_id) -> bool:
     """Ask the provider how a job is doing. Returns True while it should be asked again."""
     generation = Generation.objects.select_related("catalog_model").filter(pk=generation_id).first()
-    if generation is None or generation.status not in (Status.DISPATCHED, Status.RUNNING) or not generation.provider_job_id:
+    if generation is None or not generation.provider_job_id:
+        return False
+    if generation.status not in (Status.DISPATCHED, Status.RUNNING):
         return False
     if generation.deadline_at and timezone.now() >= generation.deadline_at:
         router.job_cancel(generation.provider, generation.provider_job_id)
@@ -65,9 +67,8 @@ def generation_apply_provider_status(*, generation_id, status: ProviderStatus) -
         )
     if progress is not None:
         generation_apply_progress(generation_id=generation_id, status=replace(status, progress=progress))
-    if generation.started_at and (
-        (timezone.now() - generation.started_at).total_seconds() > 3 * generation.catalog_model.typical_seconds
-    ):
+    typical = generation.catalog_model.typical_seconds
+    if generation.started_at and (timezone.now() - generation.started_at).total_seconds() > 3 * typical:
         generation_add_note(generation_id, SLOW_NOTE)
     return True
 
@@ -96,9 +97,9 @@ def generation_apply_webhook(*, provider: str, event: WebhookEvent) -> None:
 def generation_apply_progress(*, generation_id, status: ProviderStatus) -> None:
     """Progress and a preview while running. Cheap: one conditional update, no lock."""
     progress = min(max(status.progress or 0.0, 0.0), 0.99)
-    updated = Generation.objects.filter(pk=generation_id, status=Status.RUNNING, progress__lte=progress).update(
-        progress=progress, revision=F("revision") + 1, updated_at=timezone.now()
-    )
+    updated = Generation.objects.filter(
+        pk=generation_id, status=Status.RUNNING, progress__lte=progress
+    ).update(progress=progress, revision=F("revision") + 1, updated_at=timezone.now())
     if updated:
         generation = Generation.objects.select_related("catalog_model").get(pk=generation_id)
         announce_progress(generation, preview=status.preview)
