@@ -7,6 +7,7 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
+from apps.catalog import pricing
 from apps.catalog.models import CatalogModel
 from apps.core.exceptions import ApplicationError, NotFoundError
 from apps.credits.exceptions import InsufficientCreditsError
@@ -38,7 +39,7 @@ def _quote(items: list[dict]) -> int:
             sizes = ", ".join(t["key"] for t in model.tiers)
             raise BatchInvalidError(f"Item {number}: {model.label} offers these sizes: {sizes}.")
         try:
-            total += generation_services.generation_quote(
+            total += pricing.quote(
                 catalog_model=model, tier=item.get("tier") or None, num_images=int(item.get("num_images") or 1)
             )
         except ApplicationError as error:

@@ -3,11 +3,10 @@ from uuid import UUID
 
 from ninja import Field, Query, Router, Schema
 
+from apps.catalog import pricing
 from apps.catalog.selectors import catalog_model_get
 from apps.generations.exceptions import InvalidGenerationError
-from apps.generations.services import generation_quote
 
-from . import pricing
 from .selectors import credits_balance_get, credits_ledger_page
 
 router = Router(tags=["credits"])
@@ -82,7 +81,7 @@ def quote_get(request, query: Query[QuoteQuery]):
             extra={"field": "num_images"},
         )
     is_video = catalog_model.kind == "video"
-    credits = generation_quote(
+    credits = pricing.quote(
         catalog_model=catalog_model, tier=query.tier, num_images=query.num_images,
         duration_seconds=query.duration_seconds if is_video else None,
     )

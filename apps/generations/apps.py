@@ -6,5 +6,7 @@ class GenerationsConfig(AppConfig):
     verbose_name = "Generations"
 
     def ready(self):
-        from . import workflow_nodes  # noqa: F401  (registers the generate workflow node types)
-        from . import metrics  # noqa: F401  (registers the /metrics collector)
+        # Importing workflow_nodes registers the generate node types; metrics, the /metrics collector.
+        from . import live, metrics, workflow_nodes  # noqa: F401
+
+        live.subscribe()

@@ -51,8 +51,9 @@ def generations_redrive_stuck(*, now=None) -> int:
     """Re-send every active job whose worker is gone: queued ones whose message was lost, running
     ones nobody holds, and ones a dead worker left half-saved in `finishing` (back to `dispatched`
     on the same route: a job at a provider is polled again, a blocking one is run again)."""
-    from . import services, tasks
+    from . import tasks
     from .models import Generation, Status
+    from .services.state import generation_lock, generation_save
 
     now = now or timezone.now()
     # A queued job with no worker on it this long had its message lost — or waits in a backlog, where
@@ -75,7 +76,7 @@ def generations_redrive_stuck(*, now=None) -> int:
         if not is_queued and not lease_abandoned(generation_id):
             continue
         with transaction.atomic():
-            generation = services._locked(generation_id)
+            generation = generation_lock(generation_id)
             if generation is None or generation.status not in (
                 Status.QUEUED, Status.DISPATCHED, Status.RUNNING, Status.FINISHING
             ):
@@ -83,7 +84,7 @@ def generations_redrive_stuck(*, now=None) -> int:
             if generation.status == Status.FINISHING:
                 # Its finisher died mid-save: start the finish over (stored files are overwritten in place).
                 generation.reroute()
-                services._save(generation)
+                generation_save(generation)
             else:
                 Generation.objects.filter(pk=generation_id).update(updated_at=now)
             # A job at a provider is followed by polling; anything else is (re)run from its route.

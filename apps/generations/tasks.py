@@ -8,7 +8,8 @@ from django.db import InterfaceError, OperationalError, connection
 
 from apps.core import leases
 
-from . import recovery, services
+from . import recovery
+from .services import dispatch, finishing, reaping, state, tracking
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ def generation_run_task(*, generation_id: str) -> None:
         with leases.lease(generation_id) as held:
             if not held:
                 return  # a live worker is on this job already (a redelivered or re-driven copy)
-            services.generation_run(generation_id=generation_id)
+            dispatch.generation_run(generation_id=generation_id)
     except (OperationalError, InterfaceError):
         # The database went away mid-run: not the job's fault. Try again shortly; the reaper re-drives
         # it too, once the lease this connection held is gone.
@@ -29,8 +30,8 @@ def generation_run_task(*, generation_id: str) -> None:
     except Exception:
         # A bug must not leave the job hanging or the credits held.
         logger.exception("generation run crashed", extra={"generation": generation_id})
-        services.generation_fail(
-            generation_id=generation_id, code="internal_error", message=services.INTERNAL_ERROR_MESSAGE
+        finishing.generation_fail(
+            generation_id=generation_id, code="internal_error", message=state.INTERNAL_ERROR_MESSAGE
         )
 
 
@@ -41,7 +42,7 @@ def generation_poll_task(*, generation_id: str) -> None:
         with leases.lease(generation_id) as held:
             if not held:
                 return  # another poll or run is following this job: one chain is enough
-            again = services.generation_poll(generation_id=generation_id)
+            again = tracking.generation_poll(generation_id=generation_id)
             if again:
                 recovery.generation_touch(generation_id)
     except (OperationalError, InterfaceError):
@@ -58,4 +59,4 @@ def generation_poll_task(*, generation_id: str) -> None:
 
 @shared_task(acks_late=True)
 def generations_reap_stuck_task() -> dict:
-    return services.generations_reap_stuck()
+    return reaping.generations_reap_stuck()

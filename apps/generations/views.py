@@ -5,6 +5,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.catalog import pricing
 from apps.catalog.models import dimensions_for
 from apps.catalog.selectors import catalog_model_availability, catalog_model_list
 from apps.core.exceptions import ApplicationError
@@ -29,9 +30,9 @@ def _quote(selected, data) -> int | None:
         return None
     try:
         num_images = max(1, min(int(data.get("num_images") or 1), selected.max_images))
-        return services.generation_quote(catalog_model=selected, tier=data.get("tier") or None, num_images=num_images)
+        return pricing.quote(catalog_model=selected, tier=data.get("tier") or None, num_images=num_images)
     except (ValueError, ApplicationError):
-        return services.generation_quote(catalog_model=selected, tier=None, num_images=1)
+        return pricing.quote(catalog_model=selected, tier=None, num_images=1)
 
 
 def _generate_context(request, *, data=None, error=None, field_errors=None):

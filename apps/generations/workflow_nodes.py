@@ -11,6 +11,7 @@ bounded task). The node is charged exactly what its generation was charged.
 
 import inspect
 
+from apps.catalog import pricing
 from apps.catalog.models import CatalogModel, nearest_aspect_ratio
 from apps.core.exceptions import ApplicationError
 from apps.credits.exceptions import InsufficientCreditsError, RateLimitedError
@@ -75,8 +76,7 @@ def _quote(slug: str, *, tier: str, num_images: int) -> int:
     if model is None or not model.tiers:
         return 0
     chosen = model.tier(tier or None) or model.tier(None)
-    return services.generation_quote(catalog_model=model, tier=chosen["key"],
-                                     num_images=max(1, min(num_images, model.max_images)))
+    return pricing.quote(catalog_model=model, tier=chosen["key"], num_images=max(1, min(num_images, model.max_images)))
 
 
 def _follow_generation(ref: str, *, port: str = "image") -> FollowStatus:
@@ -256,8 +256,8 @@ def _video_quote(slug: str, *, wanted: int) -> int:
     model = CatalogModel.objects.filter(slug=slug).first()
     if model is None or not model.tiers:
         return 0
-    return services.generation_quote(catalog_model=model, tier=None, num_images=1,
-                                     duration_seconds=_clip_seconds(model, None, wanted))
+    return pricing.quote(catalog_model=model, tier=None, num_images=1,
+                         duration_seconds=_clip_seconds(model, None, wanted))
 
 
 class ImageToVideoNode(NodeType):

@@ -7,6 +7,7 @@ from django.core import mail
 from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from apps.catalog import pricing
 from apps.catalog.models import CatalogModel
 from apps.credits import services
 from apps.credits.exceptions import InsufficientCreditsError, RateLimitedError
@@ -117,10 +118,10 @@ def test_the_quote_is_held_even_if_prices_change_before_the_end(catalog, user):
 
 def test_video_is_priced_per_second(catalog):
     video = CatalogModel.objects.get(slug="kling-video")
-    assert generation_services.generation_quote(catalog_model=video, tier=None, num_images=1) == 50
-    assert generation_services.generation_quote(catalog_model=video, tier=None, num_images=1, duration_seconds=8) == 80
+    assert pricing.quote(catalog_model=video, tier=None, num_images=1) == 50
+    assert pricing.quote(catalog_model=video, tier=None, num_images=1, duration_seconds=8) == 80
     image = CatalogModel.objects.get(slug="offline-studio")
-    assert generation_services.generation_quote(catalog_model=image, tier="large", num_images=3) == 18
+    assert pricing.quote(catalog_model=image, tier="large", num_images=3) == 18
 
 
 # ---------------------------------------------------------------- limits
@@ -416,7 +417,7 @@ def test_fifty_concurrent_submissions_get_exactly_ten_holds_and_dead_workers_cos
             dies = started[0] % 3 == 0
         if not dies:
             return run(generation_id=generation_id)
-        generation_services._generation_claim(generation_id)  # claimed, then the worker is gone
+        generation_services.generation_claim(generation_id)  # claimed, then the worker is gone
         killed.append(generation_id)
 
     monkeypatch.setattr(generation_tasks.generation_run_task, "delay", run_or_die)

@@ -11,8 +11,10 @@ from apps.credits.selectors import credits_balance_get
 from apps.generations import services
 from apps.generations.exceptions import InvalidGenerationError
 from apps.generations.models import Generation, GenerationImage, Status
+from apps.generations.services import dispatch
 from apps.media.models import Kind
 from apps.media.storage import file_read
+from apps.providers import router
 from apps.providers.types import JobState, ProviderOutput, ProviderStatus
 from tests.media.factories import UploadFactory
 from tests.media.images import encode, mask_image
@@ -37,8 +39,8 @@ def photo(user):
 
 def test_the_same_seeded_request_twice_makes_one_provider_call(user, monkeypatch):
     calls = []
-    original = services._run_route
-    monkeypatch.setattr(services, "_run_route", lambda *args: calls.append(args) or original(*args))
+    original = router.run
+    monkeypatch.setattr(router, "run", lambda **kwargs: calls.append(kwargs) or original(**kwargs))
     first = run(services.generation_create(user=user, model_slug="offline-sketch", prompt="a quiet bay", seed=11))
     second = services.generation_create(user=user, model_slug="offline-sketch", prompt="a quiet bay", seed=11)
     assert len(calls) == 1
@@ -130,9 +132,9 @@ def test_another_users_photo_is_not_found(user, other_user):
 
 def test_an_edit_that_returns_the_photo_unchanged_is_not_charged(user, photo):
     generation = services.generation_create(user=user, model_slug="offline-edit", prompt="x", image_upload_id=photo.id)
-    services._generation_claim(generation.id)
+    services.generation_claim(generation.id)
     unchanged = Image.open(io.BytesIO(file_read(photo.file))).resize((generation.width, generation.height))
-    services._generation_mark_running(generation.id, route_index=0, route=generation.catalog_model.route_list[0])
+    dispatch.generation_mark_running(generation.id, route_index=0, route=generation.catalog_model.route_list[0])
     # The exact stored bytes back, as a lazy provider might answer:
     same = ProviderOutput(content=file_read(photo.file))
     services.generation_apply_result(generation_id=generation.id, status=ProviderStatus(JobState.SUCCEEDED, outputs=(same,)))

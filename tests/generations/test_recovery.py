@@ -5,10 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.credits.models import LedgerEntry
 from apps.core import leases
+from apps.credits.models import LedgerEntry
 from apps.generations import recovery, services, tasks
 from apps.generations.models import Generation, GenerationImage, Status
+from apps.generations.services import dispatch
 from apps.providers.types import Route
 from tests.generations.factories import GenerationFactory
 from tests.generations.leases import other_worker_holding
@@ -21,8 +22,8 @@ def ledger(generation):
 
 
 def running_since(generation, seconds: int):
-    services._generation_claim(generation.id)
-    services._generation_mark_running(generation.id, route_index=0, route=Route("offline", "procedural-sketch-v1"))
+    services.generation_claim(generation.id)
+    dispatch.generation_mark_running(generation.id, route_index=0, route=Route("offline", "procedural-sketch-v1"))
     Generation.objects.filter(pk=generation.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
 
 

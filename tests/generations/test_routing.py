@@ -11,6 +11,8 @@ from apps.catalog.models import CatalogModel
 from apps.credits.models import LedgerEntry
 from apps.generations import services
 from apps.generations.models import Generation, Status
+from apps.generations.services import dispatch, state, tracking
+from apps.providers import router
 from apps.providers.models import WebhookDelivery
 from apps.providers.types import JobState, ProviderOutput, ProviderStatus, Route, WebhookEvent
 from tests.generations.factories import GenerationFactory
@@ -35,26 +37,26 @@ def test_a_route_gets_the_nearest_ratio_it_accepts_and_loses_an_unsupported_nega
     generation = GenerationFactory(owner=user, model_slug="offline-studio", tier="standard",
                                    aspect_ratio="21:9", negative_prompt="circles")
     route = Route("elsewhere", "some-model", {"aspect_ratios": ["1:1", "16:9", "9:16"]})
-    request, notes = services._route_request(generation, route)
+    request, notes = router.route_request(dispatch.generation_request(generation), route)
     assert (request.aspect_ratio, request.width, request.height) == ("16:9", 1376, 768)
     assert request.negative_prompt == ""
-    assert notes == [services.NEGATIVE_PROMPT_DROPPED]
+    assert notes == [router.NEGATIVE_PROMPT_DROPPED]
     assert request.provider_model == "some-model" and request.seed == "42"
 
     keeps = Route("elsewhere", "other-model", {"negative_prompt": True})
-    request, notes = services._route_request(generation, keeps)
+    request, notes = router.route_request(dispatch.generation_request(generation), keeps)
     assert (request.aspect_ratio, request.negative_prompt, notes) == ("21:9", "circles", [])
 
 
 def test_estimated_progress_rises_and_never_reaches_the_end():
-    values = [services.estimated_progress(elapsed=t, typical=10) for t in (0, 5, 10, 30, 300, 10_000)]
+    values = [tracking.estimated_progress(elapsed=t, typical=10) for t in (0, 5, 10, 30, 300, 10_000)]
     assert values == sorted(values)
     assert values[0] == 0 and values[-1] <= 0.95
 
 
 def job(user, **fields) -> Generation:
     generation = GenerationFactory(owner=user)
-    services._generation_claim(generation.id)
+    services.generation_claim(generation.id)
     Generation.objects.filter(pk=generation.pk).update(**{"provider": "replicate", "provider_job_id": "job-1", **fields})
     return generation
 
@@ -86,7 +88,7 @@ def test_running_status_without_progress_gets_an_estimate_and_a_slow_job_gets_a_
     ) is True
     generation.refresh_from_db()
     assert 0.9 < generation.progress < 0.95  # ten seconds into a model that typically takes three
-    assert generation.notes == [services.SLOW_NOTE]
+    assert generation.notes == [state.SLOW_NOTE]
 
 
 def test_polling_past_the_deadline_fails_cleanly_and_releases(user):
@@ -94,7 +96,7 @@ def test_polling_past_the_deadline_fails_cleanly_and_releases(user):
     assert services.generation_poll(generation_id=generation.id) is False
     generation.refresh_from_db()
     assert (generation.status, generation.error_code) == (Status.FAILED, "timeout")
-    assert generation.error_message == services.TIMEOUT_MESSAGE
+    assert generation.error_message == state.TIMEOUT_MESSAGE
     assert ledger(generation) == [("reserve", -1), ("release", 1)]
 
 
@@ -143,5 +145,5 @@ def test_an_output_failing_its_checks_moves_the_job_to_the_next_route(user, djan
         services.generation_apply_result(generation_id=generation.id, status=done)
     generation.refresh_from_db()
     assert (generation.status, generation.provider, generation.route_index) == (Status.SUCCEEDED, "offline", 1)
-    assert generation.notes == [services.SLOW_NOTE]
+    assert generation.notes == [state.SLOW_NOTE]
     assert ledger(generation) == [("reserve", -1), ("capture", 0)]

@@ -12,6 +12,7 @@ from apps.credits.selectors import credits_balance_get
 from apps.generations import services
 from apps.generations.exceptions import InvalidGenerationError, ModelUnavailableError, NotCancelableError
 from apps.generations.models import Generation, GenerationImage, Status
+from apps.generations.services import dispatch, tracking
 from apps.providers.types import JobState, ProviderOutput, ProviderStatus, Route
 from tests.generations.factories import GenerationFactory
 
@@ -139,8 +140,8 @@ def test_an_unexpected_crash_in_the_task_still_ends_the_job_and_releases(user, m
 
 def start(generation):
     """Claim the job and mark it running, as a worker does before calling its route."""
-    services._generation_claim(generation.id)
-    services._generation_mark_running(generation.id, route_index=0, route=Route("offline", "procedural-sketch-v1"))
+    services.generation_claim(generation.id)
+    dispatch.generation_mark_running(generation.id, route_index=0, route=Route("offline", "procedural-sketch-v1"))
 
 
 def test_an_output_that_does_not_decode_fails_the_job_uncharged(user):
@@ -204,7 +205,7 @@ def test_cancel_while_running_stops_the_engine(user, settings, monkeypatch):
         if len(calls) == 2:
             services.generation_cancel(user=user, generation_id=generation_id)
 
-    monkeypatch.setattr(services, "generation_apply_progress", cancel_on_second_step)
+    monkeypatch.setattr(tracking, "generation_apply_progress", cancel_on_second_step)
     services.generation_run(generation_id=generation.id)
     generation.refresh_from_db()
     assert generation.status == Status.CANCELED

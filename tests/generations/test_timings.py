@@ -2,7 +2,7 @@
 
 import pytest
 
-from apps.generations import services
+from apps.generations import live, services
 from apps.generations.metrics import PHASES, phase_spans
 from apps.generations.models import Generation, Status
 from tests.generations.factories import GenerationFactory
@@ -50,7 +50,7 @@ def test_the_final_event_is_timed_once(user, django_capture_on_commit_callbacks)
     generation = run_to_the_end(user, django_capture_on_commit_callbacks)
     first = generation.timings["event_published"]
 
-    services._generation_published(generation.pk)  # a repeat delivery
+    live.generation_published(generation.pk)  # a repeat delivery
 
     assert Generation.objects.get(pk=generation.pk).timings["event_published"] == first
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from django.conf import settings as django_settings
 
-from apps.generations import services
+from apps.generations import services, tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,7 +102,7 @@ def scheduled_polls(monkeypatch):
         def delay(*, generation_id):
             scheduled.append(generation_id)
 
-    monkeypatch.setattr(services.tasks, "generation_poll_task", PollQueue)
+    monkeypatch.setattr(tasks, "generation_poll_task", PollQueue)
     return scheduled
 
 

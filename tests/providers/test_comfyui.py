@@ -17,6 +17,7 @@ from apps.catalog.models import CatalogModel
 from apps.credits.models import LedgerEntry
 from apps.generations import services
 from apps.generations.models import GenerationImage, Status
+from apps.generations.services import state
 from apps.providers.adapters.comfyui import ComfyUIAdapter
 from apps.providers.adapters.comfyui.adapter import preview_from_frame, websocket_url
 from apps.providers.adapters.comfyui.workflow import (
@@ -451,7 +452,7 @@ def test_a_comfyui_server_that_is_down_falls_back_to_the_next_route_and_counts_a
     generation.refresh_from_db()
     assert generation.status == Status.SUCCEEDED
     assert (generation.provider, generation.route_index) == ("offline", 1)
-    assert generation.notes == [services.SLOW_NOTE]
+    assert generation.notes == [state.SLOW_NOTE]
     assert list(CircuitBreaker.objects.order_by("key").values_list("key", "consecutive_failures")) == [
         ("comfyui", 1), ("comfyui:sdxl", 1), ("offline", 0), ("offline:procedural-studio-v1", 0),
     ]

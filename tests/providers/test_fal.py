@@ -13,7 +13,7 @@ from django.test import Client
 from PIL import Image
 
 from apps.credits.models import LedgerEntry
-from apps.generations import services
+from apps.generations import services, tasks
 from apps.generations.models import Generation, Status
 from apps.providers.adapters.fal import FalQueueAdapter, payloads, signatures
 from apps.providers.adapters.fal.adapter import _raise_for_error
@@ -65,7 +65,7 @@ def scheduled_polls(monkeypatch):
         def delay(*, generation_id):
             scheduled.append(generation_id)
 
-    monkeypatch.setattr(services.tasks, "generation_poll_task", PollQueue)
+    monkeypatch.setattr(tasks, "generation_poll_task", PollQueue)
     return scheduled
 
 

@@ -10,8 +10,9 @@ from django.utils import timezone
 from apps.catalog.models import CatalogModel
 from apps.credits.models import LedgerEntry
 from apps.credits.selectors import credits_balance_get
-from apps.generations import services
+from apps.generations import services, tasks
 from apps.generations.models import Generation, Status
+from apps.generations.services import state
 from apps.providers.adapters.replicate import ReplicateAdapter
 from apps.providers.models import CircuitBreaker
 from tests.providers.conftest import poll_until_done
@@ -56,7 +57,7 @@ def test_a_failing_primary_falls_back_opens_its_breaker_and_closes_after_recover
 
     first = generate(user)
     assert (first.status, first.provider, first.route_index) == (Status.SUCCEEDED, "comfyui", 1)
-    assert first.notes == [services.SLOW_NOTE]
+    assert first.notes == [state.SLOW_NOTE]
     assert calls(chain, REPLICATE_CREATE) == 2  # the adapter's one retry, then the next route
     assert set(breaker_states().values()) == {"closed"}
 
@@ -86,7 +87,7 @@ def test_a_hanging_primary_times_out_and_falls_back(chain, user):
     chain.knobs("replicate", timeout_rate=1.0, hang_seconds=3)
     generation = generate(user)
     assert (generation.status, generation.provider) == (Status.SUCCEEDED, "comfyui")
-    assert generation.notes == [services.SLOW_NOTE]
+    assert generation.notes == [state.SLOW_NOTE]
 
 
 def test_with_every_route_down_the_job_fails_cleanly_and_costs_nothing(chain, user):
@@ -94,7 +95,7 @@ def test_with_every_route_down_the_job_fails_cleanly_and_costs_nothing(chain, us
     chain.knobs("comfyui", error_rate=1.0)
     generation = generate(user)
     assert (generation.status, generation.error_code) == (Status.FAILED, "provider_unavailable")
-    assert generation.error_message == services.ALL_ROUTES_DOWN_MESSAGE
+    assert generation.error_message == state.ALL_ROUTES_DOWN_MESSAGE
     assert "replicate" not in generation.error_message.lower() and "comfy" not in generation.error_message.lower()
     assert credits_balance_get(user=user) == 100
     assert list(LedgerEntry.objects.filter(generation=generation).values_list("kind", "amount").order_by("id")) == [
@@ -107,7 +108,7 @@ def test_with_every_route_down_the_job_waits_out_the_cooldown_then_runs(
 ):
     settings.GENERATION_OUTAGE_WAITS = 1
     scheduled = []
-    monkeypatch.setattr(services.tasks.generation_run_task, "apply_async", lambda **kw: scheduled.append(kw))
+    monkeypatch.setattr(tasks.generation_run_task, "apply_async", lambda **kw: scheduled.append(kw))
     chain.knobs("replicate", error_rate=1.0)
     chain.knobs("comfyui", error_rate=1.0)
     generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse", seed=7)

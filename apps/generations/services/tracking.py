@@ -1,0 +1,129 @@
+"""Tracking a generation at its provider: polls and webhooks feed one `apply_provider_status`;
+progress comes from the provider or is estimated from the model's typical time."""
+
+import math
+from dataclasses import replace
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.core import leases
+from apps.providers import router
+from apps.providers.exceptions import ProviderBlockedError, ProviderError
+from apps.providers.face_swap import NO_FACE_CODE, no_face_message_from
+from apps.providers.models import WebhookDelivery
+from apps.providers.types import JobState, ProviderStatus, WebhookEvent
+
+from .. import previews
+from ..models import Generation, Status
+from . import finishing
+from .state import (
+    ALL_ROUTES_DOWN_MESSAGE,
+    SLOW_NOTE,
+    TIMEOUT_MESSAGE,
+    announce_progress,
+    generation_add_note,
+)
+
+
+def generation_poll(*, generation_id) -> bool:
+    """Ask the provider how a job is doing. Returns True while it should be asked again."""
+    generation = Generation.objects.select_related("catalog_model").filter(pk=generation_id).first()
+    if generation is None or not generation.provider_job_id:
+        return False
+    if generation.status not in (Status.DISPATCHED, Status.RUNNING):
+        return False
+    if generation.deadline_at and timezone.now() >= generation.deadline_at:
+        router.job_cancel(generation.provider, generation.provider_job_id)
+        finishing.generation_fail(generation_id=generation_id, code="timeout", message=TIMEOUT_MESSAGE)
+        return False
+    match router.job_poll(generation.provider, generation.provider_job_id):
+        case router.Polled(status=status):
+            return generation_apply_provider_status(generation_id=generation_id, status=status)
+        case router.PollAgain():
+            return True  # the provider is flaky: the job may still be fine, ask again
+        case router.Lost():
+            finishing.generation_fail(generation_id=generation_id, code="provider_unavailable",
+                                      message=ALL_ROUTES_DOWN_MESSAGE)
+        case router.Failed(code=code, message=message):
+            finishing.generation_fail(generation_id=generation_id, code=code, message=message)
+    return False
+
+
+def generation_apply_provider_status(*, generation_id, status: ProviderStatus) -> bool:
+    """What a poll or a webhook learned. Returns True while the job is still going."""
+    if status.state.is_terminal:
+        generation_apply_result(generation_id=generation_id, status=status)
+        return False
+    generation = Generation.objects.select_related("catalog_model").filter(pk=generation_id).first()
+    if generation is None or not generation.is_active:
+        return False
+    progress = status.progress
+    if progress is None and status.state == JobState.RUNNING and generation.started_at:
+        progress = estimated_progress(
+            elapsed=(timezone.now() - generation.started_at).total_seconds(),
+            typical=generation.catalog_model.typical_seconds,
+        )
+    if progress is not None:
+        generation_apply_progress(generation_id=generation_id, status=replace(status, progress=progress))
+    typical = generation.catalog_model.typical_seconds
+    if generation.started_at and (timezone.now() - generation.started_at).total_seconds() > 3 * typical:
+        generation_add_note(generation_id, SLOW_NOTE)
+    return True
+
+
+def generation_apply_webhook(*, provider: str, event: WebhookEvent) -> None:
+    """A verified webhook: applied once per delivery, to the job it names."""
+    job_id = event.status.provider_job_id
+    # A job id may carry routing details after a "|" that the provider's webhooks do not repeat
+    # (fal's is "<request_id>|<owner/app>"): webhooks name the job by the part before it.
+    generation = Generation.objects.filter(
+        Q(provider_job_id=job_id) | Q(provider_job_id__startswith=f"{job_id}|"), provider=provider
+    ).first()
+    if generation is None:
+        return
+    try:
+        with transaction.atomic():
+            WebhookDelivery.objects.create(provider=provider, delivery_id=event.delivery_id,
+                                           provider_job_id=event.status.provider_job_id)
+    except IntegrityError:
+        return  # a duplicate or a replay
+    with leases.lease(generation.id) as held:
+        if held:  # else a live poll or run is on the job and will see the same end
+            generation_apply_provider_status(generation_id=generation.id, status=event.status)
+
+
+def generation_apply_progress(*, generation_id, status: ProviderStatus) -> None:
+    """Progress and a preview while running. Cheap: one conditional update, no lock."""
+    progress = min(max(status.progress or 0.0, 0.0), 0.99)
+    updated = Generation.objects.filter(
+        pk=generation_id, status=Status.RUNNING, progress__lte=progress
+    ).update(progress=progress, revision=F("revision") + 1, updated_at=timezone.now())
+    if updated:
+        generation = Generation.objects.select_related("catalog_model").get(pk=generation_id)
+        announce_progress(generation, preview=status.preview)
+        if status.preview:
+            previews.previews_notify(generation=generation, progress=progress, preview=status.preview)
+
+
+def generation_apply_result(*, generation_id, status: ProviderStatus) -> None:
+    """Apply a provider's terminal status, exactly once whoever reports it first."""
+    if status.state == JobState.SUCCEEDED:
+        finishing.generation_finish(generation_id=generation_id, status=status)
+    elif status.state == JobState.BLOCKED:
+        finishing.generation_reject(generation_id=generation_id, message=ProviderBlockedError.default_message)
+    elif status.state == JobState.FAILED:
+        message = ProviderError.default_message
+        if status.error_code == NO_FACE_CODE:  # a face swap's photo shows no face: say which
+            message = no_face_message_from(status.error_message)
+        finishing.generation_fail(generation_id=generation_id, code=status.error_code or "provider_error",
+                                  message=message)
+    elif status.state == JobState.CANCELED:
+        finishing.generation_fail(generation_id=generation_id, code="provider_canceled",
+                                  message=ProviderError.default_message)
+
+
+def estimated_progress(*, elapsed: float, typical: float) -> float:
+    """A provider that reports no progress gets a curve that nears, but never reaches, 95 %."""
+    return 0.95 * (1 - math.exp(-max(elapsed, 0) / max(typical, 1)))

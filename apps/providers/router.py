@@ -1,0 +1,264 @@
+"""The router: runs one job on a catalogue model's chain of routes and says what came of it.
+
+It walks the routes from a starting index, skips those that can't take the job (adapter not
+configured, too few images per call, no image input) or whose circuit breaker is open, re-maps the
+request to what each route accepts, calls the adapter with explicit timeouts and its retry policy,
+records every call (`ProviderCall`) and every failure or success on the breakers, and falls back to
+the next route on outages. Invalid input and safety blocks end the walk at once.
+
+The caller (the generation services) gets a typed outcome and never touches adapters, breakers or
+retries itself; what the router needs from the job as it goes (a note, "running", progress, "was it
+canceled?") it asks through a `RunListener`.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from apps.catalog.models import dimensions_for, nearest_aspect_ratio
+
+from . import breaker
+from .exceptions import (
+    ProviderAccountError,
+    ProviderBlockedError,
+    ProviderError,
+    ProviderRetryableError,
+)
+from .models import ProviderCall
+from .registry import adapter_get, adapter_registry, adapter_retry_policy
+from .retry import call_with_retry
+from .services import provider_call_record, provider_webhook_url
+from .types import GenerationRequest, ProviderStatus, Route
+
+logger = logging.getLogger(__name__)
+
+NEGATIVE_PROMPT_DROPPED = (
+    "The negative prompt was not used: the service running this model does not take one."
+)
+
+
+# ---------------------------------------------------------------- outcomes
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A route took the job. `status` is its end (a blocking run, a synchronous answer) or, for a job
+    the provider queued, its first state: then it is to be tracked by polling or webhooks."""
+
+    route_index: int
+    provider: str
+    provider_job_id: str
+    status: ProviderStatus
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """The job was canceled while a route was taking it (and, at a provider, canceled there too)."""
+
+
+@dataclass(frozen=True)
+class AllRoutesDown:
+    """No route could take the job. `outage`: some were down for now (worth trying again later)."""
+
+    outage: bool
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A safety system blocked the job: never retried, never charged."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The job can't be done as asked (invalid input, a provider error): `message` is for users."""
+
+    code: str
+    message: str
+
+
+RunOutcome = Submitted | Withdrawn | AllRoutesDown | Rejected | Failed
+
+
+@dataclass(frozen=True)
+class Polled:
+    status: ProviderStatus
+
+
+@dataclass(frozen=True)
+class PollAgain:
+    """The provider did not answer properly: the job may still be fine, ask again later."""
+
+
+@dataclass(frozen=True)
+class Lost:
+    """Our account at the provider stopped working mid-job: the job can't be followed any more."""
+
+
+PollOutcome = Polled | PollAgain | Lost | Failed
+
+
+class RunListener(Protocol):
+    """What the router tells the job, and asks it, while walking the routes."""
+
+    def route_down(self) -> None:
+        """A route is down for now (open breaker, 5xx, 429): the job is taking longer."""
+
+    def submitting(self) -> None:
+        """About to submit to a provider that queues jobs (called once per run)."""
+
+    def started(self, *, route_index: int, route: Route, provider_job_id: str, notes: list[str]) -> bool:
+        """A route has the job. False when the job was canceled meanwhile."""
+
+    def progressed(self, status: ProviderStatus) -> None:
+        """A blocking run's progress (and maybe a preview)."""
+
+    def is_canceled(self) -> bool: ...
+
+
+# ---------------------------------------------------------------- running
+
+
+def route_request(base: GenerationRequest, route: Route) -> tuple[GenerationRequest, list[str]]:
+    """The request for one route, re-mapped to what that route accepts, and what the user should know."""
+    notes = []
+    aspect_ratio, width, height = base.aspect_ratio, base.width, base.height
+    if (ratios := route.options.get("aspect_ratios")) and aspect_ratio not in ratios:
+        aspect_ratio = nearest_aspect_ratio(aspect_ratio, ratios)
+        width, height = dimensions_for(aspect_ratio=aspect_ratio, area=width * height)
+    negative_prompt = base.negative_prompt
+    if negative_prompt and not route.supports_negative_prompt:
+        negative_prompt = ""
+        notes.append(NEGATIVE_PROMPT_DROPPED)
+    request = replace(
+        base, provider_model=route.model, negative_prompt=negative_prompt, width=width, height=height,
+        aspect_ratio=aspect_ratio, options=route.options, webhook_url=provider_webhook_url(route.provider),
+    )
+    return request, notes
+
+
+def _can_take(route: Route, *, num_images: int, has_inputs: bool) -> bool:
+    if route.provider not in adapter_registry or not adapter_registry.get(route.provider).is_configured():
+        return False
+    if route.max_images < num_images:
+        return False
+    return not has_inputs or bool(route.options.get("accepts_image"))
+
+
+def run(
+    *, routes: list[Route], start: int, num_images: int, has_inputs: bool,
+    base_request: Callable[[], GenerationRequest], listener: RunListener,
+) -> RunOutcome:
+    """Run the job on the first healthy route from `start` on, falling back on outages.
+
+    `base_request` builds what every route gets (input images included); it is called once, when
+    the first route is tried, and may raise a ProviderError (an input image is gone)."""
+    base, outage, attempted = None, False, False
+    for index in range(start, len(routes)):
+        route = routes[index]
+        if not _can_take(route, num_images=num_images, has_inputs=has_inputs):
+            continue
+        if not breaker.breakers_allow(route.breaker_keys):
+            outage = True
+            listener.route_down()
+            continue
+        adapter = adapter_get(route.provider)
+        if not attempted and not adapter.blocking:
+            listener.submitting()
+        attempted = True
+        try:
+            base = base or base_request()
+            outcome = _run_route(adapter, index, route, base, listener)
+        except ProviderRetryableError:
+            outage = True
+            for key in route.breaker_keys:
+                breaker.breaker_record_failure(key)
+            listener.route_down()
+            continue
+        except ProviderBlockedError as error:
+            return Rejected(error.message)
+        except ProviderError as error:
+            return Failed(error.code, error.message)
+        breaker.breakers_record_success(route.breaker_keys)
+        return outcome
+    return AllRoutesDown(outage=outage)
+
+
+def _run_route(
+    adapter, index: int, route: Route, base: GenerationRequest, listener: RunListener
+) -> RunOutcome:
+    """Blocking routes return their final status; job routes are submitted and tracked later."""
+    request, notes = route_request(base, route)
+    if adapter.blocking:
+        if not listener.started(route_index=index, route=route, provider_job_id="", notes=notes):
+            return Withdrawn()
+        # Not retried here: a blocking run may bill per image, so adapters retry each call themselves.
+        status = _timed_call(route, "run", lambda: adapter.run(
+            request, on_progress=listener.progressed, is_canceled=listener.is_canceled,
+        ))
+        return Submitted(index, route.provider, "", status)
+    submitted = _timed_call(route, "submit", lambda: call_with_retry(
+        lambda: adapter.submit(request), adapter_retry_policy(adapter)
+    ))
+    job_id = submitted.provider_job_id
+    if not listener.started(route_index=index, route=route, provider_job_id=job_id, notes=notes):
+        # Canceled while we were submitting: tell the provider too.
+        job_cancel(route.provider, job_id)
+        return Withdrawn()
+    return Submitted(index, route.provider, job_id, submitted)
+
+
+def _timed_call(route: Route, operation: str, call):
+    started = time.monotonic()
+    outcome = ProviderCall.Outcome.OK
+    try:
+        return call()
+    except ProviderRetryableError:
+        outcome = ProviderCall.Outcome.RETRYABLE
+        raise
+    except ProviderBlockedError:
+        outcome = ProviderCall.Outcome.BLOCKED
+        raise
+    except ProviderError:
+        outcome = ProviderCall.Outcome.REJECTED
+        raise
+    finally:
+        provider_call_record(provider=route.provider, model=route.model, operation=operation, outcome=outcome,
+                             seconds=time.monotonic() - started)
+
+
+def route_failed(route: Route) -> None:
+    """A route's answer failed our checks (e.g. a blank image): it counts against its breakers."""
+    for key in route.breaker_keys:
+        breaker.breaker_record_failure(key)
+
+
+# ---------------------------------------------------------------- following a job
+
+
+def job_poll(provider: str, provider_job_id: str) -> PollOutcome:
+    """Ask a provider how a submitted job is doing."""
+    try:
+        return Polled(adapter_get(provider).poll(provider_job_id))
+    except ProviderAccountError:
+        return Lost()
+    except ProviderRetryableError:
+        return PollAgain()
+    except ProviderError as error:
+        return Failed(error.code, error.message)
+
+
+def job_cancel(provider: str, provider_job_id: str) -> None:
+    """Best effort: a job we gave up on should stop costing at the provider too."""
+    if not provider_job_id:
+        return
+    cancel = getattr(adapter_get(provider), "cancel", None)
+    if cancel is None:
+        return
+    try:
+        cancel(provider_job_id)
+    except ProviderError:
+        logger.warning("provider cancel failed", extra={"provider": provider, "job": provider_job_id})
