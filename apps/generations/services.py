@@ -520,6 +520,7 @@ def generation_run(*, generation_id) -> None:
         tasks.generation_poll_task.delay(generation_id=str(generation_id))
         return
     routes, base, outage, attempted = generation.catalog_model.route_list, None, False, False
+    refused: ProviderAccountError | None = None
     for index in range(generation.route_index, len(routes)):
         route = routes[index]
         if not route_is_configured(route) or route.max_images < generation.num_images:
@@ -538,6 +539,11 @@ def generation_run(*, generation_id) -> None:
         try:
             base = base or _base_request(generation)
             finished = _run_route(generation, index, route, base)
+        except ProviderAccountError as error:
+            # Our key or account is refused there: a setup error for staff, not an outage. Next route.
+            breaker.breakers_record_refusal(route.breaker_keys, status=error.status)
+            refused = error
+            continue
         except ProviderRetryableError:
             outage = True
             for key in route.breaker_keys:
@@ -555,6 +561,9 @@ def generation_run(*, generation_id) -> None:
             generation_apply_result(generation_id=generation_id, status=finished)
         return
     if outage and _generation_wait_for_routes(generation_id):
+        return
+    if refused is not None and not outage:
+        generation_fail(generation_id=generation_id, code=refused.code, message=refused.message)
         return
     generation_fail(generation_id=generation_id, code="provider_unavailable", message=ALL_ROUTES_DOWN_MESSAGE)
 
@@ -615,6 +624,9 @@ def _timed_call(route: Route, operation: str, call):
     outcome = ProviderCall.Outcome.OK
     try:
         return call()
+    except ProviderAccountError:
+        outcome = ProviderCall.Outcome.CREDENTIALS_REFUSED
+        raise
     except ProviderRetryableError:
         outcome = ProviderCall.Outcome.RETRYABLE
         raise
@@ -654,8 +666,9 @@ def generation_poll(*, generation_id) -> bool:
     adapter = adapter_get(generation.provider)
     try:
         status = adapter.poll(generation.provider_job_id)
-    except ProviderAccountError:
+    except ProviderAccountError as error:
         # Our key stopped working mid-job: the job can't be followed any more.
+        breaker.breakers_record_refusal((generation.provider,), status=error.status)
         generation_fail(generation_id=generation_id, code="provider_unavailable", message=ALL_ROUTES_DOWN_MESSAGE)
         return False
     except ProviderRetryableError:
