@@ -77,11 +77,11 @@ def output_check(image: Image.Image, *, generation: Generation, input_sha256: st
         raise InvalidOutputError("output is the input image unchanged")
 
 
-def _content(output: ProviderOutput) -> bytes:
+def _content(output: ProviderOutput, *, provider: str) -> bytes:
     if output.content is not None:
         return output.content
     try:
-        content, _ = fetch_output(output.url or "")
+        content, _ = fetch_output(output.url or "", provider=provider)
     except FetchError as error:
         raise InvalidOutputError(str(error)) from None
     return content
@@ -165,7 +165,8 @@ def generation_outputs_store(*, generation: Generation, outputs: tuple[ProviderO
     started = started or {}
     input_sha256 = (generation.params.get("inputs") or {}).get("image_sha256")
     checked = [
-        output_checked(_content(output), generation=generation, input_sha256=input_sha256, pending=started.get(index))
+        output_checked(_content(output, provider=generation.provider), generation=generation,
+                       input_sha256=input_sha256, pending=started.get(index))
         for index, output in enumerate(outputs)
     ]
     # Every output passed its checks: store the originals while the derivatives are finished.

@@ -1,8 +1,11 @@
 from django.contrib import admin
+from django.utils import timezone
 
 from . import breaker
 from .models import CircuitBreaker, ProviderCall, WebhookDelivery
-from .selectors import provider_call_summary
+from .selectors import breaker_call_summary
+
+REFUSALS = {401: "credentials refused", 403: "credentials refused", 402: "payment required"}
 
 
 class ReadOnly(admin.ModelAdmin):
@@ -17,17 +20,26 @@ class ReadOnly(admin.ModelAdmin):
 class CircuitBreakerAdmin(ReadOnly):
     """Each provider's and provider model's breaker, with the last hour of calls beside it."""
 
-    list_display = ["key", "state", "consecutive_failures", "opened_at", "calls_last_hour", "mean_latency",
-                    "errors_last_hour"]
+    list_display = ["key", "state", "account", "consecutive_failures", "opened_at", "calls_last_hour",
+                    "mean_latency", "errors_last_hour"]
     list_filter = ["state"]
     search_fields = ["key"]
     actions = ["close_breakers"]
 
     def _summary(self, obj):
+        # A model's row counts that model's calls, a provider's row all of the provider's.
         if not hasattr(obj, "_summary"):
-            provider = obj.key.split(":", 1)[0]
-            obj._summary = provider_call_summary(provider=provider)
+            obj._summary = breaker_call_summary(obj.key)
         return obj._summary
+
+    @admin.display(description="account", ordering="refused_at")
+    def account(self, obj):
+        if obj.refused_at is None:
+            return "ok"
+        what = REFUSALS.get(obj.refused_status, "credentials refused")
+        since = timezone.localtime(obj.refused_at).strftime("%Y-%m-%d %H:%M")
+        status = f" (HTTP {obj.refused_status})" if obj.refused_status else ""
+        return f"{what}{status} since {since}"
 
     @admin.display(description="calls (1 h)")
     def calls_last_hour(self, obj):
@@ -41,7 +53,8 @@ class CircuitBreakerAdmin(ReadOnly):
     @admin.display(description="errors by class (1 h)")
     def errors_last_hour(self, obj):
         summary = self._summary(obj)
-        return f"retryable {summary['retryable']} · rejected {summary['rejected']} · blocked {summary['blocked']}"
+        classes = ("retryable", "rejected", "blocked", "credentials_refused")
+        return " · ".join(f"{name.replace('_', ' ')} {summary[name]}" for name in classes)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -5,6 +5,7 @@ through; its success closes the breaker, its failure opens it again. Transitions
 updates, so two workers can't both take the probe.
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.utils import timezone
 from .models import CircuitBreaker
 
 State = CircuitBreaker.State
+logger = logging.getLogger(__name__)
 
 
 def _row(key: str) -> CircuitBreaker:
@@ -52,8 +54,23 @@ def breakers_allow(keys) -> bool:
 
 
 def breakers_record_success(keys) -> None:
-    CircuitBreaker.objects.filter(key__in=keys).exclude(state=State.CLOSED, consecutive_failures=0).update(
-        state=State.CLOSED, consecutive_failures=0, opened_at=None, probe_started_at=None
+    CircuitBreaker.objects.filter(key__in=keys).exclude(
+        state=State.CLOSED, consecutive_failures=0, refused_at=None
+    ).update(
+        state=State.CLOSED, consecutive_failures=0, opened_at=None, probe_started_at=None, refused_at=None,
+        refused_status=None,
+    )
+
+
+def breakers_record_refusal(keys, *, status: int | None) -> None:
+    """The provider refused our credentials: shown to staff as such, and neither a breaker strike
+    nor a success (the breaker's state is about outages)."""
+    for key in keys:
+        _row(key)
+    CircuitBreaker.objects.filter(key__in=keys).update(refused_at=timezone.now(), refused_status=status)
+    logger.error(
+        "provider credentials refused (HTTP %s) for %s: check its API key and account", status, keys[-1],
+        extra={"breaker_keys": list(keys), "status": status},
     )
 
 

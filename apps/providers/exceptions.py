@@ -22,10 +22,19 @@ class ProviderRetryableError(ProviderError):
 
 
 class ProviderAccountError(ProviderRetryableError):
-    """Our account at the provider is refused (bad key, no credit, forbidden): this route is unusable
-    for now, so the job moves to the next route at once — retrying the same call won't help."""
+    """Our account at the provider is refused (401 bad key, 403 forbidden, 402 no credit): a setup
+    problem for staff, not noise. Never retried and no breaker strike; the job moves to the next
+    route at once, and fails with this message when none is left."""
 
     code = "provider_account"
+    default_message = (
+        "This model is unavailable right now because of a configuration problem on our side. "
+        "You were not charged."
+    )
+
+    @property
+    def status(self) -> int | None:
+        return self.extra.get("status")
 
 
 class ProviderRejectedError(ProviderError):

@@ -3,6 +3,11 @@
 Only http(s); the host must resolve to public addresses unless settings allow private ones (local
 fakes, a self-hosted GPU server); no redirects followed blindly (each hop is checked again); a
 byte cap while streaming; a timeout; an image or video content type.
+
+Some providers serve outputs from their own API host, behind their key (Replicate's
+`api.replicate.com/v1/files/…`). The provider's credentials go with a request only when its URL
+has exactly the scheme, host and port of that provider's configured API base URL; a redirect
+anywhere else drops them for the rest of the chain. CDNs and every other host get none.
 """
 
 import base64
@@ -14,7 +19,12 @@ from django.conf import settings
 
 from apps.core.network import NonPublicHostError, UnresolvableHostError, public_addresses
 
+from .registry import adapter_registry
+
 MAX_REDIRECTS = 3
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+Origin = tuple[str, str, int]
 
 
 class FetchError(Exception):
@@ -29,6 +39,31 @@ def decode_data_uri(uri: str) -> tuple[bytes, str]:
         return base64.b64decode(data, validate=True), header[5:].split(";")[0] or "application/octet-stream"
     except (binascii.Error, ValueError):
         raise FetchError("data URI is not valid base64") from None
+
+
+def _origin(url: str) -> Origin | None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def provider_credentials(provider: str | None) -> tuple[Origin, dict[str, str]] | None:
+    """(API origin, auth headers) of a configured provider whose outputs may need its key."""
+    if not provider or provider not in adapter_registry:
+        return None
+    adapter = adapter_registry.get(provider)
+    credentials = getattr(adapter, "api_credentials", None)
+    if credentials is None or not adapter.is_configured():
+        return None
+    base_url, headers = credentials()
+    origin = _origin(base_url)
+    return (origin, headers) if origin and headers else None
 
 
 def _check_host(url: str) -> None:
@@ -47,17 +82,20 @@ def _check_host(url: str) -> None:
         raise FetchError("host resolves to a non-public address") from None
 
 
-def fetch_output(url: str) -> tuple[bytes, str]:
-    """(content, content type) of an output URL or data: URI."""
+def fetch_output(url: str, *, provider: str | None = None) -> tuple[bytes, str]:
+    """(content, content type) of an output URL or data: URI; `provider` made it (its key may be needed)."""
     if url.startswith("data:"):
         return decode_data_uri(url)
+    credentials = provider_credentials(provider)
     max_bytes = settings.PROVIDER_FETCH_MAX_BYTES
     timeout = httpx.Timeout(settings.PROVIDER_FETCH_TIMEOUT, connect=5.0)
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
             _check_host(url)
+            if credentials and _origin(url) != credentials[0]:
+                credentials = None  # left the provider's API host: never sent again, even on a way back
             try:
-                with client.stream("GET", url) as response:
+                with client.stream("GET", url, headers=credentials[1] if credentials else None) as response:
                     if response.is_redirect:
                         url = urljoin(url, response.headers.get("location", ""))
                         continue

@@ -12,6 +12,8 @@ import httpx
 
 from .exceptions import ProviderAccountError, ProviderRejectedError, ProviderRetryableError
 
+# Our account is refused: the key (401), its rights (403) or its credit (402).
+ACCOUNT_STATUSES = (401, 402, 403)
 TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=5.0)
 # Building an SSL context costs ~20 ms; every client shares one.
 SSL_CONTEXT = ssl.create_default_context()
@@ -37,7 +39,7 @@ def raise_for_status(response: httpx.Response) -> httpx.Response:
     if response.status_code == 429 or response.status_code == 408 or response.status_code >= 500:
         raise ProviderRetryableError(retry_after=retry_after_seconds(response),
                                      extra={"status": response.status_code})
-    if response.status_code in (401, 402, 403):
+    if response.status_code in ACCOUNT_STATUSES:
         raise ProviderAccountError(extra={"status": response.status_code})
     if response.status_code >= 400:
         raise ProviderRejectedError(extra={"status": response.status_code, "body": response.text[:500]})

@@ -14,6 +14,10 @@ class CircuitBreaker(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     opened_at = models.DateTimeField(null=True, blank=True)
     probe_started_at = models.DateTimeField(null=True, blank=True)
+    # The provider refused our credentials (401/403, or 402 for credit): a setup error for staff, kept
+    # apart from failures. Cleared by the next success, or when staff close the breaker.
+    refused_at = models.DateTimeField(null=True, blank=True)
+    refused_status = models.PositiveSmallIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -28,11 +32,12 @@ class ProviderCall(models.Model):
         RETRYABLE = "retryable", "Retryable error"
         REJECTED = "rejected", "Rejected"
         BLOCKED = "blocked", "Blocked"
+        CREDENTIALS_REFUSED = "credentials", "Credentials refused"
 
     provider = models.CharField(max_length=50)
     model = models.CharField(max_length=200)
     operation = models.CharField(max_length=20)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
     latency_ms = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

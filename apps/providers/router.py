@@ -157,6 +157,7 @@ def run(
     `base_request` builds what every route gets (input images included); it is called once, when
     the first route is tried, and may raise a ProviderError (an input image is gone)."""
     base, outage, attempted = None, False, False
+    refused: ProviderAccountError | None = None
     for index in range(start, len(routes)):
         route = routes[index]
         if not _can_take(route, num_images=num_images, has_inputs=has_inputs):
@@ -172,6 +173,11 @@ def run(
         try:
             base = base or base_request()
             outcome = _run_route(adapter, index, route, base, listener)
+        except ProviderAccountError as error:
+            # Our key or account is refused there: a setup error for staff, not an outage. Next route.
+            breaker.breakers_record_refusal(route.breaker_keys, status=error.status)
+            refused = error
+            continue
         except ProviderRetryableError:
             outage = True
             for key in route.breaker_keys:
@@ -184,6 +190,8 @@ def run(
             return Failed(error.code, error.message)
         breaker.breakers_record_success(route.breaker_keys)
         return outcome
+    if refused is not None and not outage:
+        return Failed(refused.code, refused.message)  # no waiting: a refused key won't heal by itself
     return AllRoutesDown(outage=outage)
 
 
@@ -216,6 +224,9 @@ def _timed_call(route: Route, operation: str, call):
     outcome = ProviderCall.Outcome.OK
     try:
         return call()
+    except ProviderAccountError:
+        outcome = ProviderCall.Outcome.CREDENTIALS_REFUSED
+        raise
     except ProviderRetryableError:
         outcome = ProviderCall.Outcome.RETRYABLE
         raise
@@ -243,7 +254,8 @@ def job_poll(provider: str, provider_job_id: str) -> PollOutcome:
     """Ask a provider how a submitted job is doing."""
     try:
         return Polled(adapter_get(provider).poll(provider_job_id))
-    except ProviderAccountError:
+    except ProviderAccountError as error:
+        breaker.breakers_record_refusal((provider,), status=error.status)
         return Lost()
     except ProviderRetryableError:
         return PollAgain()

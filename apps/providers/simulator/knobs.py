@@ -17,6 +17,9 @@ class Knobs:
     fail_job_rate: float = 0.0  # share of accepted jobs that end in a (non-safety) failure
     blocked_words: list[str] = field(default_factory=lambda: ["forbidden"])  # prompts the safety filter blocks
     output_variant: str = "default"  # vendor-specific output shape (see each vendor module)
+    # Base URL of another host serving the output files (a CDN, e.g. a test's recording proxy that
+    # forwards to this simulator); empty: the simulator serves them itself.
+    files_url: str = ""
     webhook_drop_rate: float = 0.0  # share of webhooks never sent
     webhook_copies: int = 1  # each webhook sent this many times (duplicates)
 

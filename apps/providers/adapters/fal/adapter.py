@@ -65,10 +65,15 @@ class FalQueueAdapter:
     def is_configured(cls) -> bool:
         return bool(settings.FAL_QUEUE_URL and settings.FAL_KEY)
 
+    @classmethod
+    def api_credentials(cls) -> tuple[str, dict[str, str]]:
+        """The queue's base URL and auth headers (see fetch.py for where else they go)."""
+        return settings.FAL_QUEUE_URL, {"Authorization": f"Key {settings.FAL_KEY}"}
+
     def _client(self) -> httpx.Client:
+        base_url, headers = self.api_credentials()
         return http.client(
-            base_url=settings.FAL_QUEUE_URL.rstrip("/"),
-            headers={"Authorization": f"Key {settings.FAL_KEY}"},
+            base_url=base_url.rstrip("/"), headers=headers,
             timeout=httpx.Timeout(connect=5.0, read=self.read_timeout, write=30.0, pool=5.0),
         )
 

@@ -70,10 +70,15 @@ class OpenAIImagesAdapter:
     def is_configured(cls) -> bool:
         return bool(settings.OPENAI_BASE_URL and settings.OPENAI_API_KEY)
 
+    @classmethod
+    def api_credentials(cls) -> tuple[str, dict[str, str]]:
+        """The API's base URL and auth headers (see fetch.py for where else they go)."""
+        return settings.OPENAI_BASE_URL, {"Authorization": f"Bearer {settings.OPENAI_API_KEY}"}
+
     def _client(self) -> httpx.Client:
+        base_url, headers = self.api_credentials()
         return http.client(
-            base_url=settings.OPENAI_BASE_URL,
-            headers={"Authorization": f"Bearer {settings.OPENAI_API_KEY}"},
+            base_url=base_url, headers=headers,
             timeout=httpx.Timeout(self.read_timeout, connect=5.0, pool=5.0),
         )
 

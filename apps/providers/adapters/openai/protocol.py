@@ -80,6 +80,8 @@ def raise_for_error(response: httpx.Response) -> None:
     extra = {"status": response.status_code, "type": error.get("type"), "code": error.get("code")}
     if error.get("code") in BLOCKED_CODES:
         raise ProviderBlockedError(extra=extra)
+    if response.status_code in http.ACCOUNT_STATUSES:
+        http.raise_for_status(response)  # whatever x-should-retry says: staff must see a refused key
     # The API says itself whether a retry can help (a spent quota cannot).
     should_retry = response.headers.get("x-should-retry")
     if should_retry == "false":

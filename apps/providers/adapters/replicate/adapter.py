@@ -30,10 +30,15 @@ class ReplicateAdapter:
     def is_configured(cls) -> bool:
         return bool(settings.REPLICATE_BASE_URL and settings.REPLICATE_API_TOKEN)
 
+    @classmethod
+    def api_credentials(cls) -> tuple[str, dict[str, str]]:
+        """The API's base URL and auth headers; outputs served from the API host need them too."""
+        return settings.REPLICATE_BASE_URL, {"Authorization": f"Bearer {settings.REPLICATE_API_TOKEN}"}
+
     def _client(self, *, wait: int = 0) -> httpx.Client:
+        base_url, headers = self.api_credentials()
         return http.client(
-            base_url=settings.REPLICATE_BASE_URL.rstrip("/") + "/v1",
-            headers={"Authorization": f"Bearer {settings.REPLICATE_API_TOKEN}"},
+            base_url=base_url.rstrip("/") + "/v1", headers=headers,
             timeout=httpx.Timeout(connect=5.0, read=self.read_timeout + wait, write=30.0, pool=5.0),
         )
 

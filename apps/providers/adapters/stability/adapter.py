@@ -26,18 +26,20 @@ class StabilityAdapter:
     def is_configured(cls) -> bool:
         return bool(settings.STABILITY_BASE_URL and settings.STABILITY_API_KEY)
 
+    @classmethod
+    def api_credentials(cls) -> tuple[str, dict[str, str]]:
+        """The API's base URL and auth headers (see fetch.py for where else they go)."""
+        return settings.STABILITY_BASE_URL, {"Authorization": f"Bearer {settings.STABILITY_API_KEY}"}
+
     def run(
         self, request: GenerationRequest, *, on_progress: ProgressCallback, is_canceled: CancelCheck
     ) -> ProviderStatus:
         if request.provider_model not in protocol.ENDPOINTS:
             raise ProviderRejectedError(extra={"model": request.provider_model})
         started = time.monotonic()
+        base_url, headers = self.api_credentials()
         client = http.client(
-            base_url=settings.STABILITY_BASE_URL,
-            headers={
-                "Authorization": f"Bearer {settings.STABILITY_API_KEY}",
-                "Accept": request.options.get("accept", "image/*"),
-            },
+            base_url=base_url, headers={**headers, "Accept": request.options.get("accept", "image/*")},
             timeout=httpx.Timeout(self.read_timeout, connect=5.0, pool=5.0),
         )
         outputs, seeds = [], []

@@ -7,6 +7,8 @@ Routes, as Replicate serves them under /v1:
 - `GET /v1/predictions/{id}`, `POST /v1/predictions/{id}/cancel`
 - `GET /v1/webhooks/default/secret` — `{"key": "whsec_…"}`
 - `GET /files/{id}/{n}.png` — the output files (Replicate's delivery CDN), drawn by `common.picture()`
+- `GET /v1/files/{id}-{n}/download` — the same files served from the API host, which (like every
+  API route) needs the bearer token: "You'll need to pass the `Authorization` header to request them"
 
 Every API call passes `inject_faults` first (429s carry `retry_after` in a problem-details body as
 well as the Retry-After header), then needs `Authorization: Bearer <REPLICATE_API_TOKEN>` (401
@@ -36,6 +38,10 @@ Knob `output_variant` (read when the prediction is created):
 - `data_uri_list`: a list of data URIs, one per `num_outputs`
 - `null`: `succeeded` with `output: null`
 - `aborted`: ends `aborted` without ever starting
+- `api_file`: like `default`, but the URLs are on the API host (`/v1/files/…/download`)
+
+Knob `files_url` (another host, e.g. a CDN): file URLs point there instead of at the simulator's
+`/files/…`, and with `api_file` the API host answers each download with a 302 to that host.
 
 Webhooks: when a create names a `webhook`, the prediction is POSTed there on the `start` and
 `completed` events (those in `webhook_events_filter`; only `completed` without a filter), signed
@@ -327,10 +333,18 @@ def _outputs(prediction: Prediction):
     if prediction.variant.startswith("data_uri"):
         encoded = (base64.b64encode(png).decode() for png in prediction.files.values())
         items = [f"data:image/png;base64,{data}" for data in encoded]
+    elif prediction.variant == "api_file":
+        api_files = f"{prediction.base_url}{PREFIX}/v1/files/{prediction.id}"
+        items = [f"{api_files}-{index}/download" for index in prediction.files]
     else:
-        folder = f"{prediction.base_url}{PREFIX}/files/{prediction.id}"
-        items = [f"{folder}/{index}.png" for index in prediction.files]
+        items = [_file_url(prediction, index) for index in prediction.files]
     return items[0] if single else items
+
+
+def _file_url(prediction: Prediction, index: int) -> str:
+    """Where file `index` is delivered: here, or on the `files_url` host."""
+    base = knob_store.knobs(VENDOR).files_url.rstrip("/") or prediction.base_url
+    return f"{base}{PREFIX}/files/{prediction.id}/{index}.png"
 
 
 async def _run(prediction: Prediction) -> None:
@@ -447,6 +461,18 @@ def register(router: Router) -> None:
         if guard := await _api_guard(request):
             return guard
         return json_response({"key": settings.REPLICATE_WEBHOOK_SECRET})
+
+    @router.route("GET", rf"{PREFIX}/v1/files/(?P<id>\w+)-(?P<index>\d+)/download")
+    async def api_file(request: Request) -> Response:
+        if guard := await _api_guard(request):
+            return guard
+        prediction = _predictions.get(request.params["id"])
+        content = prediction.files.get(int(request.params["index"])) if prediction else None
+        if content is None:
+            return _problem(404, "Not found", "The requested resource could not be found.")
+        if knob_store.knobs(VENDOR).files_url:
+            return Response(302, b"", {"location": _file_url(prediction, int(request.params["index"]))})
+        return Response(200, content, {"content-type": "image/png", "content-length": str(len(content))})
 
     @router.route("GET", rf"{PREFIX}/files/(?P<id>\w+)/(?P<index>\d+)\.(?P<ext>png|mp4)")
     async def output_file(request: Request) -> Response:
