@@ -1,12 +1,11 @@
-"""A generate step ends when its generation announces its end (the generations app's
-`generation_ended` signal, which the workflows app subscribes to), not at its next poll: here the
+"""A generate step ends when its generation announces its end (the `GenerationFinished` domain
+event, which the workflows app subscribes to), not at its next poll: here the
 polling chain is recorded but never run, so only the hook can finish the step."""
 
 import pytest
 
+from apps.core import events
 from apps.generations import services as generation_services
-from apps.generations.models import Generation
-from apps.generations.signals import generation_ended, generation_ended_send
 from apps.workflows import services, tasks
 from apps.workflows.models import NodeRun, NodeStatus, RunStatus
 
@@ -45,7 +44,7 @@ def nudges(monkeypatch):
 
 
 def test_the_workflows_app_listens_for_generation_ends():
-    assert any(entry[0][0] == "workflows.generation_ended" for entry in generation_ended.receivers)
+    assert any(s.handler.__module__ == "apps.workflows.apps" for s in events.subscribers(events.GenerationFinished))
 
 
 def test_a_generate_step_ends_when_its_generation_does_not_at_the_next_poll(
@@ -71,7 +70,9 @@ def test_the_hook_is_idempotent_and_ignores_generations_no_step_waits_on(
     before = (gen.revision, gen.charged_credits, gen.finished_at)
     nudges.clear()
     # Announced again (a stale finisher): the step already ended, nothing is sent or changed.
-    generation_ended_send(sender=Generation, generation_id=str(gen.generation_id), status="succeeded")
+    with django_capture_on_commit_callbacks(execute=True):
+        events.emit(events.GenerationFinished(user_id=user.pk, generation_id=str(gen.generation_id),
+                                              status="succeeded"))
     assert nudges == []
     gen.refresh_from_db()
     assert (gen.revision, gen.charged_credits, gen.finished_at) == before
