@@ -34,7 +34,9 @@ def batch_finished(event: events.BatchFinished) -> None:
     )
 
 
-def deliveries_write(*, user_id, event_type: str, object_id, data: Callable[[], dict | None]) -> list[WebhookDelivery]:
+def deliveries_write(
+    *, user_id, event_type: str, object_id, data: Callable[[], dict | None]
+) -> list[WebhookDelivery]:
     """One delivery per active endpoint of the user's that chose `event_type`; `data` builds the
     payload's object (only when some endpoint wants it). Call inside the transaction of the change."""
     if event_type not in EVENT_TYPES:

@@ -56,7 +56,8 @@ def test_a_delivery_rolls_back_with_the_change_it_reports(user, receiver):
     WebhookDelivery.objects.all().delete()
     with pytest.raises(RuntimeError), transaction.atomic():
         Generation.objects.filter(pk=generation.pk).update(status="failed")
-        events.emit(events.GenerationFinished(user_id=user.pk, generation_id=str(generation.pk), status="failed"))
+        ended = events.GenerationFinished(user_id=user.pk, generation_id=str(generation.pk), status="failed")
+        events.emit(ended)
         raise RuntimeError("the ending transaction fails")
     assert WebhookDelivery.objects.count() == 0
     assert len(receiver.requests) == 1

@@ -26,8 +26,24 @@ from .reaping import workflows_reap_stuck
 from .runs import node_retry, run_cancel, run_resume, run_start
 
 __all__ = [
-    "graph_prices", "node_attempt_failed", "node_crashed", "node_follow", "node_follow_gave_up",
-    "node_generation_ended", "node_progress", "node_retry", "node_run_execute", "node_succeed", "run_cancel",
-    "run_resume", "run_start", "workflow_create", "workflow_delete", "workflow_from_starter", "workflow_quote",
-    "workflow_update", "workflow_version_create", "workflows_reap_stuck",
+    "graph_prices",
+    "node_attempt_failed",
+    "node_crashed",
+    "node_follow",
+    "node_follow_gave_up",
+    "node_generation_ended",
+    "node_progress",
+    "node_retry",
+    "node_run_execute",
+    "node_succeed",
+    "run_cancel",
+    "run_resume",
+    "run_start",
+    "workflow_create",
+    "workflow_delete",
+    "workflow_from_starter",
+    "workflow_quote",
+    "workflow_update",
+    "workflow_version_create",
+    "workflows_reap_stuck",
 ]
