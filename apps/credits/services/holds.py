@@ -41,7 +41,7 @@ def credits_reserve(*, generation, amount: int, account: CreditAccount | None = 
 
 # A new generation's hold in one statement: the account's update (which locks its row until commit,
 # and moves nothing when the balance is short), the ledger entry and the user's spend for the day,
-# each written only if the balance covered the amount. Same rows as _append and spend_add write.
+# each written only if the balance covered the amount. Same rows as entry_append and spend_add write.
 _RESERVE_NEW_SQL = f"""
 WITH account AS (
     UPDATE {CreditAccount._meta.db_table} SET balance = balance - %(amount)s
