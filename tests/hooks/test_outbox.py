@@ -1,6 +1,8 @@
 """The outbox: a generation's webhook delivery is written in the transaction that ends it, whatever
 happens to its live update, and the same end announced twice is delivered once."""
 
+import json
+
 import pytest
 from django.db import transaction
 
@@ -61,3 +63,17 @@ def test_a_delivery_rolls_back_with_the_change_it_reports(user, receiver):
         raise RuntimeError("the ending transaction fails")
     assert WebhookDelivery.objects.count() == 0
     assert len(receiver.requests) == 1
+
+
+def test_a_batchs_finished_webhook_is_written_after_its_last_generations(user, receiver):
+    from apps.batches.services import batch_create
+
+    services.webhook_endpoint_create(
+        user=user, url=receiver.url, events=["generation.succeeded", "batch.finished"],
+    )
+    batch = batch_create(user=user, items=[{"model": "offline-sketch", "prompt": f"p{n}"} for n in range(3)],
+                         source="prompts")
+    written = list(WebhookDelivery.objects.order_by("pk").values_list("event_type", flat=True))
+    assert written == ["generation.succeeded"] * 3 + ["batch.finished"]
+    finished = WebhookDelivery.objects.get(event_type="batch.finished")
+    assert (finished.status, json.loads(finished.payload)["data"]["id"]) == ("succeeded", str(batch.pk))
