@@ -7,8 +7,6 @@ from ..models import CreditAccount, DailySpend, LedgerEntry
 from .ledger import account_lock, entry_append, entry_post
 from .spend import everyone_spend_add, spend_add
 
-# ---------------------------------------------------------------- generations: reserve, capture, release
-
 
 def credits_reserve(*, generation, amount: int, account: CreditAccount | None = None,
                     new_generation: bool = False) -> LedgerEntry:

@@ -16,8 +16,6 @@ from ..models import DailySpend
 logger = logging.getLogger(__name__)
 
 
-# ---------------------------------------------------------------- daily spend, budget and staff alert
-#
 # Each user's row for the day moves with every reserve and release, under that user's account
 # lock, so the per-user cap is exact. Everyone's row (user empty) is a single hot row: updating it
 # in every submit would serialise all users' submits on its lock. So it moves in the transaction

@@ -26,9 +26,6 @@ def _bump(*objects) -> None:
         obj.revision += 1
 
 
-# ---------------------------------------------------------------- locking and scheduling
-
-
 def _runs_with_version():
     """Runs with what the engine reads beside them; the version's graph JSON is left unread, since
     `version.loaded` keeps each version's parsed graph per process (read only on a miss)."""
