@@ -1,12 +1,9 @@
 """Batches through the API: submit a prompt list, a CSV or a parameter sweep; follow; cancel; download."""
 
-from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from django.conf import settings
 from django.http import StreamingHttpResponse
-from django.urls import reverse
 from ninja import Field, Query, Router, Schema, Status
 
 from apps.generations.schemas import GenerationOut, generation_out
@@ -14,6 +11,7 @@ from apps.generations.schemas import GenerationOut, generation_out
 from . import selectors, services, sources
 from .download import batch_zip_name, batch_zip_stream
 from .exceptions import BatchInvalidError, BatchNotDownloadableError
+from .schemas import BatchOut, batch_out
 
 router = Router(tags=["batches"])
 
@@ -48,28 +46,6 @@ class BatchIn(Schema):
     )
 
 
-class Counts(Schema):
-    active: int
-    succeeded: int
-    failed: int
-    canceled: int
-    rejected: int
-
-
-class BatchOut(Schema):
-    id: UUID
-    name: str
-    source: str
-    status: str = Field(description="running, finished or canceled.")
-    total: int
-    quoted_credits: int = Field(description="What the whole batch reserved at submit.")
-    counts: Counts
-    progress: float = Field(description="Share of the batch's generations that have ended, 0 to 1.")
-    download_url: str = Field(description="All finished images as one zip, with a manifest.csv.")
-    created_at: datetime
-    finished_at: datetime | None
-
-
 class BatchPage(Schema):
     items: list[BatchOut]
     next_cursor: str | None
@@ -88,16 +64,6 @@ class BatchItemPage(Schema):
 class PageQuery(Schema):
     cursor: str | None = None
     limit: int = Field(20, ge=1, le=100)
-
-
-def batch_out(batch) -> dict:
-    progress = selectors.batch_progress(batch)
-    return {
-        "id": batch.pk, "name": batch.name, "source": batch.source, "status": batch.status, "total": batch.total,
-        "quoted_credits": batch.quoted_credits, "counts": progress.counts, "progress": progress.fraction,
-        "download_url": settings.SITE_URL + reverse("api:batch_download", kwargs={"batch_id": batch.pk}),
-        "created_at": batch.created_at, "finished_at": batch.finished_at,
-    }
 
 
 def batch_items(payload: BatchIn) -> tuple[str, list[dict]]:

@@ -6,10 +6,11 @@ class BatchesConfig(AppConfig):
     verbose_name = "Batches"
 
     def ready(self):
-        from apps.hooks.services import payload_builders
-        from apps.realtime.publish import event_listeners
+        from apps.core import events
 
-        from .services import batch_on_event, batch_payload
+        from .live import batch_publish
+        from .services import batch_generation_finished
 
-        event_listeners.insert(0, batch_on_event)  # before webhooks, so batch.finished follows its last item
-        payload_builders["batch"] = batch_payload
+        events.subscribe(events.GenerationFinished, batch_generation_finished)
+        events.subscribe(events.BatchProgressed, batch_publish)
+        events.subscribe(events.BatchFinished, batch_publish)

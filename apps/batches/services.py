@@ -1,5 +1,6 @@
 """Batches: create (quote and reserve every generation in one transaction, or none), follow,
-cancel, finish once."""
+cancel, finish once. A batch moves on when one of its generations ends (a `GenerationFinished`
+subscriber) and announces `BatchProgressed` / `BatchFinished`."""
 
 import logging
 import uuid
@@ -7,24 +8,22 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
-from apps.catalog import pricing
 from apps.catalog.models import CatalogModel
+from apps.catalog.pricing import quote
+from apps.core import events
 from apps.core.exceptions import ApplicationError, NotFoundError
 from apps.credits.exceptions import InsufficientCreditsError
 from apps.credits.selectors import credits_balance_get
 from apps.generations import services as generation_services
 from apps.generations.exceptions import NotCancelableError
 from apps.generations.models import ACTIVE, CANCELABLE
-from apps.realtime.publish import publish_to_user
 
-from . import selectors
 from .exceptions import BatchInvalidError
 from .models import Batch, BatchItem
 
 logger = logging.getLogger(__name__)
 
 GENERATION_PARAMS = ("prompt", "negative_prompt", "aspect_ratio", "tier", "num_images", "seed")
-TERMINAL_EVENTS = ("generation.succeeded", "generation.failed", "generation.canceled", "generation.rejected")
 
 
 def _quote(items: list[dict]) -> int:
@@ -39,9 +38,8 @@ def _quote(items: list[dict]) -> int:
             sizes = ", ".join(t["key"] for t in model.tiers)
             raise BatchInvalidError(f"Item {number}: {model.label} offers these sizes: {sizes}.")
         try:
-            total += pricing.quote(
-                catalog_model=model, tier=item.get("tier") or None, num_images=int(item.get("num_images") or 1)
-            )
+            total += quote(catalog_model=model, tier=item.get("tier") or None,
+                           num_images=int(item.get("num_images") or 1))
         except ApplicationError as error:
             raise BatchInvalidError(f"Item {number}: {error.message}") from None
     return total
@@ -112,15 +110,9 @@ def batch_cancel(*, user, batch_id) -> Batch:
     return batch
 
 
-def _event_data(batch: Batch) -> dict:
-    progress = selectors.batch_progress(batch)
-    return {"id": str(batch.pk), "status": batch.status, "total": batch.total, **progress.counts,
-            "progress": progress.fraction}
-
-
 def batch_finish_if_done(*, batch_id) -> bool:
-    """Mark the batch finished once all its generations have ended, and publish `batch.finished`
-    exactly once (a conditional update picks the one caller that does)."""
+    """Mark the batch finished once all its generations have ended, and announce `BatchFinished`
+    exactly once (a conditional update picks the one caller that does), in the same transaction."""
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None or batch.finished_at is not None:
         return False
@@ -134,21 +126,19 @@ def batch_finish_if_done(*, batch_id) -> bool:
         )
         if won:
             batch.refresh_from_db()
-            publish_to_user(user_id=batch.owner_id, event="batch.finished", data=_event_data(batch))
+            events.emit(events.BatchFinished(user_id=batch.owner_id, batch_id=str(batch.pk), status=batch.status))
     return bool(won)
 
 
-def batch_on_event(*, user_id, event: str, data: dict, event_id: int) -> None:
-    """A published live event: when one of a batch's generations ends, the batch moves on."""
-    if event not in TERMINAL_EVENTS:
-        return
-    item = BatchItem.objects.select_related("batch").filter(generation_id=data.get("id")).first()
+def batch_generation_finished(event: events.GenerationFinished) -> None:
+    """One of a batch's generations ended (after its commit): the batch moves on."""
+    item = BatchItem.objects.select_related("batch").filter(generation_id=event.generation_id).first()
     if item is None:
         return
     if not batch_finish_if_done(batch_id=item.batch_id):
         item.batch.refresh_from_db()
         if item.batch.finished_at is None:
-            publish_to_user(user_id=user_id, event="batch.progress", data=_event_data(item.batch))
+            events.emit(events.BatchProgressed(user_id=item.batch.owner_id, batch_id=str(item.batch_id)))
 
 
 def batches_finish_stale() -> int:
@@ -158,15 +148,3 @@ def batches_finish_stale() -> int:
         finished += batch_finish_if_done(batch_id=batch_id)
     return finished
 
-
-def batch_payload(user_id, data: dict) -> dict | None:
-    """A batch webhook's data: the API's batch object."""
-    from apps.accounts.models import User
-
-    from .api import BatchOut, batch_out
-
-    try:
-        batch = selectors.batch_get_for_user(user=User(pk=user_id), batch_id=data.get("id"))
-    except NotFoundError:
-        return None
-    return BatchOut.model_validate(batch_out(batch)).model_dump(mode="json")

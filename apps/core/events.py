@@ -56,33 +56,48 @@ class GenerationFinished(DomainEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class RunNodesChanged(DomainEvent):
-    """Some of a workflow run's nodes changed state (and maybe the run's tallies or the balance)."""
+    """Some of a workflow run's nodes changed state (and maybe the run's tallies or the balance).
+
+    `run` and `nodes` are copies of the rows as of this change: a subscriber running after commit
+    sees each step as it was, not only the latest state. `header`: the run's tallies changed;
+    `run_changed`: the run itself changed state while staying active (started, retried, resumed)."""
 
     name: ClassVar[str] = "run.nodes_changed"
     run_id: str
     node_ids: tuple[str, ...] = ()
     run_changed: bool = False
+    header: bool = False
     balance: bool = False
-    event: str = "run.node_updated"
+    run: object = field(default=None, repr=False, compare=False)
+    nodes: tuple = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunFinished(DomainEvent):
-    """A workflow run ended: succeeded, failed or canceled."""
+    """A workflow run ended: succeeded, failed or canceled; `nodes` are the ones whose change ended
+    it, as of that change (copies, like RunNodesChanged's)."""
 
     name: ClassVar[str] = "run.finished"
     run_id: str
     status: str
+    node_ids: tuple[str, ...] = ()
+    balance: bool = False
+    run: object = field(default=None, repr=False, compare=False)
+    nodes: tuple = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True)
 class BatchProgressed(DomainEvent):
+    """One of a batch's generations ended and the batch goes on."""
+
     name: ClassVar[str] = "batch.progress"
     batch_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class BatchFinished(DomainEvent):
+    """Every generation of a batch has ended (emitted once, in the transaction that marks it)."""
+
     name: ClassVar[str] = "batch.finished"
     batch_id: str
     status: str

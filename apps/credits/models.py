@@ -209,7 +209,7 @@ class DailySpend(models.Model):
     A user's row is kept in step with the ledger in the same transaction as each reserve and
     release, so the daily cap is checked under that user's account lock. Everyone's row is too
     while GLOBAL_DAILY_BUDGET is set (one conditional update); otherwise it is summed from the
-    users' rows each minute, so submits don't queue on it (credits.services).
+    users' rows each minute, so submits don't queue on it (credits/services/spend.py).
     """
 
     day = models.DateField()

@@ -6,10 +6,10 @@ class HooksConfig(AppConfig):
     verbose_name = "Outgoing webhooks"
 
     def ready(self):
-        from apps.realtime.publish import event_listeners
+        from apps.core import events
 
-        from .payloads import generation_payload
-        from .services import payload_builders, webhooks_on_event
+        from .outbox import batch_finished, generation_finished
 
-        event_listeners.append(webhooks_on_event)
-        payload_builders["generation"] = generation_payload
+        # In the emitting transaction: the delivery commits with the change it reports.
+        events.subscribe(events.GenerationFinished, generation_finished, in_transaction=True)
+        events.subscribe(events.BatchFinished, batch_finished, in_transaction=True)

@@ -1,11 +1,9 @@
-"""Outgoing webhooks: endpoints, fan-out of published events to deliveries, and delivery with
-retries on a schedule kept in the database."""
+"""Outgoing webhooks: endpoints, the test event, and delivery with retries on a schedule kept in the
+database. Deliveries of domain events are written by the outbox (`outbox.py`)."""
 
-import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -16,7 +14,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError, NotFoundError
 
-from . import tasks
+from . import messages, tasks
 from .destinations import DestinationError, destination_check, destination_resolve
 from .models import EVENT_TYPES, TEST_EVENT, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from .signing import secret_generate, signed_headers
@@ -34,10 +32,6 @@ MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 CLAIM_LEASE = timedelta(minutes=5)
 MAX_ENDPOINTS_PER_USER = 20
 USER_AGENT = "Darkroom-Webhooks/1.0"
-MESSAGE_NAMESPACE = uuid.UUID("5b0f8f5c-6d1f-4b8e-9a3e-3f1f0f6d2a11")
-
-# event prefix ("generation", "batch") → builds the payload's `data` from the live event's data.
-payload_builders: dict[str, Callable[[int, dict], dict | None]] = {}
 
 
 class WebhookEndpointInvalidError(ApplicationError):
@@ -116,50 +110,7 @@ def webhook_endpoint_rotate_secret(*, user, endpoint_id) -> WebhookEndpoint:
     return endpoint
 
 
-# ---------------------------------------------------------------- events → deliveries
-
-
-def _payload(*, event: str, data: dict, at) -> str:
-    body = {"type": event, "timestamp": at.isoformat().replace("+00:00", "Z"), "data": data}
-    return json.dumps(body, separators=(",", ":"), sort_keys=False)
-
-
-def _enqueue(delivery_ids: list[int]) -> None:
-    def send():
-        for delivery_id in delivery_ids:
-            tasks.webhook_deliver_task.delay(delivery_id=delivery_id)
-
-    transaction.on_commit(send)
-
-
-def webhooks_on_event(*, user_id, event: str, data: dict, event_id: int) -> list[WebhookDelivery]:
-    """A published live event (apps/realtime): one delivery per active endpoint that chose it.
-    Safe to call twice for the same event: the message id is derived from it."""
-    if event not in EVENT_TYPES:
-        return []
-    endpoints = [
-        endpoint for endpoint in WebhookEndpoint.objects.filter(owner_id=user_id, is_active=True)
-        if event in endpoint.events
-    ]
-    if not endpoints:
-        return []
-    builder = payload_builders.get(event.split(".")[0])
-    payload_data = (builder(user_id, data) if builder else None) or data
-    now = timezone.now()
-    body = _payload(event=event, data=payload_data, at=now)
-    message_id = "msg_" + uuid.uuid5(MESSAGE_NAMESPACE, f"{user_id}:{event_id}").hex
-    with transaction.atomic():
-        WebhookDelivery.objects.bulk_create(
-            [
-                WebhookDelivery(endpoint=endpoint, message_id=message_id, event_type=event, payload=body,
-                                next_attempt_at=now)
-                for endpoint in endpoints
-            ],
-            ignore_conflicts=True,
-        )
-        deliveries = list(WebhookDelivery.objects.filter(message_id=message_id, endpoint__in=endpoints))
-        _enqueue([d.pk for d in deliveries if d.status == WebhookDelivery.Status.PENDING and d.attempts == 0])
-    return deliveries
+# ---------------------------------------------------------------- sending by hand
 
 
 def webhook_endpoint_send_test(*, user, endpoint_id) -> WebhookDelivery:
@@ -170,9 +121,9 @@ def webhook_endpoint_send_test(*, user, endpoint_id) -> WebhookDelivery:
     with transaction.atomic():
         delivery = WebhookDelivery.objects.create(
             endpoint=endpoint, message_id="msg_" + uuid.uuid4().hex, event_type=TEST_EVENT,
-            payload=_payload(event=TEST_EVENT, data=data, at=now), next_attempt_at=now,
+            payload=messages.message_body(event=TEST_EVENT, data=data, at=now), next_attempt_at=now,
         )
-        _enqueue([delivery.pk])
+        messages.deliveries_enqueue([delivery.pk])
     return delivery
 
 
@@ -185,7 +136,7 @@ def webhook_delivery_retry(*, user, delivery_id) -> WebhookDelivery:
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), updated_at=timezone.now(),
         )
-        _enqueue([delivery.pk])
+        messages.deliveries_enqueue([delivery.pk])
     delivery.refresh_from_db()
     return delivery
 

@@ -1,10 +1,10 @@
-"""Services publish live events here, after their transaction commits.
+"""The transport of live updates: apps' subscribers publish here, after their transaction commits.
 
 Every message is one JSON object: a typed event with its data, the HTML fragments for the page's
 out-of-band swaps, and the event's `id` — a number that counts up per user. Browsers swap the
 HTML; API clients read the rest, on the websocket or resumably on the SSE stream
-(`GET /api/v1/events`), which replays the stored events (`Event`). Other apps can listen to
-every published event (`event_listeners`), e.g. to send outgoing webhooks.
+(`GET /api/v1/events`), which replays the stored events (`Event`). Nothing else hangs off a
+published message: apps react to domain events (`apps.core.events`), not to live updates.
 """
 
 import asyncio
@@ -27,10 +27,6 @@ from .groups import user_group
 from .models import Event, EventStream
 
 logger = logging.getLogger(__name__)
-
-# Called as listener(user_id=..., event=..., data=..., event_id=...) after an event is stored.
-event_listeners: list[Callable[..., None]] = []
-
 
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_pid: int | None = None
@@ -132,13 +128,6 @@ def _deliver(user_id, message: dict, on_delivered: Callable[[], None] | None = N
             on_delivered()
         except Exception:
             logger.exception("after-delivery hook failed", extra={"event": message["type"]})
-    if message["id"] is None:
-        return
-    for listener in event_listeners:
-        try:
-            listener(user_id=user_id, event=message["type"], data=message["data"], event_id=message["id"])
-        except Exception:
-            logger.exception("event listener failed", extra={"event": message["type"]})
 
 
 def publish_to_user(*, user_id, event: str, data: dict, html: str | Callable[[], str] = "",

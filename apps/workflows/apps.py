@@ -22,8 +22,12 @@ class WorkflowsConfig(AppConfig):
         from apps.core import events
 
         from . import nodes  # noqa: F401  (registers the engine's own node types)
+        from .live import run_publish
 
         # Starter workflows are upserted after every migrate, as `workflow_starters_load` does.
         post_migrate.connect(_load_starters, sender=self, dispatch_uid="workflows.starters")
         # A generate step ends as soon as its generation does (polling stays as a slower safety net).
         events.subscribe(events.GenerationFinished, _generation_finished)
+        # Run changes reach the owner's browsers and API clients.
+        events.subscribe(events.RunNodesChanged, run_publish)
+        events.subscribe(events.RunFinished, run_publish)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.catalog import pricing
 from apps.catalog.models import CatalogModel
 from apps.credits import services
-from apps.credits.exceptions import InsufficientCreditsError, RateLimitedError
+from apps.credits.exceptions import AdjustmentError, InsufficientCreditsError, RateLimitedError
 from apps.credits.models import CreditAccount, DailySpend, LedgerEntry
 from apps.credits.selectors import credits_balance_get, credits_ledger_balance, credits_spend_today
 from apps.credits.tasks import credits_daily_refresh_task
@@ -342,9 +342,9 @@ def test_staff_adjust_with_a_reason_and_their_name_on_it(user, staff):
     assert balance(user) == 0
     with pytest.raises(InsufficientCreditsError):
         services.credits_adjust(user=user, amount=-1, reason="More", actor=staff)
-    with pytest.raises(services.AdjustmentError, match="Give the reason"):
+    with pytest.raises(AdjustmentError, match="Give the reason"):
         services.credits_adjust(user=user, amount=5, reason=" ", actor=staff)
-    with pytest.raises(services.AdjustmentError, match="Only staff"):
+    with pytest.raises(AdjustmentError, match="Only staff"):
         services.credits_adjust(user=user, amount=5, reason="Gift", actor=user)
     same = services.credits_adjust(user=user, amount=5, reason="Gift", actor=staff, idempotency_key="form-1")
     assert services.credits_adjust(user=user, amount=5, reason="Gift", actor=staff, idempotency_key="form-1") == same

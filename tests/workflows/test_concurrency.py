@@ -8,6 +8,7 @@ from django.db import connection
 
 from apps.workflows import services, tasks
 from apps.workflows.models import NodeRun, NodeStatus
+from apps.workflows.services import scheduling
 
 from .conftest import edge, node
 from .factories import workflow_with
@@ -35,7 +36,7 @@ def test_two_parents_finishing_at_once_enqueue_the_child_exactly_once(catalog, u
             nodes = {n.node_id: n for n in NodeRun.objects.filter(run=run)}
             services.node_run_execute(node_run_id=nodes["photo"].pk)  # queues left and right
             for side in ("left", "right"):
-                assert services._claim(nodes[side].pk) is not None  # both running, attempt 1
+                assert scheduling.node_claim(nodes[side].pk) is not None  # both running, attempt 1
             barrier = threading.Barrier(2)
             results = []
 

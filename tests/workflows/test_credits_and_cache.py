@@ -3,6 +3,7 @@ Cache: an unchanged node reuses an earlier output for free; force re-run skips t
 
 import pytest
 
+from apps.core.exceptions import ApplicationError
 from apps.credits.models import CreditAccount, LedgerEntry
 from apps.credits.services import credits_reconcile
 from apps.media.models import Upload
@@ -159,7 +160,7 @@ def test_a_deleted_output_is_not_reused(user, photo, django_capture_on_commit_ca
 def test_a_run_the_balance_does_not_cover_is_refused_and_nothing_starts(user, photo, settings):
     settings.WORKFLOW_LOCAL_OPERATION_CREDITS = 30  # 4 steps × 30 = 120 > 100
     workflow = workflow_with(user, diamond())
-    with pytest.raises(services.ApplicationError) as raised:
+    with pytest.raises(ApplicationError) as raised:
         services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)})
     assert (raised.value.code, raised.value.http_status, raised.value.message) == (
         "insufficient_credits", 402, "This needs 120 credits and your balance is 100.",

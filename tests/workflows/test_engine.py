@@ -4,6 +4,7 @@ from unittest import mock
 
 import pytest
 
+from apps.core.exceptions import NotFoundError
 from apps.credits.models import CreditAccount
 from apps.media.models import Upload
 from apps.workflows import services, tasks
@@ -101,7 +102,7 @@ def test_only_failed_nodes_of_open_runs_can_be_retried(user, photo, other_user, 
     _, run = start(user, photo, callbacks=django_capture_on_commit_callbacks)
     with pytest.raises(NodeNotRetryableError):
         services.node_retry(user=user, run_id=run.pk, node_id="upscale")
-    with pytest.raises(services.NotFoundError):
+    with pytest.raises(NotFoundError):
         services.node_retry(user=other_user, run_id=run.pk, node_id="upscale")
     with pytest.raises(RunNotResumableError):
         services.run_resume(user=user, run_id=run.pk)
@@ -156,7 +157,7 @@ def test_inputs_are_checked_and_owner_scoped(user, other_user, photo):
     with pytest.raises(WorkflowInvalidError) as foreign:
         services.run_start(user=other_user, workflow_id=theirs.pk, inputs={"photo": str(photo.pk)})
     assert foreign.value.errors == [{"node": "photo", "field": None, "message": "Photo not found."}]
-    with pytest.raises(services.NotFoundError):
+    with pytest.raises(NotFoundError):
         services.run_start(user=other_user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)})
     with pytest.raises(WorkflowInvalidError) as extra:
         services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk), "nope": "x"})

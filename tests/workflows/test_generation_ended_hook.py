@@ -1,11 +1,11 @@
-"""A generate step ends when its generation announces its end (a `GenerationFinished` domain
+"""A generate step ends when its generation announces its end (the `GenerationFinished` domain
 event, which the workflows app subscribes to), not at its next poll: here the
 polling chain is recorded but never run, so only the hook can finish the step."""
 
 import pytest
 
-from apps.generations import services as generation_services
 from apps.core import events
+from apps.generations import services as generation_services
 from apps.workflows import services, tasks
 from apps.workflows.models import NodeRun, NodeStatus, RunStatus
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.workflows import services, tasks
 from apps.workflows.models import NodeRun, NodeStatus, RunStatus
+from apps.workflows.services import scheduling
 from tests.accounts.factories import UserFactory
 
 from .conftest import diamond
@@ -30,7 +31,7 @@ def test_lost_and_stale_nodes_are_sent_again_and_finish(user, photo, django_capt
     # A worker died mid-step: the step stays "running" until it is stale, then is taken over.
     run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)}, force_rerun=True)
     photo_node = NodeRun.objects.get(run=run, node_id="photo")
-    assert services._claim(photo_node.pk) is not None
+    assert scheduling.node_claim(photo_node.pk) is not None
     with mock.patch.object(tasks, "node_run_enqueue") as sent:
         services.workflows_reap_stuck()
     sent.assert_not_called()

@@ -6,8 +6,9 @@ from unittest import mock
 
 import pytest
 
-from apps.workflows import services, tasks
+from apps.workflows import live, services, tasks
 from apps.workflows.models import NodeRun, NodeStatus, RunStatus, WorkflowRun
+from apps.workflows.services import scheduling
 
 from .conftest import diamond
 from .factories import workflow_with
@@ -35,7 +36,7 @@ def test_tallies_follow_every_step(user, photo, django_capture_on_commit_callbac
         assert assert_tallies(run).nodes_active == 1
         for node_id in ("photo", "cutout", "upscale", "colour", "composite"):
             node = NodeRun.objects.get(run=run, node_id=node_id)
-            assert services._claim(node.pk) is not None  # running: still active
+            assert scheduling.node_claim(node.pk) is not None  # running: still active
             assert_tallies(run)
             services.node_succeed(node_run_id=node.pk, attempt=1, outputs={"image": []})
             run = assert_tallies(run)
@@ -89,7 +90,7 @@ def test_a_step_event_carries_its_cards_and_the_header_not_every_node(user, phot
     events = []
     workflow = workflow_with(user, diamond())
     with (
-        mock.patch.object(services, "publish_to_user", lambda **kw: events.append(kw)),
+        mock.patch.object(live, "publish_to_user", lambda **kw: events.append(kw)),
         django_capture_on_commit_callbacks(execute=True),
     ):
         run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)})

@@ -7,6 +7,7 @@ import pytest
 
 from apps.workflows import services, tasks
 from apps.workflows.models import NodeRun, NodeStatus, RunStatus, WorkflowRun
+from apps.workflows.services import scheduling
 
 from .conftest import edge, node
 from .factories import workflow_with
@@ -41,7 +42,7 @@ def test_a_fan_out_and_its_fan_in_run_once_each(user, photo, django_capture_on_c
 def claimed_first_node(user, photo):
     run = start(user, photo, fan(2))
     first = NodeRun.objects.get(run=run, node_id="photo")
-    services._claim(first.pk)
+    scheduling.node_claim(first.pk)
     return run, first
 
 

@@ -6,7 +6,7 @@ from unittest import mock
 import pytest
 from django.test import Client
 
-from apps.workflows import services
+from apps.workflows import live, services
 from apps.workflows.models import NodeRun, RunStatus, Workflow
 
 from .conftest import diamond
@@ -74,7 +74,7 @@ def test_node_states_are_published_live(user, photo, django_capture_on_commit_ca
     events = []
     workflow = workflow_with(user, diamond())
     with (
-        mock.patch.object(services, "publish_to_user", lambda **kw: events.append(kw)),
+        mock.patch.object(live, "publish_to_user", lambda **kw: events.append(kw)),
         django_capture_on_commit_callbacks(execute=True),
     ):
         run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)})

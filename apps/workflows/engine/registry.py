@@ -1,4 +1,4 @@
-"""Node types by key. Apps register theirs from `AppConfig.ready()` (see engine/README.md)."""
+"""Node types by key. Apps register theirs from `AppConfig.ready()` (see the app's README.md)."""
 
 from apps.core.registry import NotRegistered, Registry
 

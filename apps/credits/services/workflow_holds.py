@@ -1,4 +1,4 @@
-"""Ledger moves for workflow runs: hold a run's quote, charge each node's share, return the rest.
+"""A workflow run's credits: hold a run's quote, charge each node's share, return the rest.
 
 The same three kinds as generations (reserve −, capture 0, release +), with no generation on the
 row; the key names the run (and node): `workflow-run:<run>:hold:<n>`, `…:release:<n>`,
@@ -10,8 +10,9 @@ locked, like every other move, and a repeated key changes nothing.
 from django.db import transaction
 from django.utils import timezone
 
-from .models import LedgerEntry
-from .services import _append, _locked_account, _spend_add
+from ..models import LedgerEntry
+from .ledger import account_lock, entry_append
+from .spend import spend_add
 
 
 def workflow_credits_hold(*, user, amount: int, key: str, memo: str) -> LedgerEntry | None:
@@ -19,11 +20,11 @@ def workflow_credits_hold(*, user, amount: int, key: str, memo: str) -> LedgerEn
     if amount <= 0:
         return None
     with transaction.atomic():
-        _locked_account(user)
-        entry, created = _append(user=user, kind=LedgerEntry.Kind.RESERVE, amount=-amount, idempotency_key=key,
+        account_lock(user)
+        entry, created = entry_append(user=user, kind=LedgerEntry.Kind.RESERVE, amount=-amount, idempotency_key=key,
                                  memo=memo)
         if created:
-            _spend_add(day=timezone.localdate(entry.created_at), user_id=user.pk, amount=amount)
+            spend_add(day=timezone.localdate(entry.created_at), user_id=user.pk, amount=amount)
         return entry
 
 
@@ -32,8 +33,8 @@ def workflow_credits_charge(*, user, amount: int, key: str, memo: str) -> Ledger
     if amount <= 0:
         return None
     with transaction.atomic():
-        _locked_account(user)
-        entry, _ = _append(user=user, kind=LedgerEntry.Kind.CAPTURE, amount=0, idempotency_key=key, memo=memo)
+        account_lock(user)
+        entry, _ = entry_append(user=user, kind=LedgerEntry.Kind.CAPTURE, amount=0, idempotency_key=key, memo=memo)
         return entry
 
 
@@ -42,10 +43,10 @@ def workflow_credits_return(*, user, amount: int, key: str, hold_key: str, memo:
     if amount <= 0:
         return None
     with transaction.atomic():
-        _locked_account(user)
-        entry, created = _append(user=user, kind=LedgerEntry.Kind.RELEASE, amount=amount, idempotency_key=key,
+        account_lock(user)
+        entry, created = entry_append(user=user, kind=LedgerEntry.Kind.RELEASE, amount=amount, idempotency_key=key,
                                  memo=memo)
         if created:
             held_at = LedgerEntry.objects.filter(idempotency_key=hold_key).values_list("created_at", flat=True).first()
-            _spend_add(day=timezone.localdate(held_at or entry.created_at), user_id=user.pk, amount=-amount)
+            spend_add(day=timezone.localdate(held_at or entry.created_at), user_id=user.pk, amount=-amount)
         return entry

@@ -1,0 +1,71 @@
+"""Reading the ledger back: balances, settlements and spend counters that don't match it."""
+
+from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
+
+from ..models import CreditAccount, DailySpend, LedgerEntry
+
+
+def credits_reconcile() -> dict:
+    """Recompute every balance and each day's spend counters from the ledger, and find generations
+    whose settlement doesn't match their outcome. Reads only; `manage.py credits_reconcile` reports."""
+    from apps.generations.models import ACTIVE, Generation, Status
+
+    ledger = dict(LedgerEntry.objects.values("user").annotate(total=Sum("amount")).values_list("user", "total"))
+    accounts = dict(CreditAccount.objects.values_list("user", "balance"))
+    users = set(ledger) | set(accounts)
+    balances = [
+        {"user_id": user_id, "balance": accounts.get(user_id, 0), "ledger": ledger.get(user_id, 0)}
+        for user_id in sorted(users)
+        if accounts.get(user_id, 0) != ledger.get(user_id, 0)
+    ]
+
+    # Each generation: one reserve; captured if it succeeded, released if it ended any other way.
+    reserve_day: dict = {}
+    settled: dict = {}
+    expected_spend: dict[tuple, int] = {}
+    moves = LedgerEntry.objects.filter(
+        kind__in=[LedgerEntry.Kind.RESERVE, LedgerEntry.Kind.CAPTURE, LedgerEntry.Kind.RELEASE]
+    ).order_by("id").values_list("generation_id", "user_id", "kind", "amount", "created_at")
+    for generation_id, user_id, kind, amount, created_at in moves.iterator(chunk_size=5000):
+        if kind == LedgerEntry.Kind.RESERVE:
+            reserve_day[generation_id] = timezone.localdate(created_at)
+        else:
+            settled[generation_id] = kind
+        day = reserve_day.get(generation_id)
+        if day is not None and kind != LedgerEntry.Kind.CAPTURE:
+            for key in ((day, user_id), (day, None)):  # spend: what reserves hold, less what releases return
+                expected_spend[key] = expected_spend.get(key, 0) - amount
+    settlements = []
+    for generation_id, status in Generation.objects.values_list("pk", "status").iterator(chunk_size=5000):
+        expected = (
+            None if status in ACTIVE
+            else LedgerEntry.Kind.CAPTURE if status == Status.SUCCEEDED
+            else LedgerEntry.Kind.RELEASE
+        )
+        if generation_id not in reserve_day or settled.get(generation_id) != expected:
+            settlements.append({
+                "generation_id": str(generation_id), "status": status, "reserved": generation_id in reserve_day,
+                "settlement": settled.get(generation_id), "expected": expected,
+            })
+
+    counted = {(day, user_id): spent for day, user_id, spent in DailySpend.objects.values_list("day", "user_id", "spent")}
+    if settings.GLOBAL_DAILY_BUDGET <= 0:
+        # Without a budget everyone's row trails the users' rows until the next refresh: the day's
+        # total is the sum of the users' rows, each of which must match the ledger exactly.
+        counted = {key: spent for key, spent in counted.items() if key[1] is not None}
+        for (day, user_id), spent in list(counted.items()):
+            counted[(day, None)] = counted.get((day, None), 0) + spent
+    spend = [
+        {"day": key[0].isoformat(), "user_id": key[1], "counter": counted.get(key, 0), "ledger": expected_spend.get(key, 0)}
+        for key in sorted(set(expected_spend) | set(counted), key=lambda k: (k[0], k[1] or 0))
+        if expected_spend.get(key, 0) != counted.get(key, 0)
+    ]
+    return {
+        "accounts": len(users),
+        "entries": LedgerEntry.objects.count(),
+        "balance_mismatches": balances,
+        "settlement_mismatches": settlements,
+        "spend_mismatches": spend,
+    }
