@@ -103,3 +103,62 @@ def test_no_module_reaches_into_another_modules_private_names(path):
                 and node.value.id in modules:
             bad.append(f"{node.value.id}.{node.attr}")
     assert bad == []
+
+
+def _module_imports(path: Path, modules: set[str]) -> set[str]:
+    """Modules of ours that `path` imports when it is loaded (imports inside functions don't count)."""
+    name = _module_name(path)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    found = set()
+    for statement in ast.parse(path.read_text()).body:
+        for node in ast.walk(statement) if isinstance(statement, (ast.If, ast.Try)) else [statement]:
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+                found.update(f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names)
+    result = set()
+    for target in found:
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        if target and target != name:
+            result.add(target)
+    return result
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in graph[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while (member := stack.pop()) != node:
+                on_stack.discard(member)
+                component.append(member)
+            on_stack.discard(node)
+            if component:
+                found.append(sorted([node, *component]))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_only_import_cycle_is_inside_the_generation_lifecycle():
+    paths = {_module_name(p): p for p in _sources()}
+    graph = {name: _module_imports(path, set(paths)) for name, path in paths.items()}
+    outside = [c for c in _cycles(graph) if not all(m.startswith("apps.generations.") for m in c)]
+    assert outside == []
