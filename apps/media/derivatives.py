@@ -5,7 +5,7 @@ It expects bytes that were already validated (`validation.image_validate`); it s
 anything over the pixel limit rather than decoding it.
 
 Two backends give the same result: pyvips (libvips: faster on PNG, which is what generators
-return; see bench/scenarios/derivatives.py) and Pillow. MEDIA_IMAGE_BACKEND picks one; "auto" uses
+return; see devtools/bench/scenarios/derivatives.py) and Pillow. MEDIA_IMAGE_BACKEND picks one; "auto" uses
 pyvips when it imports.
 
 Cost, for a 1024² PNG (the usual generator output), is mostly the two WebP encodes and the one
