@@ -19,7 +19,7 @@ and each row is a dict with the keys in ROW_KEYS (`row()` fills the defaults):
 `ctx` (devtools.bench.run.Context) gives: ctx.quick, ctx.python, ctx.root, ctx.results_dir,
 ctx.database_url(name) (a fresh PostgreSQL database for that name), ctx.redis_url,
 ctx.stack() (the production-shape stack, started on first use: migrated database, daphne web
-process(es), Celery worker process(es); see devtools/stack.py), ctx.log(text) and ctx.rss (the
+process(es), Celery worker process(es); see devtools/stack.py and devtools/bench/fixtures.py), ctx.log(text) and ctx.rss (the
 RSS sampler of the stack's processes).
 """
 
