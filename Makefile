@@ -13,15 +13,16 @@ PYTHON_BASE := $(shell for c in python3.13 python3.12 \
 	p=$$(command -v $$c 2>/dev/null) || continue; \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: help run simulator test superuser services browser bench chaos clean
+.PHONY: help run simulator stripe-fake test superuser services browser bench chaos clean
 
 help:
 	@echo "make run        serve Darkroom at http://$(HOST):$(PORT) (embedded mode: no services needed)"
 	@echo "make test       run the whole test suite against PostgreSQL and Redis"
 	@echo "make superuser  create a staff account for the admin at /admin/"
 	@echo "make simulator  serve fake hosted providers on :8800 (then: make run PROVIDER_SIMULATOR_URL=http://127.0.0.1:8800)"
-	@echo "make bench      performance scenarios on the production shape → bench/results/latest.json"
-	@echo "make chaos      fault scenarios (worker kills, Redis/PostgreSQL restarts, provider faults, webhook storms, load) → chaos/results/"
+	@echo "make stripe-fake serve a fake Stripe on :12111 (then: make run STRIPE_FAKE_URL=http://127.0.0.1:12111)"
+	@echo "make bench      performance scenarios on the production shape → devtools/bench/results/latest.json"
+	@echo "make chaos      fault scenarios (worker kills, Redis/PostgreSQL restarts, provider faults, webhook storms, load) → devtools/chaos/results/"
 
 $(VENV)/.installed-run: pyproject.toml
 	@test -n "$(PYTHON_BASE)" || { echo "Darkroom needs Python 3.12 or later; none was found." >&2; exit 1; }
@@ -42,11 +43,20 @@ run: $(VENV)/.installed-run
 	@echo "  First account: open http://$(HOST):$(PORT)/accounts/signup/ and sign up with any email."
 	@echo "  Staff account for /admin/: make superuser"
 	@echo ""
-	@$(PY) manage.py serve --host $(HOST) --port $(PORT)
+	@$(PY) -m devtools.env $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
+# Developer tools (devtools/, not part of the product's package). `make run` expands the two
+# shorthands PROVIDER_SIMULATOR_URL and STRIPE_FAKE_URL into the provider and Stripe variables the
+# settings read (devtools/standins.py), so these work as they are:
+#   make simulator    then  make run PROVIDER_SIMULATOR_URL=http://127.0.0.1:8800
+#   make stripe-fake  then  make run STRIPE_FAKE_URL=http://127.0.0.1:12111
 # Fake Replicate, fal, OpenAI, Stability and ComfyUI APIs on loopback, with fault knobs at /_sim.
 simulator: $(VENV)/.installed-run
-	@$(PY) manage.py provider_simulator --port 8800
+	@$(PY) -m devtools.simulator --port 8800
+
+# Stripe's API and Checkout pages on loopback, delivering signed webhooks to http://$(HOST):$(PORT).
+stripe-fake: $(VENV)/.installed-run
+	@SITE_URL=http://$(HOST):$(PORT) $(PY) -m devtools.stripe_fake --port 12111
 
 superuser: $(VENV)/.installed-run
 	@$(PY) manage.py migrate --no-input -v 0
@@ -70,17 +80,18 @@ browser:
 test: $(VENV)/.installed-test services browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Every scenario in bench/scenarios/ against the production shape (PostgreSQL, Redis, daphne and
-# Celery as separate processes): one table, JSON in bench/results/. BENCH_ARGS="--quick" or "--only a,b".
+# Every scenario in devtools/bench/scenarios/ against the production shape (PostgreSQL, Redis, daphne
+# and Celery as separate processes): one table, JSON in devtools/bench/results/. BENCH_ARGS="--quick"
+# or "--only a,b".
 bench: $(VENV)/.installed-run services
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) devtools/bench/run.py $(BENCH_ARGS)
 
 # Fault scenarios on private PostgreSQL and Redis instances (their own ports and data directories):
 # kill -9 of workers, Redis and PostgreSQL restarts, provider faults, webhook storms and load, each
-# followed by the invariant checks. One table, JSON in chaos/results/. CHAOS_ARGS="--quick",
+# followed by the invariant checks. One table, JSON in devtools/chaos/results/. CHAOS_ARGS="--quick",
 # "--only kill9,redis" or "--load-seconds 60".
 chaos: $(VENV)/.installed-test
-	$(PY) chaos/run.py $(CHAOS_ARGS)
+	$(PY) devtools/chaos/run.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var

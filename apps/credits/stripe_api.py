@@ -1,7 +1,7 @@
 """The few Stripe calls Darkroom makes, through stripe-python and dj-stripe's models.
 
 `stripe.api_base` follows the STRIPE_API_BASE setting (tests and demos point it at
-`apps.credits.stripe_fake`). Every call passes the key and API version explicitly.
+`devtools.stripe_fake`). Every call passes the key and API version explicitly.
 """
 
 import stripe

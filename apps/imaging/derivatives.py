@@ -5,7 +5,7 @@ It expects bytes that were already decoded once within limits (`decoding.image_d
 anything over the pixel limit rather than decoding it.
 
 Two backends give the same result: pyvips (libvips: faster on PNG, which is what generators
-return; see bench/scenarios/derivatives.py) and Pillow. MEDIA_IMAGE_BACKEND picks one; "auto" uses
+return; see devtools/bench/scenarios/derivatives.py) and Pillow. MEDIA_IMAGE_BACKEND picks one; "auto" uses
 pyvips when it imports.
 
 Cost, for a 1024² PNG (the usual generator output), is mostly the two WebP encodes and the one

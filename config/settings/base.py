@@ -1,8 +1,19 @@
-"""Darkroom settings: one module, driven by the environment.
+"""Darkroom settings: one module, driven by the environment, in sections by concern:
 
-With no environment at all Darkroom runs embedded: SQLite and files under ``var/``,
-an in-process channel layer and an in-process Celery worker. Production sets
-``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY`` and ``ALLOWED_HOSTS`` (see README).
+    1. environment helpers and mode      7. Channels (live updates)
+    2. Django core and security          8. storage: static files, media, uploads
+    3. apps (INSTALLED_APPS, once)       9. accounts and email
+    4. database                         10. providers
+    5. cache                            11. payments (Stripe) and credits
+    6. Celery (routes and the one       12. limits
+       beat schedule)                   13. product features (generations, media, workflows, developer platform)
+                                        14. observability (logging, metrics, Sentry)
+
+With no environment at all Darkroom runs embedded: SQLite and files under ``var/``, an in-process
+channel layer and an in-process Celery worker. Production sets ``DATABASE_URL``, ``REDIS_URL``,
+``SECRET_KEY`` and ``ALLOWED_HOSTS``. Every variable read here is listed in ``.env.example`` and
+``docs/configuration.md`` (tests/test_settings.py checks it). No stand-in key or fake URL lives
+here: the developer tools (devtools/) give the processes they start their own environment.
 """
 
 import os
@@ -15,6 +26,9 @@ from celery.schedules import crontab
 from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+# ================================================================ 1. environment helpers and mode
 
 
 def env(name: str, default: str = "") -> str:
@@ -31,6 +45,11 @@ def env_bool(name: str, default: bool = False) -> bool:
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -56,13 +75,72 @@ def _secret_key() -> str:
     return key_file.read_text().strip()
 
 
-# ---------------------------------------------------------------- core
+# ================================================================ 2. Django core and security
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "apps.core.middleware.ApplicationErrorMiddleware",
+    "apps.core.middleware.NulCharacterMiddleware",
+    "apps.core.middleware.ApiErrorBodyMiddleware",  # JSON error bodies for 404/405 under the APIs
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.credits.context_processors.balance",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_SSL = env_bool("SECURE_SSL", False)
+SESSION_COOKIE_SECURE = SECURE_SSL
+CSRF_COOKIE_SECURE = SECURE_SSL
+SECURE_SSL_REDIRECT = SECURE_SSL
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if SECURE_SSL else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_SSL
+SECURE_HSTS_PRELOAD = SECURE_SSL
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# SECURE_CSP (Content-Security-Policy) is set in section 8: images may come from the object store.
+
+# ================================================================ 3. apps
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -89,49 +167,17 @@ INSTALLED_APPS = [
     "apps.media",
     "apps.workflows",
     "apps.realtime",
+    "apps.hooks",
+    "apps.batches",
+    "apps.openai_compat",
 ]
 
-MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "allauth.account.middleware.AccountMiddleware",
-    "apps.core.middleware.ApplicationErrorMiddleware",
-    "apps.core.middleware.NulCharacterMiddleware",
-]
-
-ROOT_URLCONF = "config.urls"
-ASGI_APPLICATION = "config.asgi.application"
-WSGI_APPLICATION = "config.wsgi.application"
-
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-                "apps.credits.context_processors.balance",
-            ],
-        },
-    },
-]
-
-# ---------------------------------------------------------------- database
+# ================================================================ 4. database
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
     # Under ASGI every request runs in its own context, so a persistent connection is never reused
     # and piles up until PostgreSQL refuses clients: the web process pools them instead (config/asgi.py
-    # turns this on; Celery workers keep their one persistent connection per process).
+    # sets DATABASE_POOL; Celery workers keep their one persistent connection per process).
     if env_bool("DATABASE_POOL") and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
@@ -152,79 +198,11 @@ else:
             },
         }
     }
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# dj-stripe's schema as one fast migration (see apps/credits/djstripe_migrations/); re-generate it
+# when upgrading dj-stripe.
+MIGRATION_MODULES = {"djstripe": "apps.credits.djstripe_migrations"}
 
-# ---------------------------------------------------------------- accounts
-AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
-LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "generations:generate"
-ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "none")
-ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
-ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
-ACCOUNT_SESSION_REMEMBER = True
-
-EMAIL_URL = env("EMAIL_HOST")
-if EMAIL_URL:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_HOST = EMAIL_URL
-    EMAIL_PORT = env_int("EMAIL_PORT", 587)
-    EMAIL_HOST_USER = env("EMAIL_HOST_USER")
-    EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
-    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
-else:
-    # Embedded mode prints password-reset mail to the console.
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
-DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Darkroom <noreply@localhost>")
-
-# ---------------------------------------------------------------- i18n, static, files
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_I18N = True
-USE_TZ = True
-
-STATIC_URL = "static/"
-STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-STATICFILES_DIRS = [BASE_DIR / "static"]
-# Serve straight from the finders so a fresh clone needs no collectstatic.
-WHITENOISE_USE_FINDERS = True
-
-MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
-AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME")
-if AWS_STORAGE_BUCKET_NAME:
-    DEFAULT_STORAGE = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
-            "endpoint_url": env("AWS_S3_ENDPOINT_URL") or None,
-            "region_name": env("AWS_S3_REGION_NAME") or None,
-            "default_acl": None,
-            "querystring_auth": True,
-            "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 900),
-            "file_overwrite": True,
-        },
-    }
-else:
-    DEFAULT_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
-STORAGES = {
-    "default": DEFAULT_STORAGE,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
-}
-# Links to stored images are signed at read time and expire after this many seconds.
-FILE_URL_TTL = env_int("FILE_URL_TTL", 3600)
+# ================================================================ 5. cache
 # Rendered fragments (gallery cards) shared by every web process; without Redis, per process.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
@@ -233,46 +211,7 @@ CACHES = {
     if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fragments"},
 }
 
-# ---------------------------------------------------------------- security
-SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = True
-SECURE_SSL = env_bool("SECURE_SSL", False)
-SESSION_COOKIE_SECURE = SECURE_SSL
-CSRF_COOKIE_SECURE = SECURE_SSL
-SECURE_SSL_REDIRECT = SECURE_SSL
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if SECURE_SSL else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_SSL
-SECURE_HSTS_PRELOAD = SECURE_SSL
-if env_bool("SECURE_PROXY_SSL_HEADER", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-X_FRAME_OPTIONS = "DENY"
-SECURE_REFERRER_POLICY = "same-origin"
-SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-# Content-Security-Policy: scripts and style sheets only from our own static files (no inline
-# script, no eval). Inline style attributes stay allowed: templates set server-computed sizes,
-# progress widths and BlurHash placeholders with them. Images and video may come from the object
-# store's presigned links. No form-action: buying credits redirects a form post to Stripe Checkout.
-_FILE_ORIGINS = []
-if AWS_STORAGE_BUCKET_NAME:
-    _endpoint = urlsplit(env("AWS_S3_ENDPOINT_URL"))
-    _FILE_ORIGINS = (
-        [f"{_endpoint.scheme}://{_endpoint.netloc}", f"{_endpoint.scheme}://*.{_endpoint.netloc}"]
-        if _endpoint.netloc else ["https://*.amazonaws.com"]
-    )
-SECURE_CSP = {
-    "default-src": [CSP.SELF],
-    "script-src": [CSP.SELF],
-    "style-src": [CSP.SELF],
-    "style-src-attr": [CSP.UNSAFE_INLINE],
-    "img-src": [CSP.SELF, "data:", "blob:", *_FILE_ORIGINS],
-    "media-src": [CSP.SELF, "blob:", *_FILE_ORIGINS],
-    "connect-src": [CSP.SELF],  # includes the same-origin ws(s):// live socket
-    "object-src": [CSP.NONE],
-    "base-uri": [CSP.NONE],
-    "frame-ancestors": [CSP.NONE],
-}
-
-# ---------------------------------------------------------------- Celery
+# ================================================================ 6. Celery
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -289,9 +228,9 @@ CELERY_TASK_ROUTES = {
     # Node runs are sent to the queue their node type names (media, io, default); these are defaults.
     "apps.workflows.tasks.workflow_node_run_task": {"queue": "default"},
     "apps.workflows.tasks.workflow_node_follow_task": {"queue": "io"},
+    "apps.hooks.tasks.webhook_deliver_task": {"queue": "io"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Orphaned late-ack messages come back after the visibility timeout; keep it above the longest job.
 # A killed worker's unacknowledged messages come back after the visibility timeout, found by a sweep
 # every `unacked_restore_interval` seconds (kombu's default sweep runs only every 10 × 10 s). A task
 # still running when its copy comes back is harmless: leases and state checks drop the copy
@@ -301,6 +240,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 5),
     "unacked_restore_throttle": 1,
 }
+if EMBEDDED:
+    # The in-process broker polls its queues once a second by default: a workflow step would wait up
+    # to a second for each one before it. Poll often; it is a dictionary lookup.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.05
 # Redis serves a queue's priority lists lowest number first. Everyday work goes to the middle, so a
 # job taken back from a dead worker, sent at the recovery priority, runs before the backlog instead
 # of behind it (a worker-lost requeue and a fresh send both land at the back).
@@ -310,6 +253,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A generation still queued this long (its message lost with a Redis restart, say) is sent again.
 GENERATIONS_REDRIVE_QUEUED_SECONDS = env_int("GENERATIONS_REDRIVE_QUEUED_SECONDS", 30)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The one beat schedule: every periodic task of every app.
 CELERY_BEAT_SCHEDULE = {
     "generations-reap-stuck": {
         "task": "apps.generations.tasks.generations_reap_stuck_task",
@@ -326,9 +270,29 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.credits.tasks.credits_spend_totals_refresh_task",
         "schedule": 60.0,
     },
+    "core-idempotency-keys-purge": {
+        "task": "apps.core.tasks.idempotency_keys_purge_task",
+        "schedule": crontab(minute=17),
+    },
+    "realtime-events-trim": {
+        "task": "apps.realtime.tasks.events_trim_task",
+        "schedule": crontab(minute="*/10"),
+    },
+    "hooks-deliveries-due": {
+        "task": "apps.hooks.tasks.webhook_deliveries_due_task",
+        "schedule": crontab(minute="*"),
+    },
+    "batches-finish-stale": {
+        "task": "apps.batches.tasks.batches_finish_stale_task",
+        "schedule": crontab(minute="*"),
+    },
+    "workflows-reap-stuck": {
+        "task": "apps.workflows.tasks.workflows_reap_stuck_task",
+        "schedule": crontab(minute="*"),
+    },
 }
 
-# ---------------------------------------------------------------- Channels
+# ================================================================ 7. Channels (live updates)
 if EMBEDDED:
     CHANNEL_LAYERS = {"default": {"BACKEND": "apps.realtime.layers.EmbeddedChannelLayer"}}
 else:
@@ -362,132 +326,244 @@ else:
         CHANNEL_LAYERS["default"]["BACKEND"] = "channels_redis.pubsub.RedisPubSubChannelLayer"
         del CHANNEL_LAYERS["default"]["CONFIG"]["capacity"]
 
-# ---------------------------------------------------------------- Darkroom
-SIGNUP_GRANT_CREDITS = env_int("SIGNUP_GRANT_CREDITS", 100)
-CATALOG_FILE = BASE_DIR / "apps" / "catalog" / "catalog.toml"
-OFFLINE_ENGINE_STEPS = env_int("OFFLINE_ENGINE_STEPS", 12)
-OFFLINE_ENGINE_STEP_DELAY_MS = env_int("OFFLINE_ENGINE_STEP_DELAY_MS", 180)
-OFFLINE_ENGINE_FAILURE_RATE = float(env("OFFLINE_ENGINE_FAILURE_RATE", "0"))
-# Video outputs: the longest clip and the most pixels a frame may have; larger ones are refused.
-VIDEO_MAX_SECONDS = float(env("VIDEO_MAX_SECONDS", "60"))
-VIDEO_MAX_PIXELS = env_int("VIDEO_MAX_PIXELS", 3840 * 2160)
-# Frames per second of the offline motion engine's clips.
-OFFLINE_MOTION_FPS = env_int("OFFLINE_MOTION_FPS", 24)
+# ================================================================ 8. storage: static files, media, uploads
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the finders so a fresh clone needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
 
-NINJA_PAGINATION_MAX_LIMIT = 100
-
-# ---------------------------------------------------------------- providers
-# One setting points every provider at the local simulator (`manage.py provider_simulator`),
-# with stand-in credentials, so hosted models and fallbacks can be tried offline.
-PROVIDER_SIMULATOR_URL = env("PROVIDER_SIMULATOR_URL").rstrip("/")
-SIMULATED_PROVIDER_PATHS = {
-    "REPLICATE_BASE_URL": "/replicate",
-    "FAL_QUEUE_URL": "/fal",
-    "FAL_JWKS_URL": "/fal/.well-known/jwks.json",
-    "OPENAI_BASE_URL": "/openai/v1",
-    "STABILITY_BASE_URL": "/stability",
-    "COMFYUI_URL": "/comfyui",
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
+AWS_STORAGE_BUCKET_NAME = env("AWS_STORAGE_BUCKET_NAME")
+AWS_S3_ENDPOINT_URL = env("AWS_S3_ENDPOINT_URL")
+if AWS_STORAGE_BUCKET_NAME:
+    # django-storages reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment itself.
+    DEFAULT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": AWS_S3_ENDPOINT_URL or None,
+            "region_name": env("AWS_S3_REGION_NAME") or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 900),
+            "file_overwrite": True,
+        },
+    }
+else:
+    DEFAULT_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+STORAGES = {
+    "default": DEFAULT_STORAGE,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-SIMULATED_CREDENTIALS = {
-    "REPLICATE_API_TOKEN": "r8_simulated",
-    "REPLICATE_WEBHOOK_SECRET": "whsec_c2ltdWxhdGVkLXJlcGxpY2F0ZS1zZWNyZXQtMDEyMzQ1Njc4OQ==",
-    "FAL_KEY": "simulated:key",
-    "OPENAI_API_KEY": "sk-simulated",
-    "STABILITY_API_KEY": "sk-simulated",
+# Links to stored images are signed at read time and expire after this many seconds.
+FILE_URL_TTL = env_int("FILE_URL_TTL", 3600)
+
+# Content-Security-Policy: scripts and style sheets only from our own static files (no inline
+# script, no eval). Inline style attributes stay allowed: templates set server-computed sizes,
+# progress widths and BlurHash placeholders with them. Images and video may come from the object
+# store's presigned links. No form-action: buying credits redirects a form post to Stripe Checkout.
+_FILE_ORIGINS = []
+if AWS_STORAGE_BUCKET_NAME:
+    _endpoint = urlsplit(AWS_S3_ENDPOINT_URL)
+    _FILE_ORIGINS = (
+        [f"{_endpoint.scheme}://{_endpoint.netloc}", f"{_endpoint.scheme}://*.{_endpoint.netloc}"]
+        if _endpoint.netloc else ["https://*.amazonaws.com"]
+    )
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:", "blob:", *_FILE_ORIGINS],
+    "media-src": [CSP.SELF, "blob:", *_FILE_ORIGINS],
+    "connect-src": [CSP.SELF],  # includes the same-origin ws(s):// live socket
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
 }
 
+# Uploads over either limit are refused with 413; the pixel limit is read from the header, before decoding.
+MEDIA_MAX_UPLOAD_BYTES = env_int("MEDIA_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+MEDIA_MAX_PIXELS = env_int("MEDIA_MAX_PIXELS", 40_000_000)
+# A file part over MEDIA_MAX_UPLOAD_BYTES is dropped while it streams instead of being spooled to disk.
+FILE_UPLOAD_HANDLERS = [
+    "apps.media.uploads.BoundedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# The largest request body the server reads at all (a photo and its mask in one upload, and room
+# for the form around them); a larger one is refused with 413 as it arrives (apps/core/body_limit.py).
+REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2 * MEDIA_MAX_UPLOAD_BYTES + 1024 * 1024)
 
-def _provider(name: str, default: str) -> str:
-    if value := env(name):
-        return value
-    if PROVIDER_SIMULATOR_URL:
-        return PROVIDER_SIMULATOR_URL + SIMULATED_PROVIDER_PATHS[name]
-    return default
+# ================================================================ 9. accounts and email
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "generations:generate"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "none")
+ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SESSION_REMEMBER = True
 
+EMAIL_HOST = env("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+else:
+    # Embedded mode prints password-reset mail to the console.
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Darkroom <noreply@localhost>")
+# Staff addresses: spend alerts and error mail.
+ADMINS = env_list("ADMINS")
 
-def _credential(name: str) -> str:
-    return env(name) or (SIMULATED_CREDENTIALS[name] if PROVIDER_SIMULATOR_URL else "")
-
-
-REPLICATE_BASE_URL = _provider("REPLICATE_BASE_URL", "https://api.replicate.com")
-REPLICATE_API_TOKEN = _credential("REPLICATE_API_TOKEN")
-REPLICATE_WEBHOOK_SECRET = _credential("REPLICATE_WEBHOOK_SECRET")
-FAL_QUEUE_URL = _provider("FAL_QUEUE_URL", "https://queue.fal.run")
-FAL_KEY = _credential("FAL_KEY")
-FAL_JWKS_URL = _provider("FAL_JWKS_URL", "https://rest.alpha.fal.ai/.well-known/jwks.json")
-OPENAI_BASE_URL = _provider("OPENAI_BASE_URL", "https://api.openai.com/v1")
-OPENAI_API_KEY = _credential("OPENAI_API_KEY")
-STABILITY_BASE_URL = _provider("STABILITY_BASE_URL", "https://api.stability.ai")
-STABILITY_API_KEY = _credential("STABILITY_API_KEY")
+# ================================================================ 10. providers
+# Each hosted provider: its API base URL (the public one by default) and its credentials. A model
+# shows as unavailable until one of its routes has credentials. For the local provider simulator,
+# `python -m devtools.simulator --print-env` prints these variables (make run PROVIDER_SIMULATOR_URL=…
+# sets them for you).
+REPLICATE_BASE_URL = env("REPLICATE_BASE_URL", "https://api.replicate.com")
+REPLICATE_API_TOKEN = env("REPLICATE_API_TOKEN")
+REPLICATE_WEBHOOK_SECRET = env("REPLICATE_WEBHOOK_SECRET")
+FAL_QUEUE_URL = env("FAL_QUEUE_URL", "https://queue.fal.run")
+FAL_KEY = env("FAL_KEY")
+FAL_JWKS_URL = env("FAL_JWKS_URL", "https://rest.alpha.fal.ai/.well-known/jwks.json")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", "https://api.openai.com/v1")
+OPENAI_API_KEY = env("OPENAI_API_KEY")
+STABILITY_BASE_URL = env("STABILITY_BASE_URL", "https://api.stability.ai")
+STABILITY_API_KEY = env("STABILITY_API_KEY")
 # A self-hosted ComfyUI server, e.g. http://gpu-box:8188; empty means none.
-COMFYUI_URL = _provider("COMFYUI_URL", "")
-
-# Outputs are refused (and the job moves to the next route, uncharged) when they are a single
-# colour (no ~16 px tile of the full-size grey image spreads this far, as a standard deviation
-# of 0–255 levels), all black (mean below this and no point brighter than 64), shaped unlike
-# the request (|log of the ratio difference| above this) or the input image unchanged.
-OUTPUT_MIN_STDDEV = float(env("OUTPUT_MIN_STDDEV", "3"))
-OUTPUT_MIN_MEAN = float(env("OUTPUT_MIN_MEAN", "4"))
-OUTPUT_MAX_RATIO_DRIFT = float(env("OUTPUT_MAX_RATIO_DRIFT", "0.35"))
-
-# Credits charged when an identical deterministic request is served from stored results.
-RESULT_CACHE_PRICE = env_int("RESULT_CACHE_PRICE", 0)
+COMFYUI_URL = env("COMFYUI_URL")
 
 # Public base URL providers call back on; without it Darkroom relies on polling alone.
 PROVIDER_WEBHOOK_BASE_URL = env("PROVIDER_WEBHOOK_BASE_URL")
-PROVIDER_POLL_INTERVAL = float(env("PROVIDER_POLL_INTERVAL", "2"))
+PROVIDER_POLL_INTERVAL = env_float("PROVIDER_POLL_INTERVAL", 2)
 PROVIDER_WEBHOOK_TOLERANCE_SECONDS = 300
-# Output downloads: size and time bounds, and whether private addresses (simulator, ComfyUI on
-# the LAN) may be fetched.
+# Output downloads: size and time bounds, and whether private addresses (ComfyUI on the LAN, a
+# local simulator) may be fetched.
 PROVIDER_FETCH_MAX_BYTES = env_int("PROVIDER_FETCH_MAX_BYTES", 50 * 1024 * 1024)
-PROVIDER_FETCH_TIMEOUT = float(env("PROVIDER_FETCH_TIMEOUT", "30"))
-PROVIDER_FETCH_ALLOW_PRIVATE = env_bool("PROVIDER_FETCH_ALLOW_PRIVATE", bool(PROVIDER_SIMULATOR_URL))
+PROVIDER_FETCH_TIMEOUT = env_float("PROVIDER_FETCH_TIMEOUT", 30)
+PROVIDER_FETCH_ALLOW_PRIVATE = env_bool("PROVIDER_FETCH_ALLOW_PRIVATE", False)
 BREAKER_FAILURE_THRESHOLD = env_int("BREAKER_FAILURE_THRESHOLD", 5)
 BREAKER_COOLDOWN_SECONDS = env_int("BREAKER_COOLDOWN_SECONDS", 30)
 BREAKER_PROBE_TIMEOUT_SECONDS = env_int("BREAKER_PROBE_TIMEOUT_SECONDS", 60)
 # When every route of a model is down at once, a job waits for a breaker cooldown and tries the
 # chain again, this many times (within its deadline), before it fails and its credits are released.
 GENERATION_OUTAGE_WAITS = env_int("GENERATION_OUTAGE_WAITS", 3)
+# Outputs are refused (and the job moves to the next route, uncharged) when they are a single
+# colour (no ~16 px tile of the full-size grey image spreads this far, as a standard deviation
+# of 0–255 levels), all black (mean below this and no point brighter than 64), shaped unlike
+# the request (|log of the ratio difference| above this) or the input image unchanged.
+OUTPUT_MIN_STDDEV = env_float("OUTPUT_MIN_STDDEV", 3)
+OUTPUT_MIN_MEAN = env_float("OUTPUT_MIN_MEAN", 4)
+OUTPUT_MAX_RATIO_DRIFT = env_float("OUTPUT_MAX_RATIO_DRIFT", 0.35)
 
-# ---------------------------------------------------------------- credits, limits and payments
+# The offline engine (no provider needed): steps per image, delay per step, a failure rate for
+# demos and fault tests, and the frames per second of its motion clips.
+OFFLINE_ENGINE_STEPS = env_int("OFFLINE_ENGINE_STEPS", 12)
+OFFLINE_ENGINE_STEP_DELAY_MS = env_int("OFFLINE_ENGINE_STEP_DELAY_MS", 180)
+OFFLINE_ENGINE_FAILURE_RATE = env_float("OFFLINE_ENGINE_FAILURE_RATE", 0)
+OFFLINE_MOTION_FPS = env_int("OFFLINE_MOTION_FPS", 24)
+
+# ================================================================ 11. payments (Stripe) and credits
+# Stripe Checkout through dj-stripe. Without a secret key the buy buttons say purchases are off.
+# For the local Stripe fake, `python -m devtools.stripe_fake --print-env` prints these variables
+# (make run STRIPE_FAKE_URL=… sets them for you).
+STRIPE_API_BASE = env("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY")
+STRIPE_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+# The signing secret of the Stripe webhook endpoint; `migrate` keeps dj-stripe's endpoint row in
+# step with it. Register SITE_URL + the path `manage.py credits_stripe_webhook` prints with Stripe.
+DJSTRIPE_WEBHOOK_SECRET = env("DJSTRIPE_WEBHOOK_SECRET")
+DJSTRIPE_WEBHOOK_UUID = env("DJSTRIPE_WEBHOOK_UUID")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+
+SIGNUP_GRANT_CREDITS = env_int("SIGNUP_GRANT_CREDITS", 100)
 # Free credits: each UTC day a beat task tops every balance below this up to it (0 = off).
 DAILY_FREE_CREDITS = env_int("DAILY_FREE_CREDITS", 10)
 # Below this balance the header nudges people to buy credits.
 LOW_BALANCE_CREDITS = env_int("LOW_BALANCE_CREDITS", 10)
-# Staff are alerted (log warning + mail to ADMINS) once a day when all users' spend passes this.
-DAILY_SPEND_ALERT_CREDITS = env_int("DAILY_SPEND_ALERT_CREDITS", 10000)
-ADMINS = env_list("ADMINS")
+# Credits charged when an identical deterministic request is served from stored results.
+RESULT_CACHE_PRICE = env_int("RESULT_CACHE_PRICE", 0)
+# Credits a local image step (upscale, remove background, …) costs in a workflow run; 0 = free.
+WORKFLOW_LOCAL_OPERATION_CREDITS = env_int("WORKFLOW_LOCAL_OPERATION_CREDITS", 0)
+
+# ================================================================ 12. limits
 # Limits on submissions, enforced in the database across processes; 0 switches one off.
 RATE_LIMIT_GENERATIONS_PER_HOUR = env_int("RATE_LIMIT_GENERATIONS_PER_HOUR", 300)
 RATE_LIMIT_CONCURRENT_JOBS = env_int("RATE_LIMIT_CONCURRENT_JOBS", 32)
 USER_DAILY_SPEND_CAP = env_int("USER_DAILY_SPEND_CAP", 5000)
 GLOBAL_DAILY_BUDGET = env_int("GLOBAL_DAILY_BUDGET", 0)
+# Staff are alerted (log warning + mail to ADMINS) once a day when all users' spend passes this.
+DAILY_SPEND_ALERT_CREDITS = env_int("DAILY_SPEND_ALERT_CREDITS", 10000)
+# Video outputs: the longest clip and the most pixels a frame may have; larger ones are refused.
+VIDEO_MAX_SECONDS = env_float("VIDEO_MAX_SECONDS", 60)
+VIDEO_MAX_PIXELS = env_int("VIDEO_MAX_PIXELS", 3840 * 2160)
+# Batches: most generations one batch may hold (one batch is one job for RATE_LIMIT_CONCURRENT_JOBS).
+BATCH_MAX_ITEMS = env_int("BATCH_MAX_ITEMS", 500)
+WORKFLOW_MAX_NODES = env_int("WORKFLOW_MAX_NODES", 100)
+NINJA_PAGINATION_MAX_LIMIT = 100
 
-# Stripe Checkout through dj-stripe. Without a secret key the buy buttons say purchases are off.
-# STRIPE_FAKE_URL points Darkroom at `manage.py stripe_fake` with stand-in keys (demos, tests).
-STRIPE_FAKE_URL = env("STRIPE_FAKE_URL").rstrip("/")
-STRIPE_API_BASE = (env("STRIPE_API_BASE") or STRIPE_FAKE_URL or "https://api.stripe.com").rstrip("/")
-STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY") or (
-    "sk_test_DarkroomFakeStripe0123456789abcd" if STRIPE_FAKE_URL else ""
-)
-STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY") or (
-    "pk_test_DarkroomFakeStripe0123456789abcd" if STRIPE_FAKE_URL else ""
-)
-STRIPE_PUBLIC_KEY = STRIPE_PUBLISHABLE_KEY
-STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
-# The signing secret of the Stripe webhook endpoint; `migrate` keeps dj-stripe's endpoint row in
-# step with it. Register SITE_URL + the path `manage.py credits_stripe_webhook` prints with Stripe.
-DJSTRIPE_WEBHOOK_SECRET = env("DJSTRIPE_WEBHOOK_SECRET") or (
-    "whsec_ZGFya3Jvb20tc3RyaXBlLWZha2Utc2lnbmluZy1zZWNyZXQ" if STRIPE_FAKE_URL else ""
-)
-DJSTRIPE_WEBHOOK_UUID = env("DJSTRIPE_WEBHOOK_UUID")
-DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
-# dj-stripe's schema as one fast migration (see apps/credits/djstripe_migrations/); re-generate it
-# when upgrading dj-stripe.
-MIGRATION_MODULES = {"djstripe": "apps.credits.djstripe_migrations"}
-DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# ================================================================ 13. product features
+CATALOG_FILE = BASE_DIR / "apps" / "catalog" / "catalog.toml"
 
-# ---------------------------------------------------------------- logging and errors
+# Media derivatives: long edge in pixels of the WebP web preview and thumbnail; "auto" makes them
+# with pyvips when it imports (faster on PNG), else Pillow; or "pillow", "pyvips".
+MEDIA_PREVIEW_EDGE = env_int("MEDIA_PREVIEW_EDGE", 1536)
+MEDIA_THUMBNAIL_EDGE = env_int("MEDIA_THUMBNAIL_EDGE", 512)
+MEDIA_IMAGE_BACKEND = env("MEDIA_IMAGE_BACKEND", "auto")
+
+# Workflows.
+WORKFLOW_STARTERS_FILE = BASE_DIR / "apps" / "workflows" / "starters.toml"
+# A generate step finishes when its generation announces its end (generation_ended); as a safety
+# net it also checks on it this often, at most this many times (then gives up): 20 minutes.
+WORKFLOW_FOLLOW_INTERVAL = env_float("WORKFLOW_FOLLOW_INTERVAL", 5)
+WORKFLOW_FOLLOW_MAX_POLLS = env_int("WORKFLOW_FOLLOW_MAX_POLLS", 240)
+# A local step running this long had its worker die: another worker takes it over.
+WORKFLOW_NODE_STALE_SECONDS = env_int("WORKFLOW_NODE_STALE_SECONDS", 600)
+
+# Developer platform (API, events, webhooks, OpenAI-compatible /v1).
+# Idempotency-Key: how long a repeat waits for the first request with its key to finish before
+# answering 409 "in progress".
+IDEMPOTENCY_WAIT_SECONDS = env_float("IDEMPOTENCY_WAIT_SECONDS", 5)
+# Live events kept for SSE clients to resume from (Last-Event-ID); one SSE response lasts this many
+# seconds, checks for new events this often and sends a keep-alive comment when idle this long.
+EVENTS_RETENTION_HOURS = env_int("EVENTS_RETENTION_HOURS", 24)
+EVENTS_STREAM_SECONDS = env_float("EVENTS_STREAM_SECONDS", 60)
+EVENTS_POLL_SECONDS = env_float("EVENTS_POLL_SECONDS", 0.5)
+EVENTS_KEEPALIVE_SECONDS = env_float("EVENTS_KEEPALIVE_SECONDS", 15)
+EVENTS_RETRY_MS = 1000
+# Outgoing webhooks: request timeout, and whether endpoints may be on private, loopback or
+# link-local addresses (and plain http) — off in production, on for a LAN or local receiver.
+WEBHOOKS_TIMEOUT_SECONDS = env_float("WEBHOOKS_TIMEOUT_SECONDS", 15)
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
+# OpenAI-compatible /v1/images/*: the catalogue slugs dall-e-2/dall-e-3 (and no model) map to, for
+# generations and for edits (empty: the first available model that can, hosted before offline),
+# and how often a waiting request checks on its generation.
+OPENAI_COMPAT_DEFAULT_MODEL = env("OPENAI_COMPAT_DEFAULT_MODEL")
+OPENAI_COMPAT_EDIT_MODEL = env("OPENAI_COMPAT_EDIT_MODEL")
+OPENAI_COMPAT_POLL_SECONDS = env_float("OPENAI_COMPAT_POLL_SECONDS", 0.5)
+
+# ================================================================ 14. observability
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -497,6 +573,7 @@ LOGGING = {
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "pyvips": {"level": "WARNING"},  # libvips narrates every thumbnail at INFO
     },
 }
 
@@ -512,92 +589,6 @@ if SENTRY_DSN:
     sentry_sdk.init(
         dsn=SENTRY_DSN,
         environment=env("SENTRY_ENVIRONMENT", "production"),
-        traces_sample_rate=float(env("SENTRY_TRACES_SAMPLE_RATE", "0")),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0),
         send_default_pii=False,
     )
-
-# ---------------------------------------------------------------- media (uploads, derivatives, operations)
-# Uploads over either limit are refused with 413; the pixel limit is read from the header, before decoding.
-MEDIA_MAX_UPLOAD_BYTES = env_int("MEDIA_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
-MEDIA_MAX_PIXELS = env_int("MEDIA_MAX_PIXELS", 40_000_000)
-MEDIA_PREVIEW_EDGE = env_int("MEDIA_PREVIEW_EDGE", 1536)
-MEDIA_THUMBNAIL_EDGE = env_int("MEDIA_THUMBNAIL_EDGE", 512)
-# "auto" makes derivatives with pyvips when it imports (faster on PNG), else Pillow; or "pillow", "pyvips".
-MEDIA_IMAGE_BACKEND = env("MEDIA_IMAGE_BACKEND", "auto")
-# A file part over MEDIA_MAX_UPLOAD_BYTES is dropped while it streams instead of being spooled to disk.
-FILE_UPLOAD_HANDLERS = [
-    "apps.media.uploads.BoundedUploadHandler",
-    "django.core.files.uploadhandler.MemoryFileUploadHandler",
-    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
-]
-LOGGING["loggers"]["pyvips"] = {"level": "WARNING"}  # libvips narrates every thumbnail at INFO
-
-# ---------------------------------------------------------------- developer platform (API, events, webhooks, batches)
-INSTALLED_APPS += ["apps.hooks", "apps.batches", "apps.openai_compat"]
-MIDDLEWARE += ["apps.core.middleware.ApiErrorBodyMiddleware"]  # JSON error bodies for 404/405 under the APIs
-CELERY_BEAT_SCHEDULE |= {
-    "core-idempotency-keys-purge": {
-        "task": "apps.core.tasks.idempotency_keys_purge_task",
-        "schedule": crontab(minute=17),
-    },
-    "realtime-events-trim": {
-        "task": "apps.realtime.tasks.events_trim_task",
-        "schedule": crontab(minute="*/10"),
-    },
-    "hooks-deliveries-due": {
-        "task": "apps.hooks.tasks.webhook_deliveries_due_task",
-        "schedule": crontab(minute="*"),
-    },
-    "batches-finish-stale": {
-        "task": "apps.batches.tasks.batches_finish_stale_task",
-        "schedule": crontab(minute="*"),
-    },
-}
-CELERY_TASK_ROUTES |= {"apps.hooks.tasks.webhook_deliver_task": {"queue": "io"}}
-# Idempotency-Key: how long a repeat waits for the first request with its key to finish before
-# answering 409 "in progress".
-IDEMPOTENCY_WAIT_SECONDS = float(env("IDEMPOTENCY_WAIT_SECONDS", "5"))
-# Live events kept for SSE clients to resume from (Last-Event-ID); one SSE response lasts this many
-# seconds, checks for new events this often and sends a keep-alive comment when idle this long.
-EVENTS_RETENTION_HOURS = env_int("EVENTS_RETENTION_HOURS", 24)
-EVENTS_STREAM_SECONDS = float(env("EVENTS_STREAM_SECONDS", "60"))
-EVENTS_POLL_SECONDS = float(env("EVENTS_POLL_SECONDS", "0.5"))
-EVENTS_KEEPALIVE_SECONDS = float(env("EVENTS_KEEPALIVE_SECONDS", "15"))
-EVENTS_RETRY_MS = 1000
-# Outgoing webhooks: request timeout, and whether endpoints may be on private, loopback or
-# link-local addresses (and plain http) — off in production, on for a LAN or local receiver.
-WEBHOOKS_TIMEOUT_SECONDS = float(env("WEBHOOKS_TIMEOUT_SECONDS", "15"))
-WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
-# OpenAI-compatible /v1/images/*: the catalogue slugs dall-e-2/dall-e-3 (and no model) map to, for
-# generations and for edits (empty: the first available model that can, hosted before offline),
-# and how often a waiting request checks on its generation.
-OPENAI_COMPAT_DEFAULT_MODEL = env("OPENAI_COMPAT_DEFAULT_MODEL")
-OPENAI_COMPAT_EDIT_MODEL = env("OPENAI_COMPAT_EDIT_MODEL")
-OPENAI_COMPAT_POLL_SECONDS = float(env("OPENAI_COMPAT_POLL_SECONDS", "0.5"))
-# Batches: most generations one batch may hold (one batch is one job for RATE_LIMIT_CONCURRENT_JOBS).
-BATCH_MAX_ITEMS = env_int("BATCH_MAX_ITEMS", 500)
-
-# ---------------------------------------------------------------- workflows
-# Credits a local image step (upscale, remove background, …) costs in a workflow run; 0 = free.
-WORKFLOW_LOCAL_OPERATION_CREDITS = env_int("WORKFLOW_LOCAL_OPERATION_CREDITS", 0)
-WORKFLOW_MAX_NODES = env_int("WORKFLOW_MAX_NODES", 100)
-WORKFLOW_STARTERS_FILE = BASE_DIR / "apps" / "workflows" / "starters.toml"
-# A generate step finishes when its generation announces its end (generation_ended); as a safety
-# net it also checks on it this often, at most this many times (then gives up): 20 minutes.
-WORKFLOW_FOLLOW_INTERVAL = float(env("WORKFLOW_FOLLOW_INTERVAL", "5"))
-WORKFLOW_FOLLOW_MAX_POLLS = env_int("WORKFLOW_FOLLOW_MAX_POLLS", 240)
-# A local step running this long had its worker die: another worker takes it over.
-WORKFLOW_NODE_STALE_SECONDS = env_int("WORKFLOW_NODE_STALE_SECONDS", 600)
-if EMBEDDED:
-    # The in-process broker polls its queues once a second by default: a workflow step would wait up
-    # to a second for each one before it. Poll often; it is a dictionary lookup.
-    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.05
-CELERY_BEAT_SCHEDULE["workflows-reap-stuck"] = {
-    "task": "apps.workflows.tasks.workflows_reap_stuck_task",
-    "schedule": crontab(minute="*"),
-}
-
-# ---------------------------------------------------------------- request size
-# The largest request body the server reads at all (a photo and its mask in one upload, and room
-# for the form around them); a larger one is refused with 413 as it arrives (apps/core/body_limit.py).
-REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2 * MEDIA_MAX_UPLOAD_BYTES + 1024 * 1024)

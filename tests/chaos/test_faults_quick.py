@@ -1,4 +1,4 @@
-"""The fault suite's short versions (`chaos/run.py --quick`), run as part of the test suite.
+"""The fault suite's short versions (`devtools/chaos/run.py --quick`), run as part of the test suite.
 
 One run starts its own PostgreSQL and Redis (private ports and data directories, copied from the
 test database instead of migrating), daphne, two Celery workers, beat and the provider
@@ -7,20 +7,18 @@ Each test below reads one scenario's outcome; `make chaos` runs the full-size ve
 """
 
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from devtools.stack import ROOT, private_services_available
 
 pytestmark = [
     pytest.mark.live,
     pytest.mark.django_db,  # so the test database exists for the run to copy
     pytest.mark.skipif(
-        not (shutil.which("redis-server") and list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))),
+        not private_services_available(),
         reason="needs the PostgreSQL server binaries and redis-server",
     ),
 ]
@@ -40,12 +38,12 @@ def quick_run(tmp_path_factory, django_db_setup, django_db_blocker) -> dict:
     url = f"postgres://{source['USER']}@{source['HOST'] or '127.0.0.1'}:{source['PORT'] or 5432}/{source['NAME']}"
     out = tmp_path_factory.mktemp("chaos") / "quick.json"
     completed = subprocess.run(
-        [sys.executable, str(ROOT / "chaos" / "run.py"), "--quick", "--port-base", "0", "--clone-from", url,
+        [sys.executable, str(ROOT / "devtools" / "chaos" / "run.py"), "--quick", "--port-base", "0", "--clone-from", url,
          "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     if not out.exists():
-        pytest.fail(f"chaos/run.py --quick wrote no results:\n{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}")
+        pytest.fail(f"devtools/chaos/run.py --quick wrote no results:\n{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}")
     results = json.loads(out.read_text())
     results["output"] = completed.stdout[-6000:]
     return results

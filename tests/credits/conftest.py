@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.accounts.services import api_key_create
 from apps.credits import services
 from apps.credits.models import CreditPackage
-from apps.credits.stripe_fake import Delivery, FakeStripe, FakeStripeServer
+from devtools.stripe_fake import Delivery, FakeStripe, FakeStripeServer
 
 SECRET_KEY = "sk_test_DarkroomTestsOnly0123456789abcd"
 WEBHOOK_SECRET = "whsec_dGVzdHMtb25seS13ZWJob29rLXNpZ25pbmctc2VjcmV0"

@@ -29,6 +29,7 @@ from apps.credits import services
 from apps.credits.models import CreditAccount, LedgerEntry
 from apps.generations import services as generation_services
 from apps.generations.models import ACTIVE, Generation, Status
+from devtools import standins
 from tests.accounts.factories import PASSWORD, UserFactory
 from tests.e2e.conftest import (
     HOST,
@@ -45,8 +46,8 @@ from tests.e2e.conftest import (
 pytestmark = pytest.mark.live
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-# The stand-in key config/settings/base.py gives Darkroom when STRIPE_FAKE_URL is set.
-FAKE_KEY = "sk_test_DarkroomFakeStripe0123456789abcd"
+# The stand-in key the Stripe fake accepts (devtools/standins.py).
+FAKE_KEY = standins.STRIPE_SECRET_KEY
 KILL_REDIS_DB = 13
 
 
@@ -71,14 +72,14 @@ def test_embedded_mode_buy_replay_refund_and_reconcile(tmp_path):
     base, fake_url = f"http://{HOST}:{port}", f"http://{HOST}:{fake_port}"
     env = clean_env(
         DJANGO_SETTINGS_MODULE="config.settings.base", DARKROOM_VAR_DIR=str(tmp_path / "var"),
-        STRIPE_FAKE_URL=fake_url, SITE_URL=base, OFFLINE_ENGINE_STEP_DELAY_MS="20",
+        **standins.stripe_fake_env(fake_url), SITE_URL=base, OFFLINE_ENGINE_STEP_DELAY_MS="20",
     )
     seed = ("from apps.credits.models import CreditPackage; "
             "CreditPackage.objects.create(name='Starter', credits=500, price_cents=500, currency='usd')")
     for args in (("migrate", "--no-input", "-v", "0"), ("catalog_load",), ("shell", "-c", seed)):
         result = manage(*args, env=env)
         assert result.returncode == 0, result.stdout + result.stderr
-    fake = LiveProcess(f"stripe fake :{fake_port}", [PYTHON, "manage.py", "stripe_fake", "--port", str(fake_port)],
+    fake = LiveProcess(f"stripe fake :{fake_port}", [PYTHON, "-m", "devtools.stripe_fake", "--port", str(fake_port)],
                        env, tmp_path / "fake.log").start()
     server = LiveProcess(f"embedded serve :{port}", [PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port)],
                          env, tmp_path / "serve.log").start()

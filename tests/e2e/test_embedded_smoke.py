@@ -141,7 +141,7 @@ from apps.accounts.models import User
 from apps.credits.services import credits_grant_signup
 from apps.workflows import services
 from apps.workflows.models import NodeRun, WorkflowRun
-from bench.scenarios.workflow import _graph, _photo
+from devtools.bench.scenarios.workflow import _graph, _photo
 user = User.objects.create_user(email="fan@example.com", password="x" * 12)
 credits_grant_signup(user=user)
 workflow = services.workflow_create(user=user, name="fan", graph=_graph())

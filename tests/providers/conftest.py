@@ -1,26 +1,14 @@
 """The provider simulator, started once per session as a real process; each test resets its
 knobs and points Darkroom's provider settings at it."""
 
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings as django_settings
 
 from apps.generations import services, tasks
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from devtools import stack, standins
+from devtools.stack import free_port
 
 
 class Simulator:
@@ -44,43 +32,18 @@ class Simulator:
 
 @pytest.fixture(scope="session")
 def simulator_process(tmp_path_factory):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("simulator") / "simulator.log"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "PROVIDER_SIMULATOR_URL": url}
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "provider_simulator", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/_sim/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"provider simulator did not start:\n{log.read_text()}")
-        time.sleep(0.1)
-    yield Simulator(url)
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    port = free_port()
+    process = stack.simulator_process(port, tmp_path_factory.mktemp("simulator") / "simulator.log")
+    yield Simulator(f"http://127.0.0.1:{port}")
+    process.stop()
 
 
 @pytest.fixture
 def simulator(simulator_process, settings):
-    """A clean simulator, with every provider setting pointing at it."""
+    """A clean simulator, with every provider setting pointing at it (URLs and stand-in keys from
+    devtools.standins, as the simulator expects them)."""
     simulator_process.reset()
-    url = simulator_process.url
-    settings.PROVIDER_SIMULATOR_URL = url
-    for name, path in django_settings.SIMULATED_PROVIDER_PATHS.items():
-        setattr(settings, name, url + path)
-    for name, value in django_settings.SIMULATED_CREDENTIALS.items():
+    for name, value in standins.simulator_settings(simulator_process.url).items():
         setattr(settings, name, value)
     settings.PROVIDER_FETCH_ALLOW_PRIVATE = True
     settings.PROVIDER_POLL_INTERVAL = 0.05

@@ -12,6 +12,7 @@ from apps.generations.models import Status
 from apps.hooks import services as hook_services
 from apps.hooks.models import WebhookDelivery
 from apps.realtime.models import Event
+from devtools import standins
 from tests.providers.conftest import poll_until_done, scheduled_polls, simulator, simulator_process  # noqa: F401
 
 from .conftest import client_for, tally
@@ -32,9 +33,9 @@ def routed(simulator, catalog, settings, scheduled_polls):  # noqa: F811
 
 
 def secrets_of_the_backend() -> list[str]:
-    values = [django_settings.PROVIDER_SIMULATOR_URL, "127.0.0.1", "/replicate/", "/comfyui", "r8_", "sk-simulated",
+    values = [django_settings.REPLICATE_BASE_URL, django_settings.COMFYUI_URL, "127.0.0.1", "/replicate/", "/comfyui", "r8_", "sk-simulated",
               "simulated:key", "api.replicate.com", "black-forest-labs"]
-    for name in django_settings.SIMULATED_CREDENTIALS:
+    for name in standins.SIMULATOR_CREDENTIALS:
         values.append(getattr(django_settings, name))
     return [v for v in values if v]
 

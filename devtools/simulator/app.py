@@ -1,6 +1,6 @@
 """The provider simulator: Replicate-, fal-, OpenAI-, Stability- and ComfyUI-compatible APIs on
 one loopback port, under /replicate, /fal, /openai, /stability and /comfyui, with fault knobs at
-/_sim. Served by `python manage.py provider_simulator`."""
+/_sim. Served by `python -m devtools.simulator`."""
 
 from . import knobs
 from .http import Request, Router, json_response

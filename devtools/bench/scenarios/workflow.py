@@ -24,9 +24,9 @@ import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.scenarios import latency_summary, row
-from bench.scenarios._inproc import child_main, peak_rss_mb, run_child
-from bench.stack import redis_flush
+from devtools.bench.scenarios import latency_summary, row
+from devtools.bench.scenarios._inproc import child_main, peak_rss_mb, run_child
+from devtools.stack import redis_flush
 
 NAME = "workflow"
 ORDER = 70
@@ -41,7 +41,7 @@ def run(ctx) -> list[dict]:
     parts = urlsplit(ctx.redis_url)
     redis_url = urlunsplit(parts._replace(path=f"/{(int(parts.path.strip('/') or 0) + 1) % 16}"))
     redis_flush(redis_url)
-    return run_child(ctx, "bench.scenarios.workflow", env={
+    return run_child(ctx, "devtools.bench.scenarios.workflow", env={
         "DATABASE_URL": ctx.database_url("workflow"), "WORKFLOW_NODE_STALE_SECONDS": "600",
         "REDIS_URL": redis_url,
     })

@@ -86,9 +86,9 @@ def run(ctx) -> list[dict]:
             handle.close()
             files.append(handle.name)
             processes.append(subprocess.Popen(
-                [stack.python, "bench/ws_publisher.py", "--users-file", handle.name,
+                [stack.python, "devtools/bench/ws_publisher.py", "--users-file", handle.name,
                  "--seconds", str(seconds), "--interval", str(INTERVAL), "--start-at", str(start_at)],
-                cwd=stack.root, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cwd=stack.root, env=stack.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             ))
 
         async def hold_until_done():
@@ -119,7 +119,7 @@ def run(ctx) -> list[dict]:
         peak_rss_mb=peaks.get("web"), met=met,
         detail=(f"{connected}/{clients} connected (ready {max(0.0, start_at - connected_at):.0f} s before publishing); "
                 f"{total_sent} sent, {total_received} received, {dropped} dropped; publisher late sends (>100 ms) {late}; "
-                f"channel layer {stack.env.get('CHANNELS_LAYER') or 'pubsub'}; "
+                f"channel layer {stack.env().get('CHANNELS_LAYER') or 'pubsub'}; "
                 f"{len(stack.base_urls)} web process(es); peak RSS web {peaks.get('web')} MB; web CPU "
                 f"{1000 * cpu.get('web', 0) / max(1, total_received):.2f} ms per delivered event, publishers "
                 f"{1000 * publisher_cpu / max(1, total_sent):.2f} ms per sent event"

@@ -18,8 +18,8 @@ import statistics
 import time
 import uuid
 
-from bench.scenarios import latency_summary, row
-from bench.scenarios._inproc import child_main, peak_rss_mb, run_child
+from devtools.bench.scenarios import latency_summary, row
+from devtools.bench.scenarios._inproc import child_main, peak_rss_mb, run_child
 
 NAME = "my_images"
 ORDER = 40
@@ -29,7 +29,7 @@ BLURHASHES = ["LEHV6nWB2yk8pyo0adR*.7kCMdnj", "LGF5]+Yk^6#M@-5c,1J5@[or[Q6.", "L
 
 
 def run(ctx) -> list[dict]:
-    return run_child(ctx, "bench.scenarios.my_images", env={"DATABASE_URL": ctx.database_url("my_images")})
+    return run_child(ctx, "devtools.bench.scenarios.my_images", env={"DATABASE_URL": ctx.database_url("my_images")})
 
 
 # ---------------------------------------------------------------- bulk seeding (shared with scale)

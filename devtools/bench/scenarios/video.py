@@ -6,12 +6,11 @@ Runs in its own process (no database). The clip is the one a generation makes: 9
 clip, the file size and frames per second.
 """
 
-import io
 import statistics
 import time
 
-from bench.scenarios import latency_summary, row
-from bench.scenarios._inproc import child_main, peak_rss_mb, run_child
+from devtools.bench.scenarios import latency_summary, row
+from devtools.bench.scenarios._inproc import child_main, peak_rss_mb, run_child
 
 NAME = "video"
 ORDER = 65
@@ -19,7 +18,7 @@ GOAL_SECONDS = 6.0
 
 
 def run(ctx) -> list[dict]:
-    return run_child(ctx, "bench.scenarios.video")
+    return run_child(ctx, "devtools.bench.scenarios.video")
 
 
 def measure(quick: bool) -> list[dict]:
@@ -27,7 +26,7 @@ def measure(quick: bool) -> list[dict]:
 
     from apps.imaging import video
     from apps.providers.adapters.offline import motion
-    from bench.scenarios.derivatives import photo_like
+    from devtools.bench.scenarios.derivatives import photo_like
 
     photo = photo_like(1600).resize((1600, 1000), Image.Resampling.BILINEAR)
     runs = 2 if quick else 5

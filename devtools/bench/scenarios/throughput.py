@@ -19,7 +19,7 @@ ORDER = 30
 TARGET = "≥ 100 completed/s sustained, no growing backlog"
 RATE = 100  # offered submits per second
 CONNECTIONS = 16
-# The bench-only catalogue entry (bench/stack.py): the offline engine at 256².
+# The bench-only catalogue entry (devtools/bench/fixtures.py): the offline engine at 256².
 MODEL, TIER = "bench-sketch-256", "tiny"
 
 ACTIVE = ("queued", "dispatched", "running", "finishing")

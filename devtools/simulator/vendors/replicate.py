@@ -45,7 +45,7 @@ Knob `files_url` (another host, e.g. a CDN): file URLs point there instead of at
 
 Webhooks: when a create names a `webhook`, the prediction is POSTed there on the `start` and
 `completed` events (those in `webhook_events_filter`; only `completed` without a filter), signed
-the Standard Webhooks way with settings.REPLICATE_WEBHOOK_SECRET (`webhook-id`, `webhook-timestamp`,
+the Standard Webhooks way with standins.REPLICATE_WEBHOOK_SECRET (`webhook-id`, `webhook-timestamp`,
 `webhook-signature: v1,<base64>`); copies from the `webhook_copies` knob keep the same
 webhook-id, as Replicate's retries do; `webhook_drop_rate` drops some.
 """
@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 
-from django.conf import settings
+from devtools import standins
 
 from apps.providers.adapters.offline import motion
 
@@ -177,7 +177,7 @@ async def _api_guard(request: Request) -> Response | None:
                 "detail": f"Request was throttled. Expected available in {wait:g} second.",
             }).encode(), fault.headers)
         return _problem(fault.status, HTTPStatus(fault.status).phrase, "Something went wrong.")
-    if request.headers.get("authorization") != f"Bearer {settings.REPLICATE_API_TOKEN}":
+    if request.headers.get("authorization") != f"Bearer {standins.REPLICATE_API_TOKEN}":
         return _problem(401, "Unauthenticated", "You did not pass a valid authentication token")
     return None
 
@@ -296,7 +296,7 @@ def _progress_line(step: int, elapsed: float) -> str:
 
 
 def _sign(webhook_id: str, timestamp: str, body: bytes) -> str:
-    key = base64.b64decode(settings.REPLICATE_WEBHOOK_SECRET.removeprefix("whsec_"))
+    key = base64.b64decode(standins.REPLICATE_WEBHOOK_SECRET.removeprefix("whsec_"))
     digest = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
@@ -460,7 +460,7 @@ def register(router: Router) -> None:
     async def webhook_secret(request: Request) -> Response:
         if guard := await _api_guard(request):
             return guard
-        return json_response({"key": settings.REPLICATE_WEBHOOK_SECRET})
+        return json_response({"key": standins.REPLICATE_WEBHOOK_SECRET})
 
     @router.route("GET", rf"{PREFIX}/v1/files/(?P<id>\w+)-(?P<index>\d+)/download")
     async def api_file(request: Request) -> Response:

@@ -5,7 +5,7 @@
     …
     server.stop()
 
-`manage.py stripe_fake` runs it as a process that delivers webhooks to Darkroom. See README.md.
+`python -m devtools.stripe_fake` runs it as a process that delivers webhooks to Darkroom. See README.md.
 """
 
 from .fake import API_VERSION, Delivery, FakeStripe, FakeStripeError, stripe_signature

@@ -12,8 +12,8 @@ import io
 import statistics
 import time
 
-from bench.scenarios import latency_summary, row
-from bench.scenarios._inproc import child_main, peak_rss_mb, run_child
+from devtools.bench.scenarios import latency_summary, row
+from devtools.bench.scenarios._inproc import child_main, peak_rss_mb, run_child
 
 NAME = "derivatives"
 ORDER = 60
@@ -21,7 +21,7 @@ GOAL_MS = 40.0
 
 
 def run(ctx) -> list[dict]:
-    return run_child(ctx, "bench.scenarios.derivatives")
+    return run_child(ctx, "devtools.bench.scenarios.derivatives")
 
 
 def photo_like(size: int, seed: int = 1):

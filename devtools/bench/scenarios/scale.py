@@ -18,8 +18,8 @@ the tables grow. Quick mode: 5,000 and 50,000.
 import statistics
 import time
 
-from bench.scenarios import row
-from bench.scenarios._inproc import child_main, peak_rss_mb, run_child
+from devtools.bench.scenarios import row
+from devtools.bench.scenarios._inproc import child_main, peak_rss_mb, run_child
 
 NAME = "scale"
 ORDER = 90
@@ -28,7 +28,7 @@ ACCOUNTS = 100
 
 
 def run(ctx) -> list[dict]:
-    return run_child(ctx, "bench.scenarios.scale", env={
+    return run_child(ctx, "devtools.bench.scenarios.scale", env={
         "DATABASE_URL": ctx.database_url("scale"),
         # The bench submits faster than a person: the limits still run, at a height it can't reach.
         "RATE_LIMIT_GENERATIONS_PER_HOUR": "1000000", "USER_DAILY_SPEND_CAP": "100000000",
@@ -36,7 +36,7 @@ def run(ctx) -> list[dict]:
 
 
 def _output_png() -> bytes:
-    from bench.scenarios.derivatives import encoded, photo_like
+    from devtools.bench.scenarios.derivatives import encoded, photo_like
 
     return encoded(photo_like(256), "PNG")
 

@@ -1,4 +1,4 @@
-"""`make bench` scenarios: one module each, run by bench/run.py in ORDER.
+"""`make bench` scenarios: one module each, run by devtools/bench/run.py in ORDER.
 
 A scenario module defines
 
@@ -16,10 +16,10 @@ and each row is a dict with the keys in ROW_KEYS (`row()` fills the defaults):
     met              True / False, or None when there is no target to check
     detail           one short line: sample sizes, errors, what was measured
 
-`ctx` (bench.run.Context) gives: ctx.quick, ctx.python, ctx.root, ctx.results_dir,
+`ctx` (devtools.bench.run.Context) gives: ctx.quick, ctx.python, ctx.root, ctx.results_dir,
 ctx.database_url(name) (a fresh PostgreSQL database for that name), ctx.redis_url,
 ctx.stack() (the production-shape stack, started on first use: migrated database, daphne web
-process(es), Celery worker process(es); see bench/stack.py), ctx.log(text) and ctx.rss (the
+process(es), Celery worker process(es); see devtools/stack.py and devtools/bench/fixtures.py), ctx.log(text) and ctx.rss (the
 RSS sampler of the stack's processes).
 """
 

@@ -2,7 +2,7 @@
 
 Scenarios that time Django code in-process (no HTTP hop: the view, a service, the image pipeline)
 each need their own settings (their database) and a clean peak-RSS figure, so `run(ctx)` starts
-`python -m bench.scenarios.<name> --child` with the environment it asks for; the child calls
+`python -m devtools.bench.scenarios.<name> --child` with the environment it asks for; the child calls
 `django_setup()`, measures, and prints its rows as one JSON line after MARKER.
 """
 
@@ -53,6 +53,6 @@ def peak_rss_mb() -> float:
 def child_main(measure) -> None:
     """`if __name__ == "__main__": child_main(measure)`: measure(quick) -> rows."""
     if "--child" not in sys.argv:
-        sys.exit(f"run it through bench/run.py (--only {sys.argv[0]}); --child is the harness's entry")
+        sys.exit(f"run it through devtools/bench/run.py (--only {sys.argv[0]}); --child is the harness's entry")
     django_setup()
     emit(measure("--quick" in sys.argv))

@@ -11,11 +11,11 @@ jobs run, waits for every job to end, and checks the invariants:
 * no generation is charged twice, none is charged on failure (the ledger, per generation);
 * no output is stored twice (rows per generation and index, and the files on disk).
 
-One table is printed; the full figures go to chaos/results/chaos-<time>.json.
+One table is printed; the full figures go to devtools/chaos/results/chaos-<time>.json.
 
-    python chaos/run.py                  # every scenario, full size (about 15 minutes)
-    python chaos/run.py --quick          # short versions (what `make test` runs)
-    python chaos/run.py --only kill9,redis --load-seconds 60
+    python devtools/chaos/run.py                  # every scenario, full size (about 15 minutes)
+    python devtools/chaos/run.py --quick          # short versions (what `make test` runs)
+    python devtools/chaos/run.py --only kill9,redis --load-seconds 60
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ import os
 import random
 import shutil
 import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -42,95 +40,39 @@ import warnings
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import LiveProcess, clean_env, http_ok, open_socket, wait_for  # noqa: E402
+from devtools import standins  # noqa: E402
+from devtools.stack import (  # noqa: E402
+    HOST,
+    PrivateServices,
+    Stack,
+    free_ports,
+    log,
+    open_socket,
+    pool_children,
+)
 
-PYTHON = sys.executable
 # websockets' sync client warns about connect() outside a with-block; the sockets here live longer.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=__name__)
-HOST = "127.0.0.1"
-RESULTS = ROOT / "chaos" / "results"
+RESULTS = ROOT / "devtools" / "chaos" / "results"
 SCENARIOS = ("kill9", "redis", "postgres", "load", "webhooks", "providers")
 # Past a job's deadline the beat reaper fails it on its next pass: allow one pass and a little.
 DEADLINE_GRACE = timedelta(seconds=20)
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
-
-
-def pg_bin() -> Path:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "initdb").exists():
-            return candidate
-    sys.exit("PostgreSQL server binaries (initdb, pg_ctl) are needed: apt-get install postgresql")
-
-
-def as_postgres(args: list[str], **kwargs) -> subprocess.CompletedProcess:
-    # initdb refuses to run as root: run the server as the postgres user when we are root.
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    return subprocess.run(prefix + args, check=True, capture_output=True, text=True, **kwargs)
-
-
-class Services:
-    """A private PostgreSQL cluster and Redis server that the scenarios may kill and restart."""
-
-    def __init__(self, workdir: Path, pg_port: int, redis_port: int):
-        self.workdir, self.pg_port, self.redis_port = workdir, pg_port, redis_port
-        self.pgdata = workdir / "pgdata"
-        self.bin = pg_bin()
-
-    def start(self) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(self.workdir, "postgres")
-        as_postgres([str(self.bin / "initdb"), "-D", str(self.pgdata), "-A", "trust", "-U", "postgres", "-E", "UTF8"])
-        self.pg_start()
-        as_postgres([str(self.bin / "createdb"), "-h", HOST, "-p", str(self.pg_port), "-U", "postgres", "darkroom"])
-        self.redis_start()
-
-    def clone(self, source_url: str) -> None:
-        dump = subprocess.run(["pg_dump", "--no-owner", "--no-privileges", source_url], check=True,
-                              capture_output=True)
-        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-h", HOST, "-p", str(self.pg_port), "-U", "postgres",
-                        "darkroom"], input=dump.stdout, check=True, capture_output=True)
-
-    def pg_start(self) -> None:
-        options = f"-p {self.pg_port} -k {self.workdir} -c listen_addresses={HOST} -c max_connections=300 -c fsync=off"
-        as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-o", options, "-l",
-                     str(self.workdir / "postgres.log"), "-w", "start"])
-
-    def pg_stop(self, mode: str = "fast") -> None:
-        as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop"])
-
-    def redis_start(self) -> None:
-        subprocess.run(
-            ["redis-server", "--port", str(self.redis_port), "--bind", HOST, "--save", "", "--appendonly", "no",
-             "--daemonize", "yes", "--dir", str(self.workdir), "--pidfile", str(self.workdir / "redis.pid"),
-             "--logfile", str(self.workdir / "redis.log")], check=True,
-        )
-        wait_for(self.redis_up, timeout=15, what="private Redis")
-
-    def redis_up(self) -> bool:
-        return subprocess.run(["redis-cli", "-p", str(self.redis_port), "ping"], capture_output=True).returncode == 0
-
-    def redis_kill(self) -> None:
-        pid = int((self.workdir / "redis.pid").read_text())
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not self.redis_up(), timeout=10, what="Redis to stop")
-
-    def stop(self) -> None:
-        if (self.workdir / "redis.pid").exists():
-            try:
-                os.kill(int((self.workdir / "redis.pid").read_text()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
-        if (self.pgdata / "postmaster.pid").exists():
-            try:
-                self.pg_stop("immediate")
-            except subprocess.CalledProcessError:
-                pass
+SECRET_KEY = "chaos-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH"
+# Long enough per job that kills land mid-run, short enough for hundreds of jobs; limits off.
+CHAOS_ENV = {
+    "LOG_LEVEL": "WARNING",
+    "OFFLINE_ENGINE_STEPS": "8",
+    "OFFLINE_ENGINE_STEP_DELAY_MS": "120",
+    "PROVIDER_POLL_INTERVAL": "1",
+    "SIGNUP_GRANT_CREDITS": "1000000",
+    "RATE_LIMIT_GENERATIONS_PER_HOUR": "0",
+    "RATE_LIMIT_CONCURRENT_JOBS": "0",
+    "USER_DAILY_SPEND_CAP": "0",
+    "DAILY_SPEND_ALERT_CREDITS": "0",
+}
 
 
 class WebhookProxy:
@@ -181,121 +123,18 @@ class WebhookProxy:
         self.pool.shutdown(wait=True)
 
 
-class Stack:
-    """web (daphne), workers, beat and the provider simulator, as separate processes."""
-
-    def __init__(self, workdir: Path, ports: dict[str, int]):
-        self.workdir, self.ports = workdir, ports
-        self.workers: list[LiveProcess] = []
-        self.web = self.beat = self.simulator = None
-        self.worker_serial = 0
-        self.worker_restarts = 0
-        self.worker_pool = ("prefork", 3)
-        self.extra_env: dict[str, str] = {}
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.ports['web']}"
-
-    def env(self) -> dict[str, str]:
-        return clean_env(
-            DJANGO_SETTINGS_MODULE="config.settings.base",
-            DATABASE_URL=f"postgres://postgres@{HOST}:{self.ports['postgres']}/darkroom",
-            REDIS_URL=f"redis://{HOST}:{self.ports['redis']}/0",
-            SECRET_KEY="chaos-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH",
-            ALLOWED_HOSTS=f"{HOST},localhost",
-            SITE_URL=self.base_url,
-            MEDIA_ROOT=str(self.workdir / "media"),
-            DARKROOM_VAR_DIR=str(self.workdir / "var"),
-            LOG_LEVEL="WARNING",
-            # Long enough per job that kills land mid-run, short enough for hundreds of jobs.
-            OFFLINE_ENGINE_STEPS="8",
-            OFFLINE_ENGINE_STEP_DELAY_MS="120",
-            PROVIDER_SIMULATOR_URL=f"http://{HOST}:{self.ports['simulator']}",
-            PROVIDER_WEBHOOK_BASE_URL=f"http://{HOST}:{self.ports['proxy']}",
-            PROVIDER_POLL_INTERVAL="1",
-            SIGNUP_GRANT_CREDITS="1000000",
-            RATE_LIMIT_GENERATIONS_PER_HOUR="0",
-            RATE_LIMIT_CONCURRENT_JOBS="0",
-            USER_DAILY_SPEND_CAP="0",
-            DAILY_SPEND_ALERT_CREDITS="0",
-            **self.extra_env,
-        )
-
-    def manage(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=self.env(), capture_output=True, text=True)
-
-    def _process(self, name: str, args: list[str]) -> LiveProcess:
-        return LiveProcess(name, args, self.env(), self.workdir / f"{name}.log").start()
-
-    def start(self, *, workers: int = 2) -> None:
-        self.simulator = self._process("simulator", [PYTHON, "manage.py", "provider_simulator", "--host", HOST,
-                                                     "--port", str(self.ports["simulator"])])
-        self.web = self._process("web", [PYTHON, "-m", "daphne", "-b", HOST, "-p", str(self.ports["web"]),
-                                         "config.asgi:application"])
-        self.beat = self._process("beat", [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
-                                           "-s", str(self.workdir / "beat-schedule")])
-        for _ in range(workers):
-            self.worker_start()
-        wait_for(lambda: http_ok(f"{self.base_url}/healthz"), timeout=60, what="web /healthz",
-                 processes=[self.web])
-        wait_for(lambda: http_ok(f"http://{HOST}:{self.ports['simulator']}/_sim/state"), timeout=30,
-                 what="simulator", processes=[self.simulator])
-        for worker in self.workers:
-            wait_for(lambda w=worker: "ready." in w.log(), timeout=60, what=f"{worker.name} ready", processes=[worker])
-
-    def worker_start(self) -> LiveProcess:
-        self.worker_serial += 1
-        pool, concurrency = self.worker_pool
-        worker = self._process(
-            f"worker{self.worker_serial}",
-            [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "default,io,media", "--pool", pool,
-             "-c", str(concurrency), "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-             "-n", f"chaos{self.worker_serial}@%h"],
-        )
-        self.workers.append(worker)
-        return worker
-
-    def workers_supervise(self) -> None:
-        """Restart a worker that exited on its own, as the process supervisor (systemd, the Procfile
-        platform) does in production. Celery's consumer can die on a Redis restart in kombu's own
-        reconnect path ("Unrecoverable error: AttributeError … hostname"); that is counted, not hidden."""
-        for worker in [w for w in self.workers if w.proc.poll() is not None]:
-            log(f"{worker.name} exited with code {worker.proc.returncode}; restarting it")
-            self.workers.remove(worker)
-            self.worker_restarts += 1
-            self.worker_start()
-
-    def workers_replace(self, *, pool: str, concurrency: int, count: int = 2) -> None:
-        if self.worker_pool == (pool, concurrency) and len(self.workers) == count and all(
-            w.proc.poll() is None for w in self.workers
-        ):
-            return
-        for worker in self.workers:
-            worker.stop()
-        self.workers = []
-        self.worker_pool = (pool, concurrency)
-        for _ in range(count):
-            self.worker_start()
-        for worker in self.workers:
-            wait_for(lambda w=worker: "ready." in w.log(), timeout=60, what=f"{worker.name} ready", processes=[worker])
-
-    def knobs(self, values: dict) -> None:
-        httpx.post(f"http://{HOST}:{self.ports['simulator']}/_sim/reset", trust_env=False)
-        if values:
-            httpx.post(f"http://{HOST}:{self.ports['simulator']}/_sim/knobs", json=values, trust_env=False).raise_for_status()
-
-    def stop(self) -> None:
-        for process in [*self.workers, self.beat, self.web, self.simulator]:
-            if process is not None:
-                process.stop()
-
-
-def pool_children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
+def chaos_stack(workdir: Path, ports: dict[str, int], services: PrivateServices) -> Stack:
+    """web (daphne), two workers, beat and the provider simulator on the private services; provider
+    webhooks go through the WebhookProxy on ports["proxy"]."""
+    stack = Stack(
+        workdir=workdir, name="chaos", database_url=services.database_url, redis_url=services.redis_url,
+        web_ports=[ports["web"]], workers=2, worker_pool="prefork", worker_concurrency=3, beat=True,
+        simulator=ports["simulator"], secret_key=SECRET_KEY,
+        env={**CHAOS_ENV, "PROVIDER_WEBHOOK_BASE_URL": f"http://{HOST}:{ports['proxy']}"},
+    )
+    stack.services = services
+    stack.proxy = None
+    return stack
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -309,9 +148,10 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def django_setup(stack: Stack) -> None:
-    os.environ.update({k: v for k, v in stack.env().items() if k in (
+    env = stack.env()
+    os.environ.update({k: v for k, v in env.items() if k in (
         "DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "MEDIA_ROOT", "DARKROOM_VAR_DIR",
-        "SIGNUP_GRANT_CREDITS", "PROVIDER_SIMULATOR_URL", "LOG_LEVEL")})
+        "SIGNUP_GRANT_CREDITS", "LOG_LEVEL", *standins.simulator_env(stack.simulator_url))})
     import django
 
     django.setup()
@@ -347,7 +187,7 @@ class Client:
         return self.api.post("/generations", json={k: v for k, v in body.items() if v is not None})
 
     def websocket(self):
-        return open_socket(f"ws://{HOST}:{self.stack.ports['web']}/ws/live/", cookie=self.cookie,
+        return open_socket(self.stack.ws_url, cookie=self.cookie,
                            origin=self.stack.base_url)
 
 
@@ -411,7 +251,7 @@ def wait_terminal(generation_ids: list[str], run_ids: list[str], *, timeout: flo
             return time.monotonic() - started
         if supervise:
             stack.workers_supervise()
-        for process in [stack.web, *stack.workers]:
+        for process in [*stack.web, *stack.workers]:
             process.check_alive()
         time.sleep(1)
 
@@ -716,11 +556,11 @@ def scenario_providers(stack: Stack, size: dict) -> dict:
         while not stop.wait(size["burst_every"]):
             bursts[0] += 1
             for vendor in vendors:
-                httpx.post(f"http://{HOST}:{stack.ports['simulator']}/_sim/knobs",
+                httpx.post(f"{stack.simulator_url}/_sim/knobs",
                            json={vendor: {"rate_limit_rate": 1.0, "retry_after": 1}}, trust_env=False)
             time.sleep(3)
             for vendor in vendors:
-                httpx.post(f"http://{HOST}:{stack.ports['simulator']}/_sim/knobs",
+                httpx.post(f"{stack.simulator_url}/_sim/knobs",
                            json={vendor: {"rate_limit_rate": 0.0}}, trust_env=False)
 
     thread = threading.Thread(target=burster, daemon=True)
@@ -729,7 +569,7 @@ def scenario_providers(stack: Stack, size: dict) -> dict:
     took = wait_terminal(ids, [], timeout=size["wait"] + 300, stack=stack)
     stop.set()
     thread.join()
-    state = httpx.get(f"http://{HOST}:{stack.ports['simulator']}/_sim/state", trust_env=False).json()
+    state = httpx.get(f"{stack.simulator_url}/_sim/state", trust_env=False).json()
     stack.knobs({})
     check = check_invariants(stack, ids, [])
     stats = state.get("stats", {})
@@ -923,16 +763,11 @@ def main(argv=None) -> int:
     if base:
         ports = {name: base + 1 + i for i, name in enumerate(names)}
     else:  # 0: any free loopback ports
-        from tests.e2e.conftest import free_port
-
-        ports: dict[str, int] = {}
-        while len(set(ports.values())) < len(names):
-            ports = {name: free_port() for name in names}
+        ports = free_ports(names)
 
     workdir = Path(tempfile.mkdtemp(prefix="darkroom-chaos-"))
-    services = Services(workdir, ports["postgres"], ports["redis"])
-    stack = Stack(workdir, ports)
-    stack.services = services
+    services = PrivateServices(workdir, ports["postgres"], ports["redis"])
+    stack = chaos_stack(workdir, ports, services)
     if args.quick:
         # Jobs whose message a Redis restart lost are re-sent sooner (30 s in production).
         stack.extra_env["GENERATIONS_REDRIVE_QUEUED_SECONDS"] = "10"
@@ -944,9 +779,7 @@ def main(argv=None) -> int:
         if args.clone_from:
             services.clone(args.clone_from)
         else:
-            migrate = stack.manage("migrate", "--no-input")
-            if migrate.returncode:
-                raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+            stack.manage("migrate", "--no-input")
         django_setup(stack)
         from apps.catalog.services import catalog_load
 
@@ -968,7 +801,7 @@ def main(argv=None) -> int:
                 f"({results[name]['wall_seconds']} s)")
     finally:
         stack.stop()
-        if getattr(stack, "proxy", None):
+        if stack.proxy is not None:
             stack.proxy.close()
         services.stop()
         if not args.keep:

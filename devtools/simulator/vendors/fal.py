@@ -62,7 +62,7 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from django.conf import settings
+from devtools import standins
 from PIL import Image
 
 from .. import face_swap
@@ -191,7 +191,7 @@ async def _guard(request: Request) -> Response | None:
     """Faults first, then the API key, as fal's gateway would."""
     if fault := await inject_faults(VENDOR, request):
         return fault
-    if request.headers.get("authorization") != f"Key {settings.SIMULATED_CREDENTIALS['FAL_KEY']}":
+    if request.headers.get("authorization") != f"Key {standins.FAL_KEY}":
         return _respond({"detail": "No user found for Key ID and Secret"}, 401)
     return None
 

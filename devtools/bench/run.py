@@ -1,13 +1,13 @@
-"""`make bench`: every scenario in bench/scenarios/, against the production shape, in one table.
+"""`make bench`: every scenario in devtools/bench/scenarios/, against the production shape, in one table.
 
-    .venv/bin/python bench/run.py [--quick] [--only overhead,submit] [--list]
+    .venv/bin/python devtools/bench/run.py [--quick] [--only overhead,submit] [--list]
         [--database-url postgres://postgres@127.0.0.1:5432/darkroom_bench]
         [--redis-url redis://127.0.0.1:6379/14] [--port-base 8940]
         [--web-processes 1] [--workers 1] [--worker-concurrency 4]
 
 Scenarios run in their ORDER; one that raises becomes a failed row and the rest still run. The
 table (scenario, target, median, p95, p99, throughput, peak RSS, met) is printed and written as
-JSON to bench/results/<UTC timestamp>.json and bench/results/latest.json. The load generator
+JSON to devtools/bench/results/<UTC timestamp>.json and devtools/bench/results/latest.json. The load generator
 runs on the same machine as the stack, so every figure includes its CPU share.
 """
 
@@ -23,11 +23,12 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench import stack as stack_module  # noqa: E402
-from bench.scenarios import row  # noqa: E402
+from devtools import stack as stack_module  # noqa: E402
+from devtools.bench.fixtures import BenchStack  # noqa: E402
+from devtools.bench.scenarios import row  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/darkroom_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -39,14 +40,14 @@ class Context:
         self.quick: bool = args.quick
         self.python: str = sys.executable
         self.root: Path = ROOT
-        self.results_dir: Path = ROOT / "bench" / "results"
+        self.results_dir: Path = ROOT / "devtools" / "bench" / "results"
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.redis_url: str = args.redis_url
         self.base_database_url: str = args.database_url
         self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.log_dir = self.results_dir / "logs" / self.run_id
         self._databases: dict[str, str] = {}
-        self._stack: stack_module.Stack | None = None
+        self._stack: BenchStack | None = None
 
     def log(self, text: str) -> None:
         print(f"  · {text}", file=sys.stderr, flush=True)
@@ -57,10 +58,11 @@ class Context:
             self._databases[name] = stack_module.database_url_for(self.base_database_url, name)
         return self._databases[name]
 
-    def stack(self) -> stack_module.Stack:
+    def stack(self) -> BenchStack:
         if self._stack is None:
-            self._stack = stack_module.Stack(
-                python=self.python, root=self.root, database_url=self.database_url("stack"),
+            stack_module.services_check(self.base_database_url, self.redis_url)
+            self._stack = BenchStack(
+                database_url=self.database_url("stack"),
                 redis_url=self.redis_url, port_base=self.args.port_base,
                 web_processes=self.args.web_processes, worker_processes=self.args.workers,
                 worker_concurrency=self.args.worker_concurrency, log_dir=self.log_dir, log=self.log,
@@ -81,13 +83,13 @@ class Context:
 
 
 def discover() -> list:
-    import bench.scenarios as package
+    import devtools.bench.scenarios as package
 
     modules = []
     for info in pkgutil.iter_modules(package.__path__):
         if info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"bench.scenarios.{info.name}")
+        module = importlib.import_module(f"devtools.bench.scenarios.{info.name}")
         if hasattr(module, "NAME") and hasattr(module, "run"):
             modules.append(module)
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 500), m.NAME))
@@ -183,7 +185,7 @@ def main(argv=None) -> int:
     (ctx.results_dir / "latest.json").write_text(text)
     if args.output:
         Path(args.output).write_text(text)
-    print(f"results: bench/results/{ctx.run_id}.json (and latest.json)")
+    print(f"results: devtools/bench/results/{ctx.run_id}.json (and latest.json)")
     # A missed target is a result; only a scenario that crashed makes the command fail.
     return 1 if any(str(r.get("detail", "")).startswith("error:") for r in rows) else 0
 
