@@ -78,6 +78,7 @@ browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 test: $(VENV)/.installed-test services browser
+	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Every scenario in devtools/bench/scenarios/ against the production shape (PostgreSQL, Redis, daphne

@@ -8,7 +8,6 @@ the session, so "active, but nobody holds its lease" means the job was abandoned
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-
 from datetime import timedelta
 
 from django.db import DatabaseError, connection

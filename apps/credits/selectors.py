@@ -10,7 +10,6 @@ from apps.core.pagination import Page, keyset_page
 from .models import CreditAccount, CreditPackage, DailySpend, LedgerEntry, Purchase
 from .stripe_api import stripe_is_configured
 
-
 _BALANCE_SQL = f"SELECT balance FROM {CreditAccount._meta.db_table} WHERE user_id = %s"
 
 

@@ -6,7 +6,6 @@ from uuid import UUID
 from django.conf import settings
 from ninja import Field, Query, Router, Schema, Status
 
-
 from . import selectors, services
 from .cards import cached_per_generation
 from .schemas import GenerationOut, generation_out

@@ -7,7 +7,6 @@ class OpenAICompatConfig(AppConfig):
 
     def ready(self):
         from apps.core.middleware import API_ERROR_BODIES
-
         from apps.generations.previews import preview_listeners
 
         from .errors import error_body

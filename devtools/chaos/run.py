@@ -33,10 +33,9 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import warnings
 
 import httpx
 

@@ -1,7 +1,6 @@
 import pytest
 
-from apps.catalog.models import CatalogModel, dimensions_for
-from apps.catalog.models import nearest_aspect_ratio
+from apps.catalog.models import CatalogModel, dimensions_for, nearest_aspect_ratio
 from apps.catalog.selectors import NOT_CONFIGURED, VIDEO_NOT_READY, catalog_model_availability
 from apps.catalog.services import catalog_load
 

@@ -10,7 +10,6 @@ matrix by itself; a URL with a parameter the matrix does not know how to fill fa
 import re
 from urllib.parse import urlsplit
 
-import pytest
 from django.contrib import admin
 from django.db import transaction
 from django.urls import URLResolver, get_resolver, reverse

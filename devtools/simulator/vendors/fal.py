@@ -62,8 +62,9 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from devtools import standins
 from PIL import Image
+
+from devtools import standins
 
 from .. import face_swap
 from .. import knobs as knob_store

@@ -64,9 +64,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 
-from devtools import standins
-
 from apps.providers.adapters.offline import motion
+from devtools import standins
 
 from .. import face_swap
 from .. import knobs as knob_store
