@@ -42,6 +42,7 @@ class GenerationProgressed(DomainEvent):
     name: ClassVar[str] = "generation.progress"
     generation_id: str
     status: str
+    progress: float = 0.0
     preview: bytes | None = field(default=None, repr=False)
 
 

@@ -6,11 +6,11 @@ class OpenAICompatConfig(AppConfig):
     verbose_name = "OpenAI-compatible API"
 
     def ready(self):
+        from apps.core import events
         from apps.core.middleware import API_ERROR_BODIES
-        from apps.generations.previews import preview_listeners
 
         from .errors import error_body
         from .services import stream_preview_keep
 
         API_ERROR_BODIES["/v1/"] = lambda status, detail, code: error_body(status=status, message=detail, code=code)
-        preview_listeners.append(stream_preview_keep)  # partial images for `stream: true`
+        events.subscribe(events.GenerationProgressed, stream_preview_keep)  # partial images for `stream: true`

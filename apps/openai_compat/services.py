@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from apps.catalog.models import CatalogModel, nearest_aspect_ratio
 from apps.catalog.selectors import catalog_model_availability
+from apps.core import events
 from apps.generations import services as generation_services
 from apps.generations.exceptions import NotCancelableError
 from apps.generations.models import TERMINAL, Generation, Status
@@ -244,19 +245,21 @@ def stream_open(*, generation: Generation, partial_images: int) -> None:
         ImageStream.objects.create(generation=generation, partial_images=partial_images)
 
 
-def stream_preview_keep(*, generation: Generation, progress: float, preview: bytes) -> None:
-    """A preview listener (see apps.generations.previews): partial k of n is the first preview at
-    or past (k + 1) / (n + 1) of the progress, so partials spread from blurred to sharp."""
-    if not ImageStream.objects.filter(pk=generation.pk).exists():
+def stream_preview_keep(event: events.GenerationProgressed) -> None:
+    """A `GenerationProgressed` subscriber: partial k of n is the first preview at or past
+    (k + 1) / (n + 1) of the progress, so partials spread from blurred to sharp."""
+    if event.preview is None:
+        return
+    if not ImageStream.objects.filter(pk=event.generation_id).exists():
         return  # nobody streams this generation (most of them): no lock, no transaction
     with transaction.atomic():
-        stream = ImageStream.objects.select_for_update().filter(pk=generation.pk).first()
+        stream = ImageStream.objects.select_for_update().filter(pk=event.generation_id).first()
         if stream is None:
             return
         kept = len(stream.partials)
-        if kept >= stream.partial_images or progress < (kept + 1) / (stream.partial_images + 1):
+        if kept >= stream.partial_images or event.progress < (kept + 1) / (stream.partial_images + 1):
             return
-        stream.partials.append(base64.b64encode(preview).decode())
+        stream.partials.append(base64.b64encode(event.preview).decode())
         stream.save(update_fields=["partials"])
 
 

@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.core import events
 from apps.credits.selectors import credits_balance_get
 from apps.generations import services as generation_services
 from apps.generations.models import Generation
@@ -45,6 +46,11 @@ def test_a_failed_or_blocked_generation_is_an_openai_error(user):
     }})
 
 
+def _previewed(generation, *, progress: float, preview: bytes) -> events.GenerationProgressed:
+    return events.GenerationProgressed(user_id=generation.owner_id, generation_id=str(generation.pk),
+                                       status=generation.status, progress=progress, preview=preview)
+
+
 def test_partials_are_the_first_previews_past_even_steps_of_the_progress(user):
     from apps.openai_compat.models import ImageStream
 
@@ -53,7 +59,7 @@ def test_partials_are_the_first_previews_past_even_steps_of_the_progress(user):
     services.stream_open(generation=generation, partial_images=2)
     for progress in (0.2, 0.3, 0.34, 0.5, 0.66, 0.7, 0.9):
         for target in (generation, untracked):
-            services.stream_preview_keep(generation=target, progress=progress, preview=f"{progress}".encode())
+            services.stream_preview_keep(_previewed(target, progress=progress, preview=f"{progress}".encode()))
     # Two partials: the first preview at or past 1/3, then the first at or past 2/3.
     assert services.stream_partials(generation_id=generation.id, after=0) == ["MC4zNA==", "MC43"]  # b"0.34", b"0.7"
     assert services.stream_partials(generation_id=generation.id, after=1) == ["MC43"]
@@ -123,7 +129,7 @@ def test_a_stream_keeps_alive_sends_partials_as_they_come_and_ends_with_an_error
     async def read() -> list[str]:  # one event loop for the whole stream, as a server runs it
         chunks = [await take(keepalives=True)]  # nothing to send yet
         # What a worker does while the stream waits: a preview, then the deadline passes.
-        await sync_to_async(services.stream_preview_keep)(generation=generation, progress=0.6, preview=b"a preview")
+        await sync_to_async(services.stream_preview_keep)(_previewed(generation, progress=0.6, preview=b"a preview"))
         chunks.append(await take())
         await sync_to_async(Generation.objects.filter(pk=generation.pk).update)(
             deadline_at=timezone.now() - timedelta(seconds=11))

@@ -51,7 +51,7 @@ def announce_progress(generation: Generation, *, preview: bytes | None = None) -
     """An active generation changed: subscribers (the live card) see it."""
     events.emit(events.GenerationProgressed(
         user_id=generation.owner_id, generation_id=str(generation.pk), status=generation.status,
-        preview=preview,
+        progress=generation.progress, preview=preview,
     ))
 
 

@@ -15,7 +15,6 @@ from apps.providers.face_swap import NO_FACE_CODE, no_face_message_from
 from apps.providers.models import WebhookDelivery
 from apps.providers.types import JobState, ProviderStatus, WebhookEvent
 
-from .. import previews
 from ..models import Generation, Status
 from . import finishing
 from .state import (
@@ -103,8 +102,6 @@ def generation_apply_progress(*, generation_id, status: ProviderStatus) -> None:
     if updated:
         generation = Generation.objects.select_related("catalog_model").get(pk=generation_id)
         announce_progress(generation, preview=status.preview)
-        if status.preview:
-            previews.previews_notify(generation=generation, progress=progress, preview=status.preview)
 
 
 def generation_apply_result(*, generation_id, status: ProviderStatus) -> None:
