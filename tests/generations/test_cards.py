@@ -45,7 +45,8 @@ def meta(html: str) -> str:
 def deliver(generation, *outputs: bytes) -> Generation:
     """The provider answers with these files, as a worker would apply them."""
     services.generation_claim(generation.id)
-    dispatch.generation_mark_running(generation.id, route_index=0, route=generation.catalog_model.route_list[0])
+    route = generation.catalog_model.route_list[0]
+    dispatch.generation_mark_running(generation.id, route_index=0, route=route)
     services.generation_apply_result(
         generation_id=generation.id,
         status=ProviderStatus(JobState.SUCCEEDED, outputs=tuple(ProviderOutput(content=o) for o in outputs),
@@ -73,7 +74,8 @@ def test_a_finished_card_shows_the_users_wait_and_drops_the_slow_note(browser, u
         assert SLOW_NOTE not in shown
         # A note that still matters after the end stays.
         assert f'<p class="note">{NEGATIVE_PROMPT_DROPPED}</p>' in shown
-    assert "<dt>Time</dt><dd>42.5 s from submit to result; the image service worked 8.1 s of it</dd>" in detail
+    assert ("<dt>Time</dt><dd>42.5&nbsp;s from submit to result;"
+            " the image service worked 8.1&nbsp;s of it</dd>") in detail
     # The stored history keeps it.
     assert Generation.objects.get(pk=generation.pk).notes == [SLOW_NOTE, NEGATIVE_PROMPT_DROPPED]
 
@@ -118,7 +120,9 @@ def test_the_live_card_at_the_end_shows_the_wait_and_no_slow_note(user, django_c
 
 def test_an_edit_card_shows_the_size_of_the_file_it_delivered(browser, user):
     photo = UploadFactory(owner=user, width=400, height=600)
-    generation = services.generation_create(user=user, model_slug="offline-edit", prompt="x", image_upload_id=photo.id)
+    generation = services.generation_create(
+        user=user, model_slug="offline-edit", prompt="x", image_upload_id=photo.id
+    )
     assert (generation.width, generation.height) == (832, 1248)
     generation = deliver(generation, photo_bytes(1024, 1536))
     detail = browser.get(f"/generations/{generation.id}/").content.decode()
