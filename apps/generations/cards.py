@@ -22,10 +22,14 @@ from redis.exceptions import RedisError
 from apps.core.files import link_bucket, link_bucket_seconds
 
 from .models import ACTIVE
+from .services.state import SLOW_NOTE
 
 logger = logging.getLogger(__name__)
 
 CARD_TEMPLATE = "generations/_card.html"
+# Notes about a wait still in progress: true while the job runs, stale once it ended. The stored
+# notes keep them (the admin and the API show the job's history); the card drops them.
+WAIT_NOTES = frozenset({SLOW_NOTE})
 # Slack so a card fetched at the very end of its bucket is not kept into the next one.
 _EXPIRY_MARGIN_SECONDS = 5
 
@@ -85,3 +89,27 @@ def cards_render(*, request, rows: list, load) -> list[SafeString]:
         make=lambda generation: template.render({**context, "generation": generation}),
     )
     return [mark_safe(card) for card in cards]
+
+
+def card_notes(generation) -> list[str]:
+    """The notes a card shows: all of them while the job runs, only the lasting ones after."""
+    if generation.is_active:
+        return list(generation.notes)
+    return [note for note in generation.notes if note not in WAIT_NOTES]
+
+
+def sizes_label(images) -> str:
+    """The delivered files' real sizes, each once, in order ("1024×1536" or "1024×1024, 768×768"):
+    a provider may deliver another size than the one asked for."""
+    return ", ".join(dict.fromkeys(f"{image.width}×{image.height}" for image in images))
+
+
+def requested_size(generation) -> str:
+    return f"{generation.width}×{generation.height}"
+
+
+def waited_seconds(generation) -> float | None:
+    """What the user waited, submit to result; the provider's own time is only part of it."""
+    if generation.finished_at is None:
+        return None
+    return (generation.finished_at - generation.created_at).total_seconds()

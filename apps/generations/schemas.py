@@ -33,8 +33,8 @@ class GenerationOut(Schema):
     negative_prompt: str
     aspect_ratio: str
     tier: str
-    width: int
-    height: int
+    width: int = Field(description="The width asked for; each image's own width is the delivered file's.")
+    height: int = Field(description="The height asked for; each image's own height is the delivered file's.")
     num_images: int
     duration_seconds: int | None = Field(description="Video models: the clip length asked for.")
     seed: str
