@@ -46,7 +46,7 @@ class Generation(BaseModel):
     route_index = models.PositiveSmallIntegerField(default=0)
     # Times the whole route chain was down at once and the job waited for a breaker to cool down.
     outage_waits = models.PositiveSmallIntegerField(default=0)
-    # While it waits out an outage: when its scheduled next attempt is due (the reaper leaves it alone until then).
+    # While it waits out an outage: when its scheduled next attempt is due (the reaper waits for it).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # Reads of its result that failed after the provider said the job finished (this provider job only).
     result_read_failures = models.PositiveSmallIntegerField(default=0)

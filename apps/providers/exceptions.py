@@ -22,8 +22,8 @@ class ProviderRetryableError(ProviderError):
 
 
 class ProviderResultUnreadableError(ProviderRetryableError):
-    """The provider says the job finished, but reading its result failed (5xx, 429, a timeout). A few
-    in a row are the route failing: the generation services then move the job to the next route."""
+    """The provider says the job finished, but reading its result failed (5xx, 429, a timeout).
+    Repeated, it is the route failing: the generation services then move the job to the next route."""
 
 
 class ProviderAccountError(ProviderRetryableError):

@@ -602,7 +602,7 @@ CELERY_BEAT_SCHEDULE["workflows-reap-stuck"] = {
 # for the form around them); a larger one is refused with 413 as it arrives (apps/core/body_limit.py).
 REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2 * MEDIA_MAX_UPLOAD_BYTES + 1024 * 1024)
 
-# ---------------------------------------------------------------- generations: finished jobs whose result can't be read
+# ---------------------------------------------------------------- generations: unreadable results
 # A provider said a job finished but reading its result failed (5xx, 429, a timeout) this many times
 # in all, one poll apart (PROVIDER_POLL_INTERVAL): the route has failed. The job there is canceled,
 # the route counts against its breakers, and the generation moves to the next route.

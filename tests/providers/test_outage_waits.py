@@ -20,10 +20,14 @@ from apps.generations.models import Generation, Status
 from apps.generations.services import state
 from tests.providers.conftest import poll_until_done
 
-COOLDOWN = 1.0
+COOLDOWN = 1.2
 # The reaper's window for a job nobody holds: shorter than a cooldown, as in production (15 s vs 30 s).
-STUCK_AFTER = timedelta(seconds=0.3)
+STUCK_AFTER = timedelta(seconds=0.5)
 REPLICATE_CREATE = "replicate:POST /replicate/v1/models/black-forest-labs/flux-schnell/predictions"
+REPLICATE_ROUTE = {
+    "provider": "replicate", "model": "black-forest-labs/flux-schnell", "max_images": 4,
+    "size": "aspect_ratio",
+}
 
 
 class Broker:
@@ -55,9 +59,7 @@ def outage(simulator, catalog, settings, scheduled_polls, monkeypatch, django_ca
     settings.BREAKER_FAILURE_THRESHOLD = 100  # every attempt reaches the provider: calls are countable
     monkeypatch.setattr(recovery, "STUCK_AFTER", STUCK_AFTER)
     simulator.knobs("replicate", job_seconds=0.1, rate_limit_rate=1.0, retry_after=0.01)
-    CatalogModel.objects.filter(slug="flux-schnell").update(routes=[
-        {"provider": "replicate", "model": "black-forest-labs/flux-schnell", "max_images": 4, "size": "aspect_ratio"},
-    ])
+    CatalogModel.objects.filter(slug="flux-schnell").update(routes=[REPLICATE_ROUTE])
     broker = Broker(django_capture_on_commit_callbacks)
     monkeypatch.setattr(tasks.generation_run_task, "apply_async", broker.apply_async)
     return broker
@@ -69,14 +71,15 @@ def reap(capture) -> dict:
 
 
 def ledger(generation) -> list[tuple[str, int]]:
-    return list(LedgerEntry.objects.filter(generation=generation).values_list("kind", "amount").order_by("id"))
+    entries = LedgerEntry.objects.filter(generation=generation).order_by("id")
+    return list(entries.values_list("kind", "amount"))
 
 
 def test_every_route_down_fails_only_after_its_waits_with_the_reaper_running(
     outage, simulator, user, settings, django_capture_on_commit_callbacks
 ):
     waits = settings.GENERATION_OUTAGE_WAITS = 2
-    generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse", seed=7)
+    generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse")
     started = time.monotonic()
     outage.run({"generation_id": str(generation.id)})
     generation.refresh_from_db()
@@ -114,7 +117,7 @@ def test_a_lost_wake_up_is_recovered_once_it_is_overdue(
     outage, simulator, user, settings, django_capture_on_commit_callbacks
 ):
     settings.GENERATION_OUTAGE_WAITS = 1
-    generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse", seed=7)
+    generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse")
     outage.run({"generation_id": str(generation.id)})
     generation.refresh_from_db()
     due = generation.next_attempt_at
@@ -133,7 +136,9 @@ def test_a_lost_wake_up_is_recovered_once_it_is_overdue(
 
     assert [result["redriven"] for result in reaped].count(1) == 1
     assert recovered_at - due >= STUCK_AFTER  # only once its attempt was overdue
-    assert (generation.status, generation.provider, generation.next_attempt_at) == (Status.SUCCEEDED, "replicate", None)
-    assert simulator.stats()[REPLICATE_CREATE] == 3  # the first attempt (create + retry), then the recovered one
+    assert (generation.status, generation.provider) == (Status.SUCCEEDED, "replicate")
+    assert generation.next_attempt_at is None
+    # The first attempt (a create and its retry), then the recovered one.
+    assert simulator.stats()[REPLICATE_CREATE] == 3
     assert ledger(generation) == [("reserve", -1), ("capture", 0)]
     assert credits_balance_get(user=user) == 99

@@ -26,7 +26,8 @@ from tests.providers.conftest import poll_until_done
 
 FAL_ROUTE = {"provider": "fal", "model": "fal-ai/flux/schnell", "max_images": 4}
 REPLICATE_ROUTE = {
-    "provider": "replicate", "model": "black-forest-labs/flux-schnell", "max_images": 4, "size": "aspect_ratio",
+    "provider": "replicate", "model": "black-forest-labs/flux-schnell", "max_images": 4,
+    "size": "aspect_ratio",
 }
 FAL_SUBMIT = "fal:POST /fal/fal-ai/flux/schnell"
 FAL_JOBS = "/fal/fal-ai/flux/requests/"
@@ -56,7 +57,8 @@ def fal_calls(simulator) -> dict[str, int]:
 
 
 def ledger(generation) -> list[tuple[str, int]]:
-    return list(LedgerEntry.objects.filter(generation=generation).values_list("kind", "amount").order_by("id"))
+    entries = LedgerEntry.objects.filter(generation=generation).order_by("id")
+    return list(entries.values_list("kind", "amount"))
 
 
 def breaker_failures(prefix: str) -> dict[str, tuple[str, int]]:
@@ -68,7 +70,7 @@ def breaker_failures(prefix: str) -> dict[str, tuple[str, int]]:
 
 
 def run_and_follow(user, django_capture_on_commit_callbacks) -> Generation:
-    generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse", seed=7)
+    generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse")
     # On commit: the reroute's run of the next route (eager here), which schedules its polls.
     with django_capture_on_commit_callbacks(execute=True):
         services.generation_run(generation_id=generation.id)
@@ -103,7 +105,8 @@ def test_a_finished_job_whose_result_cannot_be_read_fails_over_and_is_charged_on
 
     generation = run_and_follow(user, django_capture_on_commit_callbacks)
 
-    assert (generation.status, generation.provider, generation.route_index) == (Status.SUCCEEDED, "replicate", 1)
+    assert (generation.status, generation.provider) == (Status.SUCCEEDED, "replicate")
+    assert generation.route_index == 1
     assert (generation.error_code, generation.result_read_failures) == ("", 0)
     assert generation.notes == [state.SLOW_NOTE]
     assert generation.images.count() == 1
@@ -137,7 +140,9 @@ def test_with_no_route_left_the_job_fails_and_is_released_in_full(
     assert credits_balance_get(user=user) == 100
 
 
-def test_the_read_limit_comes_from_settings(unreadable_fal, user, settings, django_capture_on_commit_callbacks):
+def test_the_read_limit_comes_from_settings(
+    unreadable_fal, user, settings, django_capture_on_commit_callbacks
+):
     settings.GENERATION_RESULT_READ_ATTEMPTS = 5
     routes(FAL_ROUTE)
 
