@@ -46,6 +46,10 @@ class Generation(BaseModel):
     route_index = models.PositiveSmallIntegerField(default=0)
     # Times the whole route chain was down at once and the job waited for a breaker to cool down.
     outage_waits = models.PositiveSmallIntegerField(default=0)
+    # While it waits out an outage: when its scheduled next attempt is due (the reaper waits for it).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Reads of its result that failed after the provider said the job finished (this provider job only).
+    result_read_failures = models.PositiveSmallIntegerField(default=0)
     provider_job_id = models.CharField(max_length=200, blank=True, db_index=True)
     # Things the user should know that are not errors ("taking longer than usual", an ignored field).
     notes = models.JSONField(default=list, blank=True)

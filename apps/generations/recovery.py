@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.leases import STUCK_AFTER, lease_abandoned
@@ -47,6 +48,14 @@ def generation_touch(generation_id) -> None:
     )
 
 
+def generation_attempt_pending(generation_id) -> bool:
+    """True while the job waits out an outage and its scheduled attempt is not due yet: a run that
+    comes earlier (a stray copy, a redelivery) leaves the job to the attempt that owns it."""
+    from .models import Generation
+
+    return Generation.objects.filter(pk=generation_id, next_attempt_at__gt=timezone.now()).exists()
+
+
 def generations_redrive_stuck(*, now=None) -> int:
     """Re-send every active job whose worker is gone: queued ones whose message was lost, running
     ones nobody holds, and ones a dead worker left half-saved in `finishing` (back to `dispatched`
@@ -66,7 +75,10 @@ def generations_redrive_stuck(*, now=None) -> int:
     queued = Generation.objects.filter(
         status=Status.QUEUED, deadline_at__gte=now, created_at__lt=queued_before, updated_at__lt=queued_before,
     ).values_list("pk", flat=True)
+    # A job waiting out an outage has its next attempt scheduled: it is left alone until that attempt
+    # is overdue (lost with a broker restart, say), like a hand-off.
     started = Generation.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - STUCK_AFTER),
         status__in=[Status.DISPATCHED, Status.RUNNING, Status.FINISHING], deadline_at__gte=now,
         updated_at__lt=now - STUCK_AFTER,
     ).values_list("pk", flat=True)

@@ -20,6 +20,8 @@ def generation_run_task(*, generation_id: str) -> None:
         with leases.lease(generation_id) as held:
             if not held:
                 return  # a live worker is on this job already (a redelivered or re-driven copy)
+            if recovery.generation_attempt_pending(generation_id):
+                return  # it waits out an outage: its scheduled attempt runs it when due
             dispatch.generation_run(generation_id=generation_id)
     except (OperationalError, InterfaceError):
         # The database went away mid-run: not the job's fault. Try again shortly; the reaper re-drives

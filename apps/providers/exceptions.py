@@ -21,6 +21,11 @@ class ProviderRetryableError(ProviderError):
         self.retry_after = retry_after
 
 
+class ProviderResultUnreadableError(ProviderRetryableError):
+    """The provider says the job finished, but reading its result failed (5xx, 429, a timeout).
+    Repeated, it is the route failing: the generation services then move the job to the next route."""
+
+
 class ProviderAccountError(ProviderRetryableError):
     """Our account at the provider is refused (401 bad key, 403 forbidden, 402 no credit): a setup
     problem for staff, not noise. Never retried and no breaker strike; the job moves to the next

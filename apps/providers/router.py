@@ -24,6 +24,7 @@ from .exceptions import (
     ProviderAccountError,
     ProviderBlockedError,
     ProviderError,
+    ProviderResultUnreadableError,
     ProviderRetryableError,
 )
 from .models import ProviderCall
@@ -98,7 +99,13 @@ class Lost:
     """Our account at the provider stopped working mid-job: the job can't be followed any more."""
 
 
-PollOutcome = Polled | PollAgain | Lost | Failed
+@dataclass(frozen=True)
+class Unreadable:
+    """The provider says the job finished, but its result could not be read this time. Repeated,
+    it is the route failing (see `generation_result_unreadable`)."""
+
+
+PollOutcome = Polled | PollAgain | Unreadable | Lost | Failed
 
 
 class RunListener(Protocol):
@@ -257,6 +264,8 @@ def job_poll(provider: str, provider_job_id: str) -> PollOutcome:
     except ProviderAccountError as error:
         breaker.breakers_record_refusal((provider,), status=error.status)
         return Lost()
+    except ProviderResultUnreadableError:
+        return Unreadable()
     except ProviderRetryableError:
         return PollAgain()
     except ProviderError as error:

@@ -466,6 +466,10 @@ BREAKER_PROBE_TIMEOUT_SECONDS = env_int("BREAKER_PROBE_TIMEOUT_SECONDS", 60)
 # When every route of a model is down at once, a job waits for a breaker cooldown and tries the
 # chain again, this many times (within its deadline), before it fails and its credits are released.
 GENERATION_OUTAGE_WAITS = env_int("GENERATION_OUTAGE_WAITS", 3)
+# A provider said a job finished but reading its result failed (5xx, 429, a timeout) this many times
+# in all, one poll apart (PROVIDER_POLL_INTERVAL): the route has failed. The job there is canceled,
+# the route counts against its breakers, and the generation moves to the next route.
+GENERATION_RESULT_READ_ATTEMPTS = env_int("GENERATION_RESULT_READ_ATTEMPTS", 3)
 # Outputs are refused (and the job moves to the next route, uncharged) when they are a single
 # colour (no ~16 px tile of the full-size grey image spreads this far, as a standard deviation
 # of 0–255 levels), all black (mean below this and no point brighter than 64), shaped unlike

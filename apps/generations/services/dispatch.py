@@ -39,6 +39,9 @@ def generation_claim(generation_id) -> Generation | None:
             generation.timing_mark("dispatched", generation.dispatched_at)
             generation_save(generation, "dispatched_at", "timings")
             # Announced by the run only if the route queues the job (see `_Run.submitting`).
+        elif generation.next_attempt_at:
+            generation.next_attempt_at = None  # this is the attempt that was scheduled
+            generation_save(generation, "next_attempt_at")
     return generation
 
 
@@ -162,7 +165,9 @@ def _generation_wait_for_routes(generation_id) -> bool:
             return False
         generation.outage_waits += 1
         generation.route_index = 0
-        generation_save(generation, "outage_waits", "route_index")
+        # This run owns the next attempt: the reaper leaves the job alone until it is due.
+        generation.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        generation_save(generation, "outage_waits", "route_index", "next_attempt_at")
         transaction.on_commit(lambda: tasks.generation_run_task.apply_async(
             kwargs={"generation_id": str(generation_id)}, countdown=delay
         ))

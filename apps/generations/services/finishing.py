@@ -85,9 +85,12 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         announce_end(generation)
 
 
-def generation_reroute(*, generation_id) -> None:
-    """A route gave outputs that failed their checks: like a provider error, count it against the
-    route and try the next one; with none left the job fails, uncharged."""
+def generation_reroute(
+    *, generation_id, code: str = "invalid_output", message: str = ProviderError.default_message
+) -> None:
+    """A route gave outputs that failed their checks, or a finished job's result could not be read:
+    like a provider error, count it against the route and try the next one; with none left the job
+    fails with `code` and `message`, uncharged."""
     with transaction.atomic():
         generation = generation_lock(generation_id)
         if generation is None or generation.status not in (Status.RUNNING, Status.FINISHING):
@@ -100,15 +103,15 @@ def generation_reroute(*, generation_id) -> None:
             generation.reroute()
             generation.route_index += 1
             generation.provider, generation.provider_job_id = "", ""
+            generation.result_read_failures = 0  # counted per provider job
             generation.progress = 0
             generation_note(generation, SLOW_NOTE)
-            generation_save(generation, "route_index", "provider", "provider_job_id", "progress", "notes")
+            generation_save(generation, "route_index", "provider", "provider_job_id", "result_read_failures",
+                            "progress", "notes")
             announce_progress(generation)
             transaction.on_commit(lambda: tasks.generation_run_task.delay(generation_id=str(generation_id)))
     if exhausted:
-        generation_fail(
-            generation_id=generation_id, code="invalid_output", message=ProviderError.default_message
-        )
+        generation_fail(generation_id=generation_id, code=code, message=message)
 
 
 def _end(generation_id, *, transition: str, code: str, message: str) -> None:

@@ -12,6 +12,10 @@ TIMEOUT_MESSAGE = "This took too long and was stopped. You were not charged."
 ALL_ROUTES_DOWN_MESSAGE = (
     "The image service is unavailable right now. Please try again later. You were not charged."
 )
+RESULT_UNREADABLE_MESSAGE = (
+    "The image service finished but could not hand over the result. Please try again later. "
+    "You were not charged."
+)
 SLOW_NOTE = "Taking longer than usual."
 
 

@@ -4,6 +4,7 @@ progress comes from the provider or is estimated from the model's typical time."
 import math
 from dataclasses import replace
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -19,6 +20,7 @@ from ..models import Generation, Status
 from . import finishing
 from .state import (
     ALL_ROUTES_DOWN_MESSAGE,
+    RESULT_UNREADABLE_MESSAGE,
     SLOW_NOTE,
     TIMEOUT_MESSAGE,
     announce_progress,
@@ -42,11 +44,31 @@ def generation_poll(*, generation_id) -> bool:
             return generation_apply_provider_status(generation_id=generation_id, status=status)
         case router.PollAgain():
             return True  # the provider is flaky: the job may still be fine, ask again
+        case router.Unreadable():
+            return generation_result_unreadable(generation_id=generation_id,
+                                                provider_job_id=generation.provider_job_id)
         case router.Lost():
             finishing.generation_fail(generation_id=generation_id, code="provider_unavailable",
                                       message=ALL_ROUTES_DOWN_MESSAGE)
         case router.Failed(code=code, message=message):
             finishing.generation_fail(generation_id=generation_id, code=code, message=message)
+    return False
+
+
+def generation_result_unreadable(*, generation_id, provider_job_id: str) -> bool:
+    """The provider says the job finished, but reading its result failed. After
+    GENERATION_RESULT_READ_ATTEMPTS failed reads of this job's result the route has failed: the job
+    there is canceled (where the provider still can), the route counts against its breakers and the
+    generation moves to the next route, or fails uncharged with none left. True: ask again."""
+    job = Generation.objects.filter(pk=generation_id, provider_job_id=provider_job_id, status=Status.RUNNING)
+    if not job.update(result_read_failures=F("result_read_failures") + 1):
+        return False  # it moved on meanwhile (canceled, ended, another route)
+    failures, provider = job.values_list("result_read_failures", "provider").get()
+    if failures < settings.GENERATION_RESULT_READ_ATTEMPTS:
+        return True
+    router.job_cancel(provider, provider_job_id)
+    finishing.generation_reroute(generation_id=generation_id, code="result_unavailable",
+                                 message=RESULT_UNREADABLE_MESSAGE)
     return False
 
 

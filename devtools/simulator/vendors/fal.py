@@ -41,6 +41,9 @@ Knob `output_variant` (read at submit):
 - `completed_error`: a plain `COMPLETED`, then the result answers 504
   `{"detail": "Request timed out", "error_type": "request_timeout"}`
 - `big_seed`: `seed` above 2**64
+- `result_500`: the job succeeds and its status says a plain `COMPLETED`, but the result endpoint
+  answers 500 `{"detail": "Internal Server Error"}` (no error type) on every fetch — fal's result
+  host failing, not the job; a webhook still carries the real payload
 
 Webhooks: with `fal_webhook`, at the end fal's body `{request_id, gateway_request_id, status:
 OK|ERROR, payload, error?}` is POSTed there, signed (`X-Fal-Webhook-Request-Id`, `-User-Id`,
@@ -113,6 +116,7 @@ class Job:
     canceled: bool = False
     swapped: bytes | None = None  # a face swap's result
     swap_error: str = ""
+    result_fault: bool = False  # output_variant `result_500`
 
     @property
     def url(self) -> str:
@@ -334,6 +338,8 @@ def register(router: Router) -> None:
             return _respond({"detail": "Request not found"}, 404)
         if not job.completed():
             return _respond({"detail": "Request is still in progress"}, 400)
+        if job.result_fault and not job.canceled:
+            return _respond({"detail": "Internal Server Error"}, 500)
         status_code, body = job.result()
         return _error(body, status_code) if status_code != 200 else _respond(body)
 
@@ -385,6 +391,7 @@ def register(router: Router) -> None:
             input={"num_images": 1, **data}, width=size[0], height=size[1], seed=seed,
             base_url=request.base_url, job_seconds=knobs.job_seconds, outcome=outcome,
             nsfw=knobs.output_variant == "nsfw_flag", webhook=request.query.get("fal_webhook"),
+            result_fault=knobs.output_variant == "result_500",
         )
         _jobs[job.request_id] = job
         if job.webhook:

@@ -14,6 +14,7 @@ from apps.providers import http
 from apps.providers.exceptions import (
     ProviderBlockedError,
     ProviderError,
+    ProviderResultUnreadableError,
     ProviderRetryableError,
     WebhookRejectedError,
 )
@@ -112,7 +113,10 @@ class FalQueueAdapter:
 
     def _completed(self, client: httpx.Client, job: QueuedJob, status_body: dict) -> ProviderStatus:
         """COMPLETED is not success: the result fetch answers the output or the job's error."""
-        response = http.send(client, "GET", job.path)
+        try:
+            response = http.send(client, "GET", job.path)
+        except ProviderRetryableError as error:  # a timeout: the job is done, its result unread
+            raise ProviderResultUnreadableError(extra=error.extra) from None
         status_error = str(status_body.get("error") or "")
         if response.is_success:
             if status_error:
@@ -126,8 +130,11 @@ class FalQueueAdapter:
         # Our account refused, a rate limit, or a 5xx naming no error of the job's own: the fetch
         # failed, not the job.
         unexplained_5xx = response.status_code >= 500 and not (error_type or status_error)
-        if response.status_code in (401, 402, 403, 408, 429) or unexplained_5xx:
+        if response.status_code in http.ACCOUNT_STATUSES:
             _raise_for_error(response)
+        if response.status_code in (408, 429) or unexplained_5xx:
+            raise ProviderResultUnreadableError(retry_after=http.retry_after_seconds(response),
+                                                extra={"status": response.status_code})
         return payloads.failed(job.id, code=error_type or f"http_{response.status_code}",
                                message=payloads.error_text(body) or status_error)
 
