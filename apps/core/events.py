@@ -149,6 +149,9 @@ def _call(handler: Subscriber, event: DomainEvent) -> None:
 
 def _call_in_savepoint(handler: Subscriber, event: DomainEvent) -> None:
     try:
+        if not transaction.get_connection().in_atomic_block:
+            handler(event)  # emitted outside a transaction: nothing to roll back to
+            return
         with transaction.atomic():
             handler(event)
     except Exception:

@@ -13,4 +13,5 @@ class OpenAICompatConfig(AppConfig):
         from .services import stream_preview_keep
 
         API_ERROR_BODIES["/v1/"] = lambda status, detail, code: error_body(status=status, message=detail, code=code)
-        events.subscribe(events.GenerationProgressed, stream_preview_keep)  # partial images for `stream: true`
+        # Partial images for `stream: true`, kept as the progress is applied (as the live card is).
+        events.subscribe(events.GenerationProgressed, stream_preview_keep, in_transaction=True)
