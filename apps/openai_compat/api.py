@@ -63,64 +63,49 @@ openai_api = OpenAICompatAPI(
 )
 
 
-def _respond(request, status: int, body: dict):
-    return openai_api.create_response(request, body, status=status)
+def _status_body(exc: Exception) -> tuple[int, dict]:
+    """What any error raised under /v1/ answers, in OpenAI's error shape: (status, body)."""
+    if isinstance(exc, ApplicationError):
+        return from_application_error(exc)
+    if isinstance(exc, ValidationError):
+        first = exc.errors[0] if exc.errors else {}
+        where = [str(p) for p in first.get("loc", ()) if p not in ("body", "payload", "query", "form")]
+        message = f"Invalid value for '{where[-1]}': {first.get('msg')}" if where else "Invalid request body."
+        return 400, error_body(status=400, message=message, code="invalid_value", param=where[-1] if where else None)
+    if isinstance(exc, AuthenticationError):
+        return 401, error_body(
+            status=401, message="Incorrect API key provided. Use a Darkroom API key (dr_…) as the bearer token.",
+            code="invalid_api_key",
+        )
+    if isinstance(exc, Http404):
+        return 404, error_body(status=404, message="Not found.", code="not_found")
+    if isinstance(exc, HttpError):
+        return exc.status_code, error_body(status=exc.status_code, message=str(exc), code=None)
+    if isinstance(exc, MultiPartParserError):
+        return 400, error_body(status=400, message="The multipart body could not be read.", code="invalid_multipart")
+    if isinstance(exc, SuspiciousOperation):
+        # Django's request limits (DATA_UPLOAD_MAX_MEMORY_SIZE, …), which outside an API answer 400 too.
+        status = 413 if isinstance(exc, RequestDataTooBig) else 400
+        return status, error_body(status=status, message="The request body was refused: too large "
+                                  "or too many fields.", code="request_too_large")
+    return 500, error_body(status=500, message="Something went wrong on our side.", code=None)
 
 
-@openai_api.exception_handler(ApplicationError)
-def application_error(request, exc: ApplicationError):
-    status, body = from_application_error(exc)
-    response = _respond(request, status, body)
+def openai_error(request, exc: Exception):
+    """The OpenAI-compatible API's one error mapper."""
+    status, body = _status_body(exc)
+    if status == 500:
+        logger.error("OpenAI-compatible request failed", exc_info=exc, extra={"path": request.path})
+    response = openai_api.create_response(request, body, status=status)
     if retry_after := getattr(exc, "retry_after", None):
         response["Retry-After"] = str(retry_after)
     return response
 
 
-@openai_api.exception_handler(ValidationError)
-def validation_error(request, exc: ValidationError):
-    first = exc.errors[0] if exc.errors else {}
-    where = [str(p) for p in first.get("loc", ()) if p not in ("body", "payload", "query", "form")]
-    message = f"Invalid value for '{where[-1]}': {first.get('msg')}" if where else "Invalid request body."
-    return _respond(request, 400, error_body(status=400, message=message, code="invalid_value",
-                                             param=where[-1] if where else None))
-
-
-@openai_api.exception_handler(AuthenticationError)
-def authentication_error(request, exc):
-    return _respond(request, 401, error_body(
-        status=401, message="Incorrect API key provided. Use a Darkroom API key (dr_…) as the bearer token.",
-        code="invalid_api_key",
-    ))
-
-
-@openai_api.exception_handler(Http404)
-def not_found(request, exc):
-    return _respond(request, 404, error_body(status=404, message="Not found.", code="not_found"))
-
-
-@openai_api.exception_handler(HttpError)
-def http_error(request, exc: HttpError):
-    return _respond(request, exc.status_code, error_body(status=exc.status_code, message=str(exc), code=None))
-
-
-@openai_api.exception_handler(MultiPartParserError)
-def unreadable_body(request, exc):
-    return _respond(request, 400, error_body(status=400, message="The multipart body could not be read.",
-                                             code="invalid_multipart"))
-
-
-@openai_api.exception_handler(SuspiciousOperation)
-def refused_body(request, exc):
-    # Django's request limits (DATA_UPLOAD_MAX_MEMORY_SIZE, …), which outside an API answer 400 too.
-    status = 413 if isinstance(exc, RequestDataTooBig) else 400
-    return _respond(request, status, error_body(status=status, message="The request body was refused: too large "
-                                                "or too many fields.", code="request_too_large"))
-
-
-@openai_api.exception_handler(Exception)
-def unexpected_error(request, exc):
-    logger.exception("OpenAI-compatible request failed", extra={"path": request.path})
-    return _respond(request, 500, error_body(status=500, message="Something went wrong on our side.", code=None))
+# Registered for each class django-ninja has a default handler for, so none of those answers instead.
+for _error_class in (ApplicationError, ValidationError, AuthenticationError, Http404, HttpError,
+                     MultiPartParserError, SuspiciousOperation, Exception):
+    openai_api.add_exception_handler(_error_class, openai_error)
 
 
 openai_api.add_decorator(idempotent_posts(openai_api, DarkroomKey()), mode="view")
