@@ -601,3 +601,9 @@ CELERY_BEAT_SCHEDULE["workflows-reap-stuck"] = {
 # The largest request body the server reads at all (a photo and its mask in one upload, and room
 # for the form around them); a larger one is refused with 413 as it arrives (apps/core/body_limit.py).
 REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2 * MEDIA_MAX_UPLOAD_BYTES + 1024 * 1024)
+
+# ---------------------------------------------------------------- lost create answers
+# A create whose answer was lost (read timeout, connection dropped after sending) may have made a
+# billable job. Where its job can surface (a webhook naming our generation), the generation waits
+# this long at most (within its deadline) to adopt it, then moves on; a job surfacing later is canceled.
+PROVIDER_ADOPT_WAIT_SECONDS = float(env("PROVIDER_ADOPT_WAIT_SECONDS", "60"))
