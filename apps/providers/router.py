@@ -197,7 +197,7 @@ def _walk(
     *, routes: list[Route], start: int, num_images: int, has_inputs: bool,
     base_request: Callable[[], GenerationRequest], listener: RunListener,
 ) -> RunOutcome:
-    base, outage, attempted = None, False, False
+    base, outage, attempted, lost = None, False, False, False
     refused: ProviderAccountError | None = None
     for index in range(start, len(routes)):
         route = routes[index]
@@ -220,7 +220,10 @@ def _walk(
             breaker.breakers_record_refusal(route.breaker_keys, status=error.status)
             refused = error
             continue
-        except ProviderRetryableError:
+        except ProviderRetryableError as error:
+            # A create whose answer was lost may have made a job: never sent again by waiting out
+            # an "outage" and walking the chain once more.
+            lost = lost or isinstance(error, ProviderAmbiguousError)
             outage = True
             for key in route.breaker_keys:
                 breaker.breaker_record_failure(key)
@@ -236,7 +239,7 @@ def _walk(
         return outcome
     if refused is not None and not outage:
         return Failed(refused.code, refused.message)  # no waiting: a refused key won't heal by itself
-    return AllRoutesDown(outage=outage)
+    return AllRoutesDown(outage=outage and not lost)
 
 
 def _run_route(
@@ -259,9 +262,9 @@ def _run_route(
         try:
             status = run_once()
         except ProviderAmbiguousError:
+            budget.check()
             if not listener.retry_lost_answer(route=route):
                 raise
-            budget.check()
             status = run_once()
         return Submitted(index, route.provider, "", status)
     # Each create is recorded on its own: a refused one made nothing, a lost answer may have.
