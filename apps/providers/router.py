@@ -38,6 +38,8 @@ from .types import GenerationRequest, JobState, ProviderStatus, Route
 
 logger = logging.getLogger(__name__)
 
+# How often a generation waiting for a lost create's job to surface looks again.
+ADOPT_CHECK_SECONDS = 0.2
 NEGATIVE_PROMPT_DROPPED = (
     "The negative prompt was not used: the service running this model does not take one."
 )
@@ -59,7 +61,8 @@ class Submitted:
 
 @dataclass(frozen=True)
 class Withdrawn:
-    """The job was canceled while a route was taking it (and, at a provider, canceled there too)."""
+    """The job ended (canceled, failed at its deadline …) while a route was taking it (and, at a
+    provider, was canceled there too)."""
 
 
 @dataclass(frozen=True)
@@ -308,9 +311,6 @@ def _adopt(route: Route, request: GenerationRequest, attempt: int, listener: Run
         if final:
             return None
         time.sleep(ADOPT_CHECK_SECONDS)
-
-
-ADOPT_CHECK_SECONDS = 0.2
 
 
 def _timed_call(route: Route, operation: str, call):

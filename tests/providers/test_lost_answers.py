@@ -4,6 +4,7 @@ The simulator counts what the providers would bill: `<vendor>:created` (jobs mad
 and `<vendor>:canceled` (jobs stopped). Its `lost_answers` knob makes a create, then breaks the
 answer off, so the client cannot know whether anything was made."""
 
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -16,9 +17,13 @@ from apps.catalog.models import CatalogModel
 from apps.credits.models import LedgerEntry
 from apps.credits.services import credits_reconcile
 from apps.generations import services
+from apps.generations.metrics import generation_metrics
 from apps.generations.models import Generation, Status
 from apps.generations.services import state
+from apps.providers import http
+from apps.providers.exceptions import ProviderAmbiguousError, ProviderRetryableError
 from apps.providers.models import ProviderCall
+from apps.providers.retry import RetryPolicy, call_with_retry
 from tests.providers.conftest import poll_until_done
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -156,6 +161,7 @@ def test_a_lost_synchronous_answer_is_sent_once_more_and_recorded_as_a_possible_
     assert calls(generation) == [(vendor, "run", "answer_lost"), (vendor, "run", "ok")]
     assert ledger(generation) == [("reserve", -price), ("capture", 0)]  # the user pays once
     assert credits_reconcile()["provider_job_mismatches"] == []
+    assert 'darkroom_generation_lost_answers{state="retried",window="900s"} 1' in generation_metrics()
 
 
 @pytest.mark.parametrize(("vendor", "slug", "price"), SYNCHRONOUS)
@@ -237,3 +243,32 @@ def test_a_retry_after_past_the_deadline_is_not_waited(simulator, catalog, user)
 
 
 CORE = "stability:POST /stability/v2beta/stable-image/generate/core"
+
+
+# ---------------------------------------------------------------- refused vs ambiguous
+
+
+def test_a_refused_connection_is_retried_and_a_lost_answer_is_not(simulator, settings):
+    policy = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.01)
+    tries = []
+
+    def post(base_url: str) -> None:
+        tries.append(base_url)
+        with http.client(base_url=base_url, headers={"Authorization": "Bearer sk-simulated"}) as client:
+            http.send(client, "POST", "/images/generations",
+                      json={"model": "gpt-image-1", "prompt": "a lighthouse", "size": "1024x1024"})
+
+    with socket.socket() as sock:  # a port nobody listens on: nothing can have been sent
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(ProviderRetryableError) as refused:
+        call_with_retry(lambda: post(closed), policy)
+    assert not isinstance(refused.value, ProviderAmbiguousError)
+    assert len(tries) == 3
+
+    tries.clear()
+    simulator.knobs("openai", lost_answers=1, job_seconds=0)
+    with pytest.raises(ProviderAmbiguousError):
+        call_with_retry(lambda: post(settings.OPENAI_BASE_URL), policy)
+    assert len(tries) == 1
+    assert counts(simulator, "openai:created", "openai:answer_lost") == {"openai:created": 1, "openai:answer_lost": 1}
