@@ -58,6 +58,19 @@ def wait_for(condition, *, seconds: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+def settle(simulator, generation, **webhooks: int) -> None:
+    """Wait for the generation's end and for every webhook the simulator sends (a poll and a webhook
+    may both be finishing it), so nothing runs on after the test."""
+    wait_for(lambda: Generation.objects.get(pk=generation.pk).status in (Status.SUCCEEDED, Status.FAILED))
+    for name, count in webhooks.items():
+        wait_for(lambda name=name, count=count: hooks_answered(simulator, name) == count)
+    generation.refresh_from_db()
+
+
+def hooks_answered(simulator, vendor: str) -> int:
+    return simulator.stats().get(f"{vendor}:webhook_204", 0)
+
+
 MONEY = ("replicate:created", "replicate:canceled", "fal:created", "fal:canceled")
 
 
@@ -71,7 +84,7 @@ def test_replicate_lost_create_answer_is_adopted_and_charged_once(hooks, user):
     generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse", seed=3)
     poll_until_done(generation.id)
 
-    generation.refresh_from_db()
+    settle(hooks, generation, replicate=2)  # start and completed
     assert (generation.status, generation.provider, generation.route_index) == (Status.SUCCEEDED, "replicate", 0)
     assert counts(hooks, *MONEY, "replicate:answer_lost") == {
         "replicate:created": 1, "replicate:canceled": 0, "fal:created": 0, "fal:canceled": 0,
@@ -95,7 +108,7 @@ def test_fal_lost_create_answer_is_adopted_and_charged_once(hooks, user):
                                             aspect_ratio="9:16")
     poll_until_done(generation.id)
 
-    generation.refresh_from_db()
+    settle(hooks, generation, fal=1)
     assert (generation.status, generation.provider) == (Status.SUCCEEDED, "fal")
     assert generation.provider_job_id.endswith("|fal-ai/nano-banana")
     assert [(image.width, image.height) for image in generation.images.all()] == [(768, 1344)]
@@ -115,12 +128,12 @@ def test_a_lost_job_that_never_surfaces_moves_on_and_the_late_orphan_is_canceled
 
     generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse", seed=3)
     poll_until_done(generation.id)
-    generation.refresh_from_db()
+    settle(hooks, generation, fal=1)
     assert (generation.status, generation.provider, generation.route_index) == (Status.SUCCEEDED, "fal", 1)
     assert generation.lost_answers["1"]["state"] == "abandoned"
 
-    wait_for(lambda: hooks.stats().get("replicate:canceled", 0) == 1)
-    generation.refresh_from_db()
+    # The orphan's `start` arrives: it is canceled there (and reports `completed`, canceled).
+    settle(hooks, generation, replicate=2)
     assert counts(hooks, *MONEY) == {"replicate:created": 1, "replicate:canceled": 1, "fal:created": 1,
                                      "fal:canceled": 0}
     orphan = generation.lost_answers["1"]
