@@ -30,11 +30,15 @@ class GenerationAdmin(admin.ModelAdmin):
         "id", "owner", "catalog_model", "prompt", "negative_prompt", "params", "seed", "quoted_credits", "status",
         "progress", "revision", "provider", "route_index", "provider_job_id", "notes", "predict_seconds",
         "error_code", "error_message", "created_at", "deadline_at", "dispatched_at", "started_at", "finishing_at",
-        "finished_at", "phase_timings", "timings",
+        "finished_at", "phase_timings", "timings", "route_attempts", "lost_answers", "double_cost",
     ]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="Possible double cost", boolean=True)
+    def double_cost(self, obj):
+        return obj.possible_double_cost
 
     @admin.display(description="Overhead (ms)")
     def overhead_ms(self, obj):

@@ -26,6 +26,7 @@ PHASE_SPANS = {
 }
 PHASES = ("queued", "dispatched", "provider_start", "provider_end", "derivatives_done", "outputs_stored",
           "event_published")
+LOST_ANSWER_STATES = ("waiting", "adopted", "abandoned", "canceled", "retried")
 # At most this many recent finished jobs feed the quantiles of one scrape.
 SAMPLE_LIMIT = 5000
 
@@ -67,6 +68,17 @@ def generation_metrics(*, now=None, window_seconds: int | None = None) -> list[s
     for timings in finished:
         for name, value in phase_spans(timings).items():
             spans[name].append(value)
+    # Creates whose answer was lost (see services/lost_answers.py); `retried`: a possible double cost.
+    lost: dict[str, int] = dict.fromkeys(LOST_ANSWER_STATES, 0)
+    for answers in (Generation.objects.filter(created_at__gte=since).exclude(lost_answers={})
+                    .values_list("lost_answers", flat=True)):
+        for entry in answers.values():
+            lost[entry.get("state")] = lost.get(entry.get("state"), 0) + 1
+    lines += [(f"# HELP darkroom_generation_lost_answers Provider creates whose answer was lost, generations "
+               f"created in the last {window} s, by what became of them (retried: a possible double cost)."),
+              "# TYPE darkroom_generation_lost_answers gauge"]
+    lines += [f"darkroom_generation_lost_answers{{{label_text({'state': state, 'window': f'{window}s'})}}} {n}"
+              for state, n in lost.items()]
     lines += summary_lines(
         "darkroom_generation_overhead_seconds",
         f"Submit to final live event minus the provider's reported time, succeeded jobs of the last {window} s.",

@@ -51,6 +51,13 @@ class Generation(BaseModel):
     # Reads of its result that failed after the provider said the job finished (this provider job only).
     result_read_failures = models.PositiveSmallIntegerField(default=0)
     provider_job_id = models.CharField(max_length=200, blank=True, db_index=True)
+    # Billable creates sent on routes (a create whose job was adopted after a lost answer counts
+    # once; the one deliberate re-send after a lost answer counts again). See credits_reconcile.
+    route_attempts = models.PositiveSmallIntegerField(default=0)
+    # Creates whose answer was lost, by route attempt: {"<n>": {"provider", "model", "state", "job"}},
+    # state `waiting` (for its job to surface), `adopted`, `abandoned` (moved on), `canceled` (the
+    # orphan that surfaced late, canceled at the provider) or `retried` (sent again: possible double cost).
+    lost_answers = models.JSONField(default=dict, blank=True)
     # Things the user should know that are not errors ("taking longer than usual", an ignored field).
     notes = models.JSONField(default=list, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -79,6 +86,11 @@ class Generation(BaseModel):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def possible_double_cost(self) -> bool:
+        """A create whose answer was lost was sent again: the provider may have billed both."""
+        return any(entry.get("state") == "retried" for entry in (self.lost_answers or {}).values())
 
     def timing_mark(self, phase: str, at=None) -> None:
         """Note when a phase was reached, in seconds since creation (saved with the next save)."""

@@ -26,6 +26,14 @@ class ProviderResultUnreadableError(ProviderRetryableError):
     Repeated, it is the route failing: the generation services then move the job to the next route."""
 
 
+class ProviderAmbiguousError(ProviderRetryableError):
+    """The request went out and its answer was lost (a read timeout, a connection dropped after the
+    body was sent): the provider may have made, and billed, the job. Never retried blindly: a job
+    we can find again is looked for and adopted; otherwise one counted retry at most (the router)."""
+
+    code = "provider_answer_lost"
+
+
 class ProviderAccountError(ProviderRetryableError):
     """Our account at the provider is refused (401 bad key, 403 forbidden, 402 no credit): a setup
     problem for staff, not noise. Never retried and no breaker strike; the job moves to the next

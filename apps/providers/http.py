@@ -10,7 +10,13 @@ import time
 
 import httpx
 
-from .exceptions import ProviderAccountError, ProviderRejectedError, ProviderRetryableError
+from . import budget
+from .exceptions import (
+    ProviderAccountError,
+    ProviderAmbiguousError,
+    ProviderRejectedError,
+    ProviderRetryableError,
+)
 
 # Our account is refused: the key (401), its rights (403) or its credit (402).
 ACCOUNT_STATUSES = (401, 402, 403)
@@ -46,12 +52,25 @@ def raise_for_status(response: httpx.Response) -> httpx.Response:
     return response
 
 
+# Failures that happen before the request can have reached the provider: nothing was made there.
+REFUSED_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def transport_error(error: httpx.TransportError) -> ProviderRetryableError:
+    """A network failure, classed by whether the provider may have acted on the request: refused
+    (nothing sent, safe to retry) or ambiguous (sent, answer lost: a job may exist and be billed)."""
+    kind = ProviderRetryableError if isinstance(error, REFUSED_TRANSPORT) else ProviderAmbiguousError
+    return kind(extra={"transport": type(error).__name__})
+
+
 def send(client: httpx.Client, method: str, url: str, **kwargs) -> httpx.Response:
-    """One HTTP call; network failures become retryable provider errors."""
+    """One HTTP call, its timeouts cut to the job's deadline; network failures become retryable
+    provider errors (`transport_error`)."""
+    kwargs.setdefault("timeout", budget.timeout(client.timeout))
     try:
         return client.request(method, url, **kwargs)
-    except (httpx.TimeoutException, httpx.TransportError) as error:
-        raise ProviderRetryableError(extra={"transport": type(error).__name__}) from error
+    except httpx.TransportError as error:
+        raise transport_error(error) from error
 
 
 def client(*, base_url: str, headers: dict[str, str], timeout: httpx.Timeout = TIMEOUT) -> httpx.Client:

@@ -33,12 +33,21 @@ class ProviderCall(models.Model):
         REJECTED = "rejected", "Rejected"
         BLOCKED = "blocked", "Blocked"
         CREDENTIALS_REFUSED = "credentials", "Credentials refused"
+        # The request went out, its answer was lost: the provider may have made (and billed) the job.
+        ANSWER_LOST = "answer_lost", "Answer lost"
+        STOPPED = "stopped", "Stopped: the job was no longer wanted"
+
+    # Creates that may have made a billable job at the provider (see credits_reconcile).
+    BILLABLE_OPERATIONS = ("submit", "run")
+    BILLABLE_OUTCOMES = (Outcome.OK, Outcome.ANSWER_LOST)
 
     provider = models.CharField(max_length=50)
     model = models.CharField(max_length=200)
     operation = models.CharField(max_length=20)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     latency_ms = models.PositiveIntegerField()
+    # The generation the call was made for (no foreign key: providers know nothing of generations).
+    generation_id = models.UUIDField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

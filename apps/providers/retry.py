@@ -5,7 +5,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .exceptions import ProviderAccountError, ProviderRetryableError
+from . import budget
+from .exceptions import ProviderAccountError, ProviderAmbiguousError, ProviderRetryableError
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,8 @@ class RetryPolicy:
 
     def delay(self, attempt: int, error: ProviderRetryableError) -> float | None:
         """Seconds to wait before the next attempt, or None to give up now."""
-        if attempt >= self.attempts or isinstance(error, ProviderAccountError):
+        # A lost answer may have made (and billed) a job: never retried blindly (see the router).
+        if attempt >= self.attempts or isinstance(error, ProviderAccountError | ProviderAmbiguousError):
             return None
         if error.retry_after is not None:
             return error.retry_after if error.retry_after <= self.max_retry_after else None
@@ -26,13 +28,16 @@ class RetryPolicy:
 
 
 def call_with_retry[T](call: Callable[[], T], policy: RetryPolicy, *, sleep: Callable[[float], None] = time.sleep) -> T:
+    """Every attempt first checks the job is still wanted (budget.check); a wait that would outlast
+    the job's deadline is not waited: the error goes up at once."""
     attempt = 0
     while True:
         attempt += 1
+        budget.check()
         try:
             return call()
         except ProviderRetryableError as error:
             wait = policy.delay(attempt, error)
-            if wait is None:
+            if wait is None or ((left := budget.remaining()) is not None and wait >= left):
                 raise
             sleep(wait)

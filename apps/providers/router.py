@@ -15,13 +15,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
+
+from django.conf import settings
 
 from apps.catalog.models import dimensions_for, nearest_aspect_ratio
 
-from . import breaker
+from . import breaker, budget
 from .exceptions import (
     ProviderAccountError,
+    ProviderAmbiguousError,
     ProviderBlockedError,
     ProviderError,
     ProviderResultUnreadableError,
@@ -31,10 +35,12 @@ from .models import ProviderCall
 from .registry import adapter_get, adapter_registry, adapter_retry_policy
 from .retry import call_with_retry
 from .services import provider_call_record, provider_webhook_url
-from .types import GenerationRequest, ProviderStatus, Route
+from .types import GenerationRequest, JobState, ProviderStatus, Route
 
 logger = logging.getLogger(__name__)
 
+# How often a generation waiting for a lost create's job to surface looks again.
+ADOPT_CHECK_SECONDS = 0.2
 NEGATIVE_PROMPT_DROPPED = (
     "The negative prompt was not used: the service running this model does not take one."
 )
@@ -56,7 +62,13 @@ class Submitted:
 
 @dataclass(frozen=True)
 class Withdrawn:
-    """The job was canceled while a route was taking it (and, at a provider, canceled there too)."""
+    """The job ended (canceled, failed at its deadline …) while a route was taking it (and, at a
+    provider, was canceled there too)."""
+
+
+@dataclass(frozen=True)
+class Expired:
+    """The job's deadline passed while a route was taking it: no further call was made."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,7 @@ class Failed:
     message: str
 
 
-RunOutcome = Submitted | Withdrawn | AllRoutesDown | Rejected | Failed
+RunOutcome = Submitted | Withdrawn | Expired | AllRoutesDown | Rejected | Failed
 
 
 @dataclass(frozen=True)
@@ -123,13 +135,29 @@ class RunListener(Protocol):
     def progressed(self, status: ProviderStatus) -> None:
         """A blocking run's progress (and maybe a preview)."""
 
-    def is_canceled(self) -> bool: ...
+    def is_canceled(self) -> bool:
+        """The job is no longer wanted: canceled, or ended any other way (failed at its deadline …)."""
+
+    def attempting(self, *, route_index: int, route: Route) -> int:
+        """A billable create is about to be sent on a route: count it; its number (1, 2 …)."""
+
+    def answer_lost(self, *, attempt: int, route: Route) -> None:
+        """Attempt `attempt`'s create went out and its answer was lost: a job naming it may surface."""
+
+    def surfaced(self, *, attempt: int, final: bool) -> str | None:
+        """The provider job id that surfaced for a lost create, if one did. `final`: stop waiting, a
+        job surfacing later is an orphan (to be canceled)."""
+
+    def retry_lost_answer(self, *, route: Route) -> bool:
+        """May a create whose job can't be found again be sent once more? At most once per job, and
+        recorded as a possible double cost."""
 
 
 # ---------------------------------------------------------------- running
 
 
-def route_request(base: GenerationRequest, route: Route) -> tuple[GenerationRequest, list[str]]:
+def route_request(base: GenerationRequest, route: Route, *, attempt: int | None = None
+                  ) -> tuple[GenerationRequest, list[str]]:
     """The request for one route, re-mapped to what that route accepts, and what the user should know."""
     notes = []
     aspect_ratio, width, height = base.aspect_ratio, base.width, base.height
@@ -142,7 +170,8 @@ def route_request(base: GenerationRequest, route: Route) -> tuple[GenerationRequ
         notes.append(NEGATIVE_PROMPT_DROPPED)
     request = replace(
         base, provider_model=route.model, negative_prompt=negative_prompt, width=width, height=height,
-        aspect_ratio=aspect_ratio, options=route.options, webhook_url=provider_webhook_url(route.provider),
+        aspect_ratio=aspect_ratio, options=route.options,
+        webhook_url=provider_webhook_url(route.provider, generation_id=base.job_id, attempt=attempt),
     )
     return request, notes
 
@@ -158,12 +187,27 @@ def _can_take(route: Route, *, num_images: int, has_inputs: bool) -> bool:
 def run(
     *, routes: list[Route], start: int, num_images: int, has_inputs: bool,
     base_request: Callable[[], GenerationRequest], listener: RunListener,
+    deadline: datetime | None = None, job_id: str | None = None,
 ) -> RunOutcome:
     """Run the job on the first healthy route from `start` on, falling back on outages.
 
     `base_request` builds what every route gets (input images included); it is called once, when
-    the first route is tried, and may raise a ProviderError (an input image is gone)."""
-    base, outage, attempted = None, False, False
+    the first route is tried, and may raise a ProviderError (an input image is gone). Every call is
+    made within the job's budget (`budget.py`): bounded by `deadline`, and only while it is wanted."""
+    with budget.bounded(deadline=deadline.timestamp() if deadline else None,
+                        wanted=lambda: not listener.is_canceled(), generation_id=job_id):
+        try:
+            return _walk(routes=routes, start=start, num_images=num_images, has_inputs=has_inputs,
+                         base_request=base_request, listener=listener)
+        except budget.JobNoLongerWanted as stop:
+            return Expired() if stop.extra.get("reason") == "deadline" else Withdrawn()
+
+
+def _walk(
+    *, routes: list[Route], start: int, num_images: int, has_inputs: bool,
+    base_request: Callable[[], GenerationRequest], listener: RunListener,
+) -> RunOutcome:
+    base, outage, attempted, lost = None, False, False, False
     refused: ProviderAccountError | None = None
     for index in range(start, len(routes)):
         route = routes[index]
@@ -173,6 +217,7 @@ def run(
             outage = True
             listener.route_down()
             continue
+        budget.check()  # no new route for a job that ended or ran out of time
         adapter = adapter_get(route.provider)
         if not attempted and not adapter.blocking:
             listener.submitting()
@@ -185,7 +230,10 @@ def run(
             breaker.breakers_record_refusal(route.breaker_keys, status=error.status)
             refused = error
             continue
-        except ProviderRetryableError:
+        except ProviderRetryableError as error:
+            # A create whose answer was lost may have made a job: never sent again by waiting out
+            # an "outage" and walking the chain once more.
+            lost = lost or isinstance(error, ProviderAmbiguousError)
             outage = True
             for key in route.breaker_keys:
                 breaker.breaker_record_failure(key)
@@ -193,31 +241,51 @@ def run(
             continue
         except ProviderBlockedError as error:
             return Rejected(error.message)
+        except budget.JobNoLongerWanted:
+            raise
         except ProviderError as error:
             return Failed(error.code, error.message)
         breaker.breakers_record_success(route.breaker_keys)
         return outcome
     if refused is not None and not outage:
         return Failed(refused.code, refused.message)  # no waiting: a refused key won't heal by itself
-    return AllRoutesDown(outage=outage)
+    return AllRoutesDown(outage=outage and not lost)
 
 
 def _run_route(
     adapter, index: int, route: Route, base: GenerationRequest, listener: RunListener
 ) -> RunOutcome:
     """Blocking routes return their final status; job routes are submitted and tracked later."""
-    request, notes = route_request(base, route)
+    attempt = listener.attempting(route_index=index, route=route)
+    request, notes = route_request(base, route, attempt=attempt)
     if adapter.blocking:
         if not listener.started(route_index=index, route=route, provider_job_id="", notes=notes):
             return Withdrawn()
-        # Not retried here: a blocking run may bill per image, so adapters retry each call themselves.
-        status = _timed_call(route, "run", lambda: adapter.run(
-            request, on_progress=listener.progressed, is_canceled=listener.is_canceled,
-        ))
+
+        def run_once() -> ProviderStatus:
+            return _timed_call(route, "run", lambda: adapter.run(
+                request, on_progress=listener.progressed, is_canceled=listener.is_canceled,
+            ))
+
+        # Adapters retry refused calls themselves (a blocking run may bill per image). A lost answer
+        # can't be looked up (no job id): one more run at most, a counted and recorded decision.
+        try:
+            status = run_once()
+        except ProviderAmbiguousError:
+            budget.check()
+            if not listener.retry_lost_answer(route=route):
+                raise
+            status = run_once()
         return Submitted(index, route.provider, "", status)
-    submitted = _timed_call(route, "submit", lambda: call_with_retry(
-        lambda: adapter.submit(request), adapter_retry_policy(adapter)
-    ))
+    # Each create is recorded on its own: a refused one made nothing, a lost answer may have.
+    try:
+        submitted = call_with_retry(
+            lambda: _timed_call(route, "submit", lambda: adapter.submit(request)), adapter_retry_policy(adapter)
+        )
+    except ProviderAmbiguousError:
+        submitted = _adopt(route, request, attempt, listener)
+        if submitted is None:
+            raise
     job_id = submitted.provider_job_id
     if not listener.started(route_index=index, route=route, provider_job_id=job_id, notes=notes):
         # Canceled while we were submitting: tell the provider too.
@@ -226,11 +294,43 @@ def _run_route(
     return Submitted(index, route.provider, job_id, submitted)
 
 
+def _adopt(route: Route, request: GenerationRequest, attempt: int, listener: RunListener) -> ProviderStatus | None:
+    """A create whose answer was lost may have made a job: wait (up to PROVIDER_ADOPT_WAIT_SECONDS,
+    within the deadline) for it to surface through a webhook naming this attempt, and adopt it.
+    None when it did not: the caller moves on, and a job surfacing later is canceled as an orphan.
+    Without a webhook URL nothing can name the job, so there is nothing to wait for."""
+    if not request.webhook_url:
+        return None
+    listener.answer_lost(attempt=attempt, route=route)
+    until = time.monotonic() + budget.seconds(settings.PROVIDER_ADOPT_WAIT_SECONDS)
+    while True:
+        try:
+            budget.check()
+        except budget.JobNoLongerWanted:
+            if job_id := listener.surfaced(attempt=attempt, final=True):
+                job_cancel(route.provider, job_id)
+            raise
+        final = time.monotonic() >= until
+        if job_id := listener.surfaced(attempt=attempt, final=final):
+            logger.info("adopted a job whose create answer was lost",
+                        extra={"provider": route.provider, "job": job_id, "generation": request.job_id})
+            return ProviderStatus(state=JobState.QUEUED, provider_job_id=job_id)
+        if final:
+            return None
+        time.sleep(ADOPT_CHECK_SECONDS)
+
+
 def _timed_call(route: Route, operation: str, call):
     started = time.monotonic()
     outcome = ProviderCall.Outcome.OK
     try:
         return call()
+    except budget.JobNoLongerWanted:
+        outcome = ProviderCall.Outcome.STOPPED
+        raise
+    except ProviderAmbiguousError:
+        outcome = ProviderCall.Outcome.ANSWER_LOST
+        raise
     except ProviderAccountError:
         outcome = ProviderCall.Outcome.CREDENTIALS_REFUSED
         raise
@@ -257,6 +357,12 @@ def route_failed(route: Route) -> None:
 # ---------------------------------------------------------------- following a job
 
 
+def job_id_named(provider: str, named_id: str, model: str) -> str:
+    """Our full job id for a job a provider names by its own id alone (fal's webhooks: the request id)."""
+    full_id = getattr(adapter_get(provider), "job_id_named", None)
+    return full_id(named_id, model) if full_id else named_id
+
+
 def job_poll(provider: str, provider_job_id: str) -> PollOutcome:
     """Ask a provider how a submitted job is doing."""
     try:
@@ -280,6 +386,7 @@ def job_cancel(provider: str, provider_job_id: str) -> None:
     if cancel is None:
         return
     try:
-        cancel(provider_job_id)
+        with budget.lifted():  # stopping a cost is never bounded by the job's own deadline
+            cancel(provider_job_id)
     except ProviderError:
         logger.warning("provider cancel failed", extra={"provider": provider, "job": provider_job_id})

@@ -1,18 +1,30 @@
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.urls import reverse
 
+from . import budget
 from .models import ProviderCall
 
 
 def provider_call_record(*, provider: str, model: str, operation: str, outcome: str, seconds: float) -> None:
+    """One call, on the job it was made for (the job whose budget it ran in), if any."""
+    current = budget.current()
     ProviderCall.objects.create(
-        provider=provider, model=model[:200], operation=operation, outcome=outcome, latency_ms=int(seconds * 1000)
+        provider=provider, model=model[:200], operation=operation, outcome=outcome, latency_ms=int(seconds * 1000),
+        generation_id=current.generation_id if current else None,
     )
 
 
-def provider_webhook_url(provider: str) -> str | None:
-    """Where a provider should send its callbacks, or None when no public URL is set."""
+def provider_webhook_url(provider: str, *, generation_id: str | None = None, attempt: int | None = None
+                         ) -> str | None:
+    """Where a provider should send its callbacks, or None when no public URL is set. The URL names
+    our job and its route attempt (providers keep query parameters), so a job whose create answer
+    was lost can still be recognised when it reports."""
     base = settings.PROVIDER_WEBHOOK_BASE_URL
     if not base:
         return None
-    return base.rstrip("/") + reverse("provider_webhook", kwargs={"provider": provider})
+    url = base.rstrip("/") + reverse("provider_webhook", kwargs={"provider": provider})
+    if generation_id and attempt:
+        url += "?" + urlencode({"generation": generation_id, "attempt": attempt})
+    return url

@@ -1,3 +1,5 @@
+import uuid
+
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -26,5 +28,14 @@ def provider_webhook_view(request, provider: str):
         event = adapter.parse_webhook({k.lower(): v for k, v in request.headers.items()}, request.body)
     except WebhookRejectedError as error:
         return JsonResponse({"detail": error.message, "code": error.code}, status=error.http_status)
-    generation_services.generation_apply_webhook(provider=provider, event=event)
+    # Our webhook URLs name the job and route attempt they were made for (see provider_webhook_url).
+    attempt = request.GET.get("attempt", "")
+    try:
+        generation_id = uuid.UUID(request.GET.get("generation", ""))
+    except ValueError:
+        generation_id = None
+    generation_services.generation_apply_webhook(
+        provider=provider, event=event, generation_id=generation_id,
+        attempt=int(attempt) if attempt.isdecimal() else None,
+    )
     return HttpResponse(status=204)

@@ -470,6 +470,10 @@ GENERATION_OUTAGE_WAITS = env_int("GENERATION_OUTAGE_WAITS", 3)
 # in all, one poll apart (PROVIDER_POLL_INTERVAL): the route has failed. The job there is canceled,
 # the route counts against its breakers, and the generation moves to the next route.
 GENERATION_RESULT_READ_ATTEMPTS = env_int("GENERATION_RESULT_READ_ATTEMPTS", 3)
+# A create whose answer was lost (read timeout, connection dropped after sending) may have made a
+# billable job. Where its job can surface (a webhook naming our generation), the generation waits
+# this long at most (within its deadline) to adopt it, then moves on; a job surfacing later is canceled.
+PROVIDER_ADOPT_WAIT_SECONDS = env_float("PROVIDER_ADOPT_WAIT_SECONDS", 60)
 # Outputs are refused (and the job moves to the next route, uncharged) when they are a single
 # colour (no ~16 px tile of the full-size grey image spreads this far, as a standard deviation
 # of 0–255 levels), all black (mean below this and no point brighter than 64), shaped unlike

@@ -34,6 +34,21 @@ async def inject_faults(vendor: str, request: Request, *, error_body=None) -> Re
     return None
 
 
+# What a create whose answer was lost gets: nothing it can read.
+LOST_ANSWER = Response(201, b"{}", broken=True)
+
+
+def answer_lost(vendor: str) -> bool:
+    """Whether this create's answer is to be lost (the `lost_answers` knob), counted as `answer_lost`.
+    The job is made (and counted `created`) all the same."""
+    knobs = knob_store.knobs(vendor)
+    if knobs.lost_answers <= 0:
+        return False
+    knobs.lost_answers -= 1
+    knob_store.count(f"{vendor}:answer_lost")
+    return True
+
+
 def is_blocked(vendor: str, prompt: str) -> bool:
     return any(word in (prompt or "").lower() for word in knob_store.knobs(vendor).blocked_words)
 
@@ -60,6 +75,8 @@ def preview(image_bytes: bytes, edge: int = 128) -> bytes:
 async def deliver_webhook(vendor: str, url: str, body: bytes, headers_for_copy) -> None:
     """POST a webhook honouring the drop and duplicate knobs. `headers_for_copy(i)` signs each copy."""
     knobs = knob_store.knobs(vendor)
+    if knobs.webhook_delay:
+        await asyncio.sleep(knobs.webhook_delay)
     if knob_store.roll(knobs.webhook_drop_rate):
         knob_store.count(f"{vendor}:webhook_dropped")
         return

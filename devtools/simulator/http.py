@@ -27,6 +27,7 @@ class Response:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     stream: AsyncIterator[bytes] | None = None  # for server-sent events
+    broken: bool = False  # the answer is broken off: the client reads no response (see common.LOST_ANSWER)
 
 
 def json_response(data, status: int = 200, headers: dict | None = None) -> Response:
@@ -88,6 +89,10 @@ class Router:
                 response = await handler(request)
                 break
         headers = [(k.encode(), v.encode()) for k, v in response.headers.items()]
+        if response.broken:
+            # Two different lengths: no client can read this answer (httpx: RemoteProtocolError, as
+            # for a connection dropped mid-answer); the server can't simply drop it under ASGI.
+            headers = [(b"content-length", b"2"), (b"content-length", b"3")]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         if response.stream is None:
             await send({"type": "http.response.body", "body": response.body})

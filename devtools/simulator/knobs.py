@@ -22,6 +22,10 @@ class Knobs:
     files_url: str = ""
     webhook_drop_rate: float = 0.0  # share of webhooks never sent
     webhook_copies: int = 1  # each webhook sent this many times (duplicates)
+    webhook_delay: float = 0.0  # seconds before each webhook is sent (a job reporting late)
+    # The next N creates make (and bill) their job, then the answer is broken off as by a dropped
+    # connection: the client can't tell whether anything was made (see common.answer_lost).
+    lost_answers: int = 0
 
 
 _knobs: dict[str, Knobs] = {}

@@ -1,7 +1,7 @@
 """Reading the ledger back: balances, settlements and spend counters that don't match it."""
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from ..models import CreditAccount, DailySpend, LedgerEntry
@@ -9,7 +9,8 @@ from ..models import CreditAccount, DailySpend, LedgerEntry
 
 def credits_reconcile() -> dict:
     """Recompute every balance and each day's spend counters from the ledger, and find generations
-    whose settlement doesn't match their outcome. Reads only; `manage.py credits_reconcile` reports."""
+    whose settlement doesn't match their outcome or that made more billable provider jobs than route
+    attempts (`_provider_job_mismatches`). Reads only; `manage.py credits_reconcile` reports."""
     from apps.generations.models import ACTIVE, Generation, Status
 
     ledger = dict(LedgerEntry.objects.values("user").annotate(total=Sum("amount")).values_list("user", "total"))
@@ -63,9 +64,37 @@ def credits_reconcile() -> dict:
         if expected_spend.get(key, 0) != counted.get(key, 0)
     ]
     return {
+        "provider_job_mismatches": _provider_job_mismatches(),
         "accounts": len(users),
         "entries": LedgerEntry.objects.count(),
         "balance_mismatches": balances,
         "settlement_mismatches": settlements,
         "spend_mismatches": spend,
     }
+
+
+def _provider_job_mismatches() -> list[dict]:
+    """Generations with more billable provider jobs than route attempts.
+
+    Billable provider jobs: the generation's `ProviderCall` rows of a create (`submit`) or a blocking
+    `run` that may have made a job the provider bills — answered OK, or whose answer was lost
+    (`answer_lost`). Creates refused (429, 5xx, 4xx answers, connect errors) made nothing and don't
+    count. Route attempts: `Generation.route_attempts`, counted before each route's create, plus the
+    one deliberate re-send after a lost answer. A blind retry of a create (a second billable call on
+    one attempt) shows here. A blocking run is one row whatever images it made: its adapter retries
+    only refused calls, so each run bills at most once per image."""
+    from apps.generations.models import Generation
+    from apps.providers.models import ProviderCall
+
+    billable = dict(
+        ProviderCall.objects.filter(
+            generation_id__isnull=False, operation__in=ProviderCall.BILLABLE_OPERATIONS,
+            outcome__in=ProviderCall.BILLABLE_OUTCOMES,
+        ).values("generation_id").annotate(jobs=Count("id")).values_list("generation_id", "jobs")
+    )
+    attempts = dict(Generation.objects.filter(pk__in=list(billable)).values_list("pk", "route_attempts"))
+    return [
+        {"generation_id": str(generation_id), "billable_jobs": jobs, "route_attempts": attempts[generation_id]}
+        for generation_id, jobs in sorted(billable.items(), key=lambda item: str(item[0]))
+        if generation_id in attempts and jobs > attempts[generation_id]
+    ]

@@ -14,11 +14,12 @@ from apps.providers.exceptions import ProviderRejectedError
 from apps.providers.types import GenerationRequest, ProviderStatus, Route
 
 from .. import tasks
-from ..models import Generation, Status
-from . import finishing, tracking
+from ..models import ACTIVE, Generation, Status
+from . import finishing, lost_answers, tracking
 from .state import (
     ALL_ROUTES_DOWN_MESSAGE,
     SLOW_NOTE,
+    TIMEOUT_MESSAGE,
     announce_progress,
     generation_add_note,
     generation_lock,
@@ -115,7 +116,21 @@ class _Run:
         tracking.generation_apply_progress(generation_id=self.generation_id, status=status)
 
     def is_canceled(self) -> bool:
-        return Generation.objects.filter(pk=self.generation_id, status=Status.CANCELED).exists()
+        # Any end counts (canceled, failed at its deadline by the reaper …): a job no longer wanted
+        # must not make another billable call.
+        return not Generation.objects.filter(pk=self.generation_id, status__in=ACTIVE).exists()
+
+    def attempting(self, *, route_index: int, route: Route) -> int:
+        return lost_answers.generation_route_attempt(self.generation_id)
+
+    def answer_lost(self, *, attempt: int, route: Route) -> None:
+        lost_answers.generation_answer_lost(self.generation_id, attempt=attempt, route=route)
+
+    def surfaced(self, *, attempt: int, final: bool) -> str | None:
+        return lost_answers.generation_lost_job(self.generation_id, attempt=attempt, final=final)
+
+    def retry_lost_answer(self, *, route: Route) -> bool:
+        return lost_answers.generation_retry_lost_answer(self.generation_id, route=route)
 
 
 def generation_run(*, generation_id) -> None:
@@ -131,6 +146,7 @@ def generation_run(*, generation_id) -> None:
         routes=generation.catalog_model.route_list, start=generation.route_index,
         num_images=generation.num_images, has_inputs=bool(generation.params.get("inputs")),
         base_request=lambda: generation_request(generation), listener=_Run(generation),
+        deadline=generation.deadline_at, job_id=str(generation_id),
     )
     match outcome:
         case router.Submitted(status=status) if status.state.is_terminal:
@@ -144,7 +160,9 @@ def generation_run(*, generation_id) -> None:
         case router.Failed(code=code, message=message):
             finishing.generation_fail(generation_id=generation_id, code=code, message=message)
         case router.Withdrawn():
-            pass  # canceled while a route was taking it: the cancel said all there is to say
+            pass  # ended while a route was taking it: whoever ended it said all there is to say
+        case router.Expired():
+            finishing.generation_fail(generation_id=generation_id, code="timeout", message=TIMEOUT_MESSAGE)
         case router.AllRoutesDown(outage=outage):
             if not (outage and _generation_wait_for_routes(generation_id)):
                 finishing.generation_fail(generation_id=generation_id, code="provider_unavailable",

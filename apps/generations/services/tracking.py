@@ -17,7 +17,7 @@ from apps.providers.models import WebhookDelivery
 from apps.providers.types import JobState, ProviderStatus, WebhookEvent
 
 from ..models import Generation, Status
-from . import finishing
+from . import finishing, lost_answers
 from .state import (
     ALL_ROUTES_DOWN_MESSAGE,
     RESULT_UNREADABLE_MESSAGE,
@@ -94,8 +94,11 @@ def generation_apply_provider_status(*, generation_id, status: ProviderStatus) -
     return True
 
 
-def generation_apply_webhook(*, provider: str, event: WebhookEvent) -> None:
-    """A verified webhook: applied once per delivery, to the job it names."""
+def generation_apply_webhook(*, provider: str, event: WebhookEvent, generation_id=None, attempt: int | None = None
+                             ) -> None:
+    """A verified webhook: applied once per delivery, to the job it names. One naming a job we never
+    heard of, sent to the URL of a generation's route attempt whose create answer was lost, is that
+    create's job: adopted or canceled (lost_answers)."""
     job_id = event.status.provider_job_id
     # A job id may carry routing details after a "|" that the provider's webhooks do not repeat
     # (fal's is "<request_id>|<owner/app>"): webhooks name the job by the part before it.
@@ -103,6 +106,9 @@ def generation_apply_webhook(*, provider: str, event: WebhookEvent) -> None:
         Q(provider_job_id=job_id) | Q(provider_job_id__startswith=f"{job_id}|"), provider=provider
     ).first()
     if generation is None:
+        if generation_id and attempt:
+            lost_answers.generation_job_surfaced(generation_id=generation_id, attempt=attempt, provider=provider,
+                                                 named_id=job_id)
         return
     try:
         with transaction.atomic():

@@ -49,7 +49,11 @@ Webhooks: with `fal_webhook`, at the end fal's body `{request_id, gateway_reques
 OK|ERROR, payload, error?}` is POSTed there, signed (`X-Fal-Webhook-Request-Id`, `-User-Id`,
 `-Timestamp`, `-Signature`: hex ED25519 over "request id\\nuser id\\ntimestamp\\nsha256(body)");
 copies from `webhook_copies` resend the same body, freshly signed; `webhook_drop_rate` drops some.
-No webhook for a cancelled job.
+No webhook for a cancelled job; `webhook_delay` holds each.
+
+Money: every request queued counts `fal:created`, every cancel that stops one `fal:canceled`. Knob
+`lost_answers`: the next N submits queue their request, then answer nothing readable (as a
+connection dropped after the request went out).
 """
 
 import asyncio
@@ -71,7 +75,7 @@ from devtools import standins
 
 from .. import face_swap
 from .. import knobs as knob_store
-from ..common import deliver_webhook, inject_faults, is_blocked, picture, spawn
+from ..common import LOST_ANSWER, answer_lost, deliver_webhook, inject_faults, is_blocked, picture, spawn
 from ..http import Request, Response, Router, json_response
 
 VENDOR = "fal"
@@ -351,6 +355,8 @@ def register(router: Router) -> None:
             return _respond({"status": "NOT_FOUND"}, 404)
         if job.completed():
             return _respond({"status": "ALREADY_COMPLETED"}, 400)
+        if not job.canceled:
+            knob_store.count(f"{VENDOR}:canceled")
         job.canceled = True
         return _respond({"status": "CANCELLATION_REQUESTED"}, 202)
 
@@ -394,6 +400,9 @@ def register(router: Router) -> None:
             result_fault=knobs.output_variant == "result_500",
         )
         _jobs[job.request_id] = job
+        knob_store.count(f"{VENDOR}:created")
         if job.webhook:
             spawn(_deliver(job))
+        if answer_lost(VENDOR):
+            return LOST_ANSWER
         return _respond({"status": "IN_QUEUE", "queue_position": QUEUE_START - 1, **job.urls()})

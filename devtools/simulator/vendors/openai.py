@@ -26,6 +26,11 @@ an injected error whose `error_status` is 429 is a spent quota (`insufficient_qu
 - "url": `data[].url` for every model, pointing at this simulator (as DALL·E does).
 - "moderated_stream": a stream sends its partial images, then an `error` event with
   `moderation_blocked` (the output-stage safety check).
+
+Money: every generation call past its checks is billed and counts `openai:created`. Knob
+`lost_answers`: the next N such calls make their images (after `job_seconds`), then answer nothing
+readable (as a connection dropped after the request went out). `job_seconds` longer than a
+generation's deadline makes a call slow past it.
 """
 
 import asyncio
@@ -45,7 +50,7 @@ from PIL import Image, UnidentifiedImageError
 from apps.providers.adapters.offline import renderer
 
 from .. import knobs as knob_store
-from ..common import inject_faults, is_blocked, picture
+from ..common import LOST_ANSWER, answer_lost, inject_faults, is_blocked, picture
 from ..http import Request, Response, Router, json_response
 
 VENDOR = "openai"
@@ -274,6 +279,10 @@ def register(router: Router) -> None:
         if is_blocked(VENDOR, params["prompt"]):
             knob_store.count(f"{VENDOR}:blocked")
             return _blocked(model)
+        knob_store.count(f"{VENDOR}:created")  # billed from here on, whatever happens to the answer
+        if answer_lost(VENDOR):
+            await asyncio.sleep(knob_store.knobs(VENDOR).job_seconds)
+            return LOST_ANSWER
         if params.get("stream"):
             partials = max(0, min(3, int(params.get("partial_images") or 0)))
             stream = _stream(params["prompt"], n, width, height, partials, params.get("quality") or "auto")

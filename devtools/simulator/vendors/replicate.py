@@ -47,7 +47,11 @@ Webhooks: when a create names a `webhook`, the prediction is POSTed there on the
 `completed` events (those in `webhook_events_filter`; only `completed` without a filter), signed
 the Standard Webhooks way with standins.REPLICATE_WEBHOOK_SECRET (`webhook-id`, `webhook-timestamp`,
 `webhook-signature: v1,<base64>`); copies from the `webhook_copies` knob keep the same
-webhook-id, as Replicate's retries do; `webhook_drop_rate` drops some.
+webhook-id, as Replicate's retries do; `webhook_drop_rate` drops some; `webhook_delay` holds each.
+
+Money: every prediction made counts `replicate:created`, every cancel that stops one
+`replicate:canceled`. Knob `lost_answers`: the next N creates make their prediction, then answer
+nothing readable (as a connection dropped after the request went out).
 """
 
 import asyncio
@@ -69,7 +73,7 @@ from devtools import standins
 
 from .. import face_swap
 from .. import knobs as knob_store
-from ..common import deliver_webhook, inject_faults, is_blocked, picture, spawn
+from ..common import LOST_ANSWER, answer_lost, deliver_webhook, inject_faults, is_blocked, picture, spawn
 from ..http import Request, Response, Router, json_response
 
 VENDOR = "replicate"
@@ -417,7 +421,10 @@ async def _create(request: Request, *, model: str | None) -> Response:
         face_swap=any(name in inputs for name in FACE_SWAP_INPUTS),
     )
     _predictions[prediction.id] = prediction
+    knob_store.count(f"{VENDOR}:created")
     spawn(_run(prediction))
+    if answer_lost(VENDOR):
+        return LOST_ANSWER
     headers = {}
     if wait := _prefer_wait(request.headers.get("prefer", "")):
         try:
@@ -452,6 +459,7 @@ def register(router: Router) -> None:
         if (prediction := _predictions.get(request.params["id"])) is None:
             return _problem(404, "Not found", "The requested resource could not be found.")
         if prediction.status not in TERMINAL:
+            knob_store.count(f"{VENDOR}:canceled")
             _finish(prediction, "canceled")
         return json_response(prediction.as_json())
 

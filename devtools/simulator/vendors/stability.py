@@ -16,6 +16,10 @@ Safety: a prompt with a blocked word → 403 `content_moderation`.
 - "default": `finish_reason` SUCCESS.
 - "content_filtered": HTTP 200 with `finish_reason` CONTENT_FILTERED and a blurred image.
 (No variant forces JSON whatever the Accept header: the real API honours Accept.)
+
+Money: every call past its checks is billed and counts `stability:created`. Knob `lost_answers`: the
+next N such calls make their image, then answer nothing readable (as a connection dropped after the
+request went out). `job_seconds` longer than a generation's deadline makes a call slow past it.
 """
 
 import asyncio
@@ -27,7 +31,7 @@ import uuid
 from PIL import Image, ImageFilter
 
 from .. import knobs as knob_store
-from ..common import inject_faults, is_blocked, picture
+from ..common import LOST_ANSWER, answer_lost, inject_faults, is_blocked, picture
 from ..http import Request, Response, Router, json_response
 from .openai import multipart_form
 
@@ -108,7 +112,10 @@ def register(router: Router) -> None:
             return _error(403, "content_moderation",
                           "Your request was flagged by our content moderation system, as a result your "
                           "request was denied and you were not charged.")
+        knob_store.count(f"{VENDOR}:created")  # billed from here on, whatever happens to the answer
         await asyncio.sleep(knob_store.knobs(VENDOR).job_seconds)
+        if answer_lost(VENDOR):
+            return LOST_ANSWER
         filtered = knob_store.knobs(VENDOR).output_variant == "content_filtered"
         finish_reason = "CONTENT_FILTERED" if filtered else "SUCCESS"
         image = _image(fields["prompt"], seed, SIZES[aspect_ratio], output_format, filtered=filtered)

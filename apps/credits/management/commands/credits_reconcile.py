@@ -18,7 +18,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, as_json: bool = False, **options):
         report = credits_reconcile()
-        problems = report["balance_mismatches"] + report["settlement_mismatches"] + report["spend_mismatches"]
+        problems = (report["balance_mismatches"] + report["settlement_mismatches"] + report["spend_mismatches"]
+                    + report["provider_job_mismatches"])
         if as_json:
             self.stdout.write(json.dumps(report, default=str, indent=2))
         else:
@@ -38,6 +39,11 @@ class Command(BaseCommand):
                 who = f"user {row['user_id']}" if row["user_id"] else "everyone"
                 self.stdout.write(
                     f"SPEND MISMATCH {row['day']} {who}: counter {row['counter']}, ledger {row['ledger']}"
+                )
+            for row in report["provider_job_mismatches"]:
+                self.stdout.write(
+                    f"PROVIDER JOBS MISMATCH generation {row['generation_id']}: {row['billable_jobs']} billable "
+                    f"provider jobs for {row['route_attempts']} route attempts"
                 )
             self.stdout.write(
                 f"Mismatches: {len(report['balance_mismatches'])} balance, "

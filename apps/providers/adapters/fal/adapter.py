@@ -94,6 +94,11 @@ class FalQueueAdapter:
         return ProviderStatus(state=JobState.QUEUED, provider_job_id=job.id,
                               queue_position=body.get("queue_position"))
 
+    def job_id_named(self, request_id: str, model: str) -> str:
+        """Our job id for a request fal names by its id alone (a webhook), submitted for `model`."""
+        app = payloads.app_of(model_id=model, status_url=None, base_url=settings.FAL_QUEUE_URL)
+        return QueuedJob(request_id=request_id, app=app).id
+
     def poll(self, provider_job_id: str) -> ProviderStatus:
         job = QueuedJob.parse(provider_job_id)
         with self._client() as client:

@@ -8,7 +8,7 @@ import httpx
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
-from apps.providers import http
+from apps.providers import budget, http
 from apps.providers.exceptions import ProviderRejectedError, ProviderRetryableError
 from apps.providers.registry import adapter_registry
 from apps.providers.retry import RetryPolicy, call_with_retry
@@ -60,7 +60,8 @@ def _image_part(name: str, content: bytes) -> tuple[str, tuple[str, bytes, str]]
 class OpenAIImagesAdapter:
     key = "openai"
     blocking = True
-    # Every call is billed and takes no idempotency key: one more try at most.
+    # Every call is billed and takes no idempotency key: one more try at most, and only after a
+    # refused call (an answer lost on the way may have been billed: the router decides about those).
     retry_policy = RetryPolicy(attempts=2, base_delay=1.0)
     # A GPT image render can take a couple of minutes before the answer (or the next event) comes.
     read_timeout = 180.0
@@ -128,13 +129,15 @@ class OpenAIImagesAdapter:
         """One image over SSE (n > 1 is not documented for streams); None when canceled meanwhile."""
         params = {**self._params(request, n=1), "stream": True, "partial_images": self.partial_images}
         try:
-            with client.stream("POST", "/images/generations", json=params) as response:
+            with client.stream("POST", "/images/generations", json=params,
+                               timeout=budget.timeout(client.timeout)) as response:
                 if response.status_code >= 400:
                     response.read()
                     protocol.raise_for_error(response)
                 for event, data in protocol.sse_events(response.iter_lines()):
                     if is_canceled():
                         return None
+                    budget.check()  # each read is bounded by the deadline, the stream as a whole too
                     if event == "image_generation.partial_image":
                         part = (data.get("partial_image_index", 0) + 1) / (self.partial_images + 1)
                         on_progress(ProviderStatus(
@@ -144,8 +147,8 @@ class OpenAIImagesAdapter:
                     elif event == "image_generation.completed":
                         return ProviderOutput(content=protocol.decoded(data.get("b64_json", "")),
                                               content_type=f"image/{data.get('output_format') or 'png'}")
-        except (httpx.TimeoutException, httpx.TransportError) as error:
-            raise ProviderRetryableError(extra={"transport": type(error).__name__}) from error
+        except httpx.TransportError as error:
+            raise http.transport_error(error) from error
         raise ProviderRetryableError(extra={"reason": "stream ended without an image"})
 
     def edit(self, request: GenerationRequest, image: bytes, mask: bytes | None = None) -> ProviderStatus:

@@ -5,7 +5,7 @@ import json
 import httpx
 from django.conf import settings
 
-from apps.providers import http
+from apps.providers import budget, http
 from apps.providers.exceptions import ProviderRetryableError, WebhookRejectedError
 from apps.providers.registry import adapter_registry
 from apps.providers.retry import RetryPolicy
@@ -21,8 +21,8 @@ MAX_PREFER_WAIT = 60  # seconds: the most `Prefer: wait=N` allows
 class ReplicateAdapter:
     key = "replicate"
     blocking = False
-    # Creating a prediction takes no idempotency key, so a retry after a lost answer may run (and
-    # bill) it twice: retry once, then let the chain fall back to another route.
+    # Creating a prediction takes no idempotency key: only a refused create is retried (once); after
+    # a lost answer the router looks for the prediction instead (our webhook URL names the job).
     retry_policy = RetryPolicy(attempts=2, base_delay=1.0, max_delay=4.0, max_retry_after=10.0)
     read_timeout = 30.0  # seconds; a `Prefer: wait` call adds its wait
 
@@ -73,7 +73,8 @@ class ReplicateAdapter:
         value = request.options.get("prefer_wait")
         if not value:
             return 0
-        return MAX_PREFER_WAIT if value is True else min(max(int(value), 1), MAX_PREFER_WAIT)
+        wait = MAX_PREFER_WAIT if value is True else min(max(int(value), 1), MAX_PREFER_WAIT)
+        return int(budget.seconds(wait))  # never held past the job's deadline (0: no wait asked)
 
     def poll(self, provider_job_id: str) -> ProviderStatus:
         return payloads.prediction_status(self._call("GET", f"/predictions/{provider_job_id}"))

@@ -18,7 +18,8 @@ from . import protocol
 class StabilityAdapter:
     key = "stability"
     blocking = True
-    # Every call is billed and takes no idempotency key: one more try at most.
+    # Every call is billed and takes no idempotency key: one more try at most, and only after a
+    # refused call (an answer lost on the way may have been billed: the router decides about those).
     retry_policy = RetryPolicy(attempts=2, base_delay=1.0)
     read_timeout = 90.0
 
