@@ -111,16 +111,19 @@ Subscriber = Callable[[DomainEvent], None]
 class _Subscription:
     handler: Subscriber
     in_transaction: bool
+    when: Callable[[DomainEvent], bool] | None = None
 
 
 _subscriptions: dict[type[DomainEvent], list[_Subscription]] = {}
 
 
-def subscribe(event_type: type[DomainEvent], handler: Subscriber, *, in_transaction: bool = False) -> None:
-    """Register `handler` for `event_type` (and its subclasses). Registering twice is a no-op."""
+def subscribe(event_type: type[DomainEvent], handler: Subscriber, *, in_transaction: bool = False,
+              when: Callable[[DomainEvent], bool] | None = None) -> None:
+    """Register `handler` for `event_type` (and its subclasses). Registering twice is a no-op.
+    `when`, a cheap test of the event, skips the handler (and its savepoint or callback) when false."""
     subscriptions = _subscriptions.setdefault(event_type, [])
     if all(s.handler is not handler for s in subscriptions):
-        subscriptions.append(_Subscription(handler, in_transaction))
+        subscriptions.append(_Subscription(handler, in_transaction, when))
 
 
 def unsubscribe(event_type: type[DomainEvent], handler: Subscriber) -> None:
@@ -134,6 +137,8 @@ def subscribers(event_type: type[DomainEvent]) -> list[_Subscription]:
 def emit(event: DomainEvent) -> None:
     """Hand `event` to its subscribers: in-transaction ones now, the rest after commit."""
     for subscription in subscribers(type(event)):
+        if subscription.when is not None and not subscription.when(event):
+            continue
         if subscription.in_transaction:
             _call_in_savepoint(subscription.handler, event)
         else:

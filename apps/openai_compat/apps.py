@@ -14,4 +14,5 @@ class OpenAICompatConfig(AppConfig):
 
         API_ERROR_BODIES["/v1/"] = lambda status, detail, code: error_body(status=status, message=detail, code=code)
         # Partial images for `stream: true`, kept as the progress is applied (as the live card is).
-        events.subscribe(events.GenerationProgressed, stream_preview_keep, in_transaction=True)
+        events.subscribe(events.GenerationProgressed, stream_preview_keep, in_transaction=True,
+                         when=lambda event: event.preview is not None)

@@ -248,8 +248,6 @@ def stream_open(*, generation: Generation, partial_images: int) -> None:
 def stream_preview_keep(event: events.GenerationProgressed) -> None:
     """A `GenerationProgressed` subscriber: partial k of n is the first preview at or past
     (k + 1) / (n + 1) of the progress, so partials spread from blurred to sharp."""
-    if event.preview is None:
-        return
     if not ImageStream.objects.filter(pk=event.generation_id).exists():
         return  # nobody streams this generation (most of them): no lock, no transaction
     with transaction.atomic():
