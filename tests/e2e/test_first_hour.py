@@ -1,0 +1,75 @@
+"""A new user's first hour in headless Chromium: the form never eats a submit, numbers agree,
+the credits history reads as one row per job, and no page logs an error to the console."""
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from apps.accounts.models import User
+from apps.generations.models import Generation
+from tests.browser import chromium
+
+from .conftest import PASSWORD
+
+pytestmark = [pytest.mark.live, pytest.mark.browser]
+
+SCREENSHOTS = "/tmp/darkroom-first-hour"
+WS_OPEN_PROBE = (
+    "document.addEventListener('htmx:wsOpen', () => { window.__wsOpened = (window.__wsOpened || 0) + 1; });"
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as launched:
+        yield launched
+
+
+def open_page(browser, *, width=1280, height=800):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.add_init_script(WS_OPEN_PROBE)
+    page.problems = []
+    page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
+    return page
+
+
+@pytest.fixture
+def page(browser):
+    page = open_page(browser)
+    yield page
+    page.context.close()
+    assert page.problems == [], page.problems
+
+
+def sign_up(page: Page, base_url: str) -> User:
+    email = f"first-hour-{uuid.uuid4().hex[:10]}@example.com"
+    page.goto(f"{base_url}/accounts/signup/")
+    page.fill("#id_email", email)
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(f"{base_url}/")
+    page.wait_for_function("() => window.__wsOpened > 0", timeout=10_000)
+    return User.objects.get(email=email)
+
+
+def test_editing_seed_never_eats_the_generate_click(live, page):
+    user = sign_up(page, live.base_url)
+    cards = page.locator("#recent article.card")
+
+    page.fill("#id_prompt", "a lighthouse in fog")
+    page.fill("#id_seed", "42")
+    # The click blurs the seed field, whose change asks for a fresh price at that very moment.
+    page.get_by_role("button", name="Generate").click()
+    expect(cards).to_have_count(1)
+
+    page.fill("#id_seed", "7")
+    page.press("#id_seed", "Enter")
+    expect(cards).to_have_count(2)
+    page.wait_for_timeout(300)  # nothing else lands
+    assert sorted(Generation.objects.filter(owner=user).values_list("seed", flat=True)) == ["42", "7"]
+    page.screenshot(path=f"{SCREENSHOTS}-generate.png", full_page=True)
