@@ -1,5 +1,7 @@
 """HTML views: read the request, call a selector or a service, render. No rules here."""
 
+import json
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -35,6 +37,13 @@ def _quote(selected, data) -> int | None:
         return pricing.quote(catalog_model=selected, tier=None, num_images=1)
 
 
+def _sizes_by_ratio(selected, area) -> str:
+    """A tier's pixel size for each aspect ratio, so its label follows the ratio picked in the browser."""
+    return json.dumps({
+        r: "{}×{}".format(*dimensions_for(aspect_ratio=r, area=area)) for r in selected.aspect_ratios
+    }, ensure_ascii=False)
+
+
 def _generate_context(request, *, data=None, error=None, field_errors=None):
     data = data or {}
     models, selected = _picker(data.get("model"))
@@ -55,7 +64,8 @@ def _generate_context(request, *, data=None, error=None, field_errors=None):
             counts=range(1, selected.max_images + 1),
             ratios=[(r, *dimensions_for(aspect_ratio=r, area=tier["area"])) for r in selected.aspect_ratios],
             tiers=[
-                {**t, **dict(zip(("width", "height"), dimensions_for(aspect_ratio=ratio, area=t["area"])))}
+                {**t, **dict(zip(("width", "height"), dimensions_for(aspect_ratio=ratio, area=t["area"]))),
+                 "sizes": _sizes_by_ratio(selected, t["area"])}
                 for t in selected.tiers
             ],
         )

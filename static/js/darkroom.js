@@ -63,6 +63,35 @@
     if (event.target.matches && event.target.matches("[data-select-on-click]")) event.target.select();
   });
 
+  // The Size labels follow the aspect ratio picked (each option carries its size per ratio).
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.name !== "aspect_ratio" || !target.form) return;
+    target.form.querySelectorAll("select[name=tier] option[data-sizes]").forEach(function (option) {
+      var size = JSON.parse(option.dataset.sizes)[target.value];
+      if (size) option.textContent = option.textContent.replace(/\d+×\d+/, size);
+    });
+  });
+
+  // A highlighted field that the person has fixed stops being highlighted; the banner goes with
+  // the last one. The server checks everything again on submit.
+  function clearFixed(event) {
+    var control = event.target;
+    var field = control.closest && control.closest(".field.invalid[data-field]");
+    if (!field || !control.checkValidity || !control.checkValidity()) return;
+    if (control.required && !control.value.trim()) return;
+    var form = field.closest("form");
+    field.classList.remove("invalid");
+    field.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+    form.querySelectorAll('.field-errors li[data-field="' + field.dataset.field + '"]').forEach(function (li) { li.remove(); });
+    form.querySelectorAll(".field-errors:not(:has(li))").forEach(function (list) { list.remove(); });
+    if (!form.querySelector(".field.invalid")) {
+      form.querySelectorAll("[data-field-banner]").forEach(function (banner) { banner.remove(); });
+    }
+  }
+  document.addEventListener("input", clearFixed);
+  document.addEventListener("change", clearFixed);
+
   // Ctrl/Cmd + Enter submits the generate form from the prompt.
   document.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.id === "id_prompt") {

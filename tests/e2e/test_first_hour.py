@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from apps.accounts.models import User
+from apps.catalog.models import dimensions_for
 from apps.generations.models import Generation
 from tests.browser import chromium
 
@@ -73,3 +74,40 @@ def test_editing_seed_never_eats_the_generate_click(live, page):
     page.wait_for_timeout(300)  # nothing else lands
     assert sorted(Generation.objects.filter(owner=user).values_list("seed", flat=True)) == ["42", "7"]
     page.screenshot(path=f"{SCREENSHOTS}-generate.png", full_page=True)
+
+
+def test_sizes_follow_the_aspect_ratio_and_fixed_fields_stop_being_highlighted(live, page):
+    sign_up(page, live.base_url)
+    page.select_option("#id_tier", "standard")
+    size = page.locator("#id_tier option:checked")
+    expect(size).to_contain_text("1024×1024")
+    page.locator("label.ratio", has_text="16:9").click()
+    width, height = dimensions_for(aspect_ratio="16:9", area=1024 * 1024)
+    expect(size).to_contain_text(f"{width}×{height}")
+    expect(size).not_to_contain_text("1024×1024")
+
+    page.get_by_role("button", name="Generate").click()  # no prompt yet
+    banner = page.locator("#generate-form .error.banner")
+    expect(banner).to_have_text("Please check the highlighted fields.")
+    expect(page.locator(".field.invalid")).to_have_count(1)
+    # The answer keeps the chosen ratio, and the sizes still agree with it.
+    expect(page.locator("input[name=aspect_ratio][value='16:9']")).to_be_checked()
+    expect(size).to_contain_text(f"{width}×{height}")
+
+    page.fill("#id_prompt", "a quiet harbour")
+    expect(banner).to_have_count(0)
+    expect(page.locator(".field.invalid")).to_have_count(0)
+    expect(page.locator(".field-errors")).to_have_count(0)
+
+    page.fill("#id_seed", "twelve")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator(".field.invalid[data-field=seed]")).to_have_count(1)
+    expect(banner).to_be_visible()
+    page.fill("#id_seed", "twelve1")
+    expect(banner).to_be_visible()  # still not a number
+    page.fill("#id_seed", "12")
+    expect(banner).to_have_count(0)
+    expect(page.locator(".field.invalid")).to_have_count(0)
+    page.get_by_role("button", name="Generate").click()
+    expect(page.locator("#recent article.card")).to_have_count(1)
+    expect(banner).to_have_count(0)
