@@ -104,7 +104,7 @@ def generation_create_view(request):
         try:
             generation = services.generation_create(user=request.user, model_slug=fields.pop("model"), **fields)
         except ApplicationError as exc:
-            error = exc.message
+            error = exc
             if field := exc.extra.get("field"):
                 field_errors[field] = exc.message
     else:
