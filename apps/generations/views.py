@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.adapters import WELCOME_SESSION_KEY
 from apps.catalog import pricing
 from apps.catalog.models import dimensions_for
 from apps.catalog.selectors import catalog_model_availability, catalog_model_list
@@ -72,11 +73,21 @@ def _generate_context(request, *, data=None, error=None, field_errors=None):
     return context
 
 
+# Offered to a new account; a click fills the prompt.
+EXAMPLE_PROMPTS = (
+    "a red fox asleep in deep snow at dawn",
+    "a lighthouse on a cliff in a summer storm",
+    "a quiet harbour at night, lanterns on the water",
+)
+
+
 def home_view(request):
     if not request.user.is_authenticated:
         return render(request, "generations/landing.html")
     context = _generate_context(request)
     context["recent"] = selectors.generation_recent(user=request.user)
+    if request.session.pop(WELCOME_SESSION_KEY, False):
+        context["examples"] = EXAMPLE_PROMPTS
     return render(request, "generations/generate.html", context)
 
 

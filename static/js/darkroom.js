@@ -63,6 +63,44 @@
     if (event.target.matches && event.target.matches("[data-select-on-click]")) event.target.select();
   });
 
+  // A Copy button copies the field named by data-copy and says so.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) return;
+    var field = document.querySelector(button.dataset.copy);
+    if (!field) return;
+    function done() { button.textContent = "Copied"; }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () { field.select(); });
+    } else {
+      field.select();
+      if (document.execCommand("copy")) done();
+    }
+  });
+
+  // Example prompts fill the prompt field, ready to edit or generate.
+  document.addEventListener("click", function (event) {
+    var example = event.target.closest && event.target.closest("[data-example-prompt]");
+    var prompt = document.getElementById("id_prompt");
+    if (!example || !prompt) return;
+    prompt.value = example.dataset.examplePrompt;
+    prompt.dispatchEvent(new Event("input", { bubbles: true }));
+    prompt.focus();
+  });
+
+  // The account menu closes on Escape or a click elsewhere.
+  function closeMenus(except) {
+    document.querySelectorAll("details.account-menu[open]").forEach(function (menu) {
+      if (menu !== except) menu.removeAttribute("open");
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeMenus(event.target.closest && event.target.closest("details.account-menu"));
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") closeMenus(null);
+  });
+
   // The Size labels follow the aspect ratio picked (each option carries its size per ratio).
   document.addEventListener("change", function (event) {
     var target = event.target;

@@ -111,3 +111,39 @@ def test_sizes_follow_the_aspect_ratio_and_fixed_fields_stop_being_highlighted(l
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#recent article.card")).to_have_count(1)
     expect(banner).to_have_count(0)
+
+
+def test_a_new_account_is_welcomed_and_finds_its_way_around(live, page):
+    sign_up(page, live.base_url)
+    expect(page.locator(".messages")).to_have_count(0)  # no "Successfully signed in as …"
+    welcome = page.get_by_role("region", name="Welcome to Darkroom")
+    expect(welcome).to_contain_text("offline engine")
+    expect(welcome).to_contain_text("Hosted models")
+    examples = welcome.locator("[data-example-prompt]")
+    expect(examples).to_have_count(3)
+    examples.nth(1).click()
+    expect(page.locator("#id_prompt")).to_have_value("a lighthouse on a cliff in a summer storm")
+    expect(page.locator("#id_prompt")).to_be_focused()
+    page.screenshot(path=f"{SCREENSHOTS}-welcome.png", full_page=True)
+
+    page.reload()
+    expect(page.get_by_role("region", name="Welcome to Darkroom")).to_have_count(0)  # once only
+
+    account = page.locator("details.account-menu")
+    expect(account.get_by_role("link", name="API keys")).to_be_hidden()
+    account.locator("summary").click()
+    for name in ("Credits", "API keys", "Webhooks", "Password"):
+        expect(account.get_by_role("link", name=name)).to_be_visible()
+    expect(account.get_by_role("button", name="Log out")).to_be_visible()
+    page.screenshot(path=f"{SCREENSHOTS}-account-menu.png")
+    account.get_by_role("link", name="API keys").click()
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.fill("#id_name", "my script")
+    page.get_by_role("button", name="Create key").click()
+    secret = page.get_by_label("New API key").input_value()
+    copy = page.get_by_role("button", name="Copy")
+    copy.click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("() => navigator.clipboard.readText()") == secret
+
