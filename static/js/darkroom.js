@@ -88,6 +88,15 @@
     prompt.focus();
   });
 
+  // The menu button opens and closes the navigation on narrow screens.
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("[data-nav-toggle]");
+    if (!toggle) return;
+    var open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    document.getElementById(toggle.getAttribute("aria-controls")).classList.toggle("open", open);
+  });
+
   // The account menu closes on Escape or a click elsewhere.
   function closeMenus(except) {
     document.querySelectorAll("details.account-menu[open]").forEach(function (menu) {

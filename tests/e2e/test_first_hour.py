@@ -147,3 +147,40 @@ def test_a_new_account_is_welcomed_and_finds_its_way_around(live, page):
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     assert page.evaluate("() => navigator.clipboard.readText()") == secret
 
+
+FITS = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [...document.querySelectorAll('select, input, textarea, button')]
+    .filter(el => el.offsetParent !== null)
+    .map(el => [el.id || el.name || el.textContent.trim(), el.getBoundingClientRect()])
+    .filter(([, box]) => box.left < 0 || box.right > width + 0.5)
+    .map(([name, box]) => `${name}: ${Math.round(box.left)}..${Math.round(box.right)}`);
+  return {scroll: document.documentElement.scrollWidth, width, out};
+}"""
+
+
+def test_on_a_phone_the_navigation_folds_behind_a_menu_button(live, browser):
+    page = open_page(browser, width=390, height=844)
+    sign_up(page, live.base_url)
+    nav = page.get_by_role("navigation", name="Main")
+    menu = page.get_by_role("button", name="Menu")
+    expect(menu).to_be_visible()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(nav.get_by_role("link", name="My images")).to_be_hidden()
+    header = page.locator("header.topbar").bounding_box()
+    assert header["height"] < 80, f"the header takes {header['height']} px of the phone's height"
+    # Nothing sticks out sideways: the form's selects fit the screen.
+    page.select_option("#id_tier", "standard")
+    fits = page.evaluate(FITS)
+    assert fits["out"] == [] and fits["scroll"] <= fits["width"], fits
+    page.screenshot(path=f"{SCREENSHOTS}-phone.png", full_page=True)
+
+    menu.click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(nav.get_by_role("link", name="My images")).to_be_visible()
+    page.screenshot(path=f"{SCREENSHOTS}-phone-menu.png")
+    nav.get_by_role("link", name="My images").click()
+    page.wait_for_url(f"{live.base_url}/images/")
+    expect(page.get_by_role("button", name="Menu")).to_have_attribute("aria-expanded", "false")
+    page.context.close()
+    assert page.problems == [], page.problems
