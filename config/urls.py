@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.core.metrics import metrics_view
-from apps.core.views import favicon_view, file_view
+from apps.core.views import file_view
 from apps.generations.views import healthz_view
 from apps.openai_compat.api import openai_api
 from apps.providers.views import provider_webhook_view
@@ -27,7 +27,6 @@ urlpatterns = [
     path("files/<str:token>", file_view, name="file"),
     path("webhooks/providers/<slug:provider>/", provider_webhook_view, name="provider_webhook"),
     path("healthz", healthz_view, name="healthz"),
-    path("favicon.ico", favicon_view),
     path("metrics", metrics_view, name="metrics"),
     path("workflows/", include("apps.workflows.urls")),
     path("", include("apps.media.urls")),

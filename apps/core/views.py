@@ -4,8 +4,6 @@ import re
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect
-from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 from .files import signed_file_path
@@ -56,9 +54,3 @@ def _range_response(request, path: str, content_type: str) -> HttpResponse | Non
     response = HttpResponse(content, status=206, content_type=content_type)
     response["Content-Range"] = f"bytes {start}-{end}/{size}"
     return response
-
-
-@require_GET
-def favicon_view(request):
-    """Pages without our <link rel="icon"> (the admin, allauth's) make browsers ask for /favicon.ico."""
-    return redirect(static("favicon.svg"), permanent=True)
