@@ -72,3 +72,14 @@ def test_not_enough_credits_links_to_the_credits_page(browser, user):
     assert ('This needs 2 credits and your balance is 1. <a href="/credits/">Get credits</a></p>') in page
     page = browser.post("/batches/", {"model": "offline-sketch", "prompts": "one\ntwo"}).content.decode()
     assert '<a href="/credits/">Get credits</a>' in page
+
+
+def test_a_workflow_step_stopped_for_credits_links_to_the_credits_page(db):
+    from django.template.loader import render_to_string
+
+    from apps.workflows.models import NodeRun, WorkflowRun
+
+    node = NodeRun(node_id="draw", status="failed", error_code="insufficient_credits",
+                   error_message="This needs 3 credits and your balance is 1.")
+    html = render_to_string("workflows/_node.html", {"node": node, "run": WorkflowRun(), "label": "Draw"})
+    assert 'This needs 3 credits and your balance is 1. <a href="/credits/">Get credits</a></p>' in html
