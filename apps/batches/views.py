@@ -44,7 +44,7 @@ def batches_view(request):
             batch = services.batch_create(user=request.user, items=items, source=source,
                                           name=request.POST.get("name", ""))
         except ApplicationError as exc:
-            error = exc.message
+            error = exc
         else:
             return redirect("batches:detail", batch_id=batch.pk)
     context = {

@@ -18,7 +18,8 @@ class ApplicationErrorMiddleware:
 
     def process_exception(self, request, exception):
         if isinstance(exception, ApplicationError) and not request.path.startswith("/api/"):
-            return render(request, "error.html", {"message": exception.message}, status=exception.http_status)
+            return render(request, "error.html", {"message": exception.message, "error": exception},
+                          status=exception.http_status)
         return None
 
 

@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
@@ -35,6 +36,50 @@ def credits_ledger_page(*, user, cursor: str | None = None, limit: int = 25) -> 
     """The user's own ledger, newest first, with what each entry paid for."""
     entries = LedgerEntry.objects.filter(user=user).select_related("generation__catalog_model", "purchase__package")
     return keyset_page(entries, cursor=cursor, limit=limit)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One line of the credits history: a ledger entry, or a generation's hold with its settlement
+    folded in, so a job reads as what it finally cost."""
+
+    entry: LedgerEntry
+    amount: int
+    settled: str | None = None  # "capture" or "release" once a generation's hold is settled
+
+    @property
+    def kind(self) -> str:
+        return self.entry.kind
+
+    @property
+    def spent(self) -> int:
+        return -self.amount
+
+
+_SETTLEMENTS = (LedgerEntry.Kind.CAPTURE, LedgerEntry.Kind.RELEASE)
+
+
+def credits_history_page(*, user, cursor: str | None = None, limit: int = 25) -> Page[HistoryRow]:
+    """The user's history, newest first, one row per job: a generation's capture or release is
+    shown on its hold's row (paged by the hold), with the amount it finally cost."""
+    entries = (
+        LedgerEntry.objects.filter(user=user)
+        .exclude(kind__in=_SETTLEMENTS, generation__isnull=False)
+        .select_related("generation__catalog_model", "purchase__package")
+    )
+    page = keyset_page(entries, cursor=cursor, limit=limit)
+    held = [e.generation_id for e in page.items if e.kind == LedgerEntry.Kind.RESERVE and e.generation_id]
+    settlements = {
+        e.generation_id: e for e in LedgerEntry.objects.filter(user=user, generation_id__in=held, kind__in=_SETTLEMENTS)
+    }
+    rows = []
+    for entry in page.items:
+        settlement = settlements.get(entry.generation_id) if entry.kind == LedgerEntry.Kind.RESERVE else None
+        rows.append(HistoryRow(
+            entry=entry, amount=entry.amount + (settlement.amount if settlement else 0),
+            settled=settlement.kind if settlement else None,
+        ))
+    return Page(items=rows, next_cursor=page.next_cursor)
 
 
 def credits_packages_for_sale() -> QuerySet[CreditPackage]:

@@ -20,7 +20,7 @@ def credits_view(request):
         "balance_low": selectors.credits_balance_is_low(balance=balance),
         "packages": selectors.credits_packages_for_sale(),
         "purchases_enabled": selectors.credits_purchases_enabled(),
-        "page": selectors.credits_ledger_page(user=request.user, cursor=request.GET.get("before") or None),
+        "page": selectors.credits_history_page(user=request.user, cursor=request.GET.get("before") or None),
         "checkout_canceled": request.GET.get("checkout") == "canceled",
     }
     return render(request, "credits/credits.html", context)

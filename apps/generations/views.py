@@ -1,10 +1,13 @@
 """HTML views: read the request, call a selector or a service, render. No rules here."""
 
+import json
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.adapters import WELCOME_SESSION_KEY
 from apps.catalog import pricing
 from apps.catalog.models import dimensions_for
 from apps.catalog.selectors import catalog_model_availability, catalog_model_list
@@ -35,6 +38,13 @@ def _quote(selected, data) -> int | None:
         return pricing.quote(catalog_model=selected, tier=None, num_images=1)
 
 
+def _sizes_by_ratio(selected, area) -> str:
+    """A tier's pixel size for each aspect ratio, so its label follows the ratio picked in the browser."""
+    return json.dumps({
+        r: "{}×{}".format(*dimensions_for(aspect_ratio=r, area=area)) for r in selected.aspect_ratios
+    }, ensure_ascii=False)
+
+
 def _generate_context(request, *, data=None, error=None, field_errors=None):
     data = data or {}
     models, selected = _picker(data.get("model"))
@@ -55,11 +65,20 @@ def _generate_context(request, *, data=None, error=None, field_errors=None):
             counts=range(1, selected.max_images + 1),
             ratios=[(r, *dimensions_for(aspect_ratio=r, area=tier["area"])) for r in selected.aspect_ratios],
             tiers=[
-                {**t, **dict(zip(("width", "height"), dimensions_for(aspect_ratio=ratio, area=t["area"])))}
+                {**t, **dict(zip(("width", "height"), dimensions_for(aspect_ratio=ratio, area=t["area"]))),
+                 "sizes": _sizes_by_ratio(selected, t["area"])}
                 for t in selected.tiers
             ],
         )
     return context
+
+
+# Offered to a new account; a click fills the prompt.
+EXAMPLE_PROMPTS = (
+    "a red fox asleep in deep snow at dawn",
+    "a lighthouse on a cliff in a summer storm",
+    "a quiet harbour at night, lanterns on the water",
+)
 
 
 def home_view(request):
@@ -67,6 +86,8 @@ def home_view(request):
         return render(request, "generations/landing.html")
     context = _generate_context(request)
     context["recent"] = selectors.generation_recent(user=request.user)
+    if request.session.pop(WELCOME_SESSION_KEY, False):
+        context["examples"] = EXAMPLE_PROMPTS
     return render(request, "generations/generate.html", context)
 
 
@@ -94,7 +115,7 @@ def generation_create_view(request):
         try:
             generation = services.generation_create(user=request.user, model_slug=fields.pop("model"), **fields)
         except ApplicationError as exc:
-            error = exc.message
+            error = exc
             if field := exc.extra.get("field"):
                 field_errors[field] = exc.message
     else:

@@ -97,7 +97,7 @@ def operation_apply_view(request, upload_id, operation):
         if exc.http_status == 404 or not is_htmx(request):
             raise
         # htmx swaps 2xx answers only; the message lands in the operations panel.
-        return render(request, "media/_operation_error.html", {"error": exc.message})
+        return render(request, "media/_operation_error.html", {"error": exc})
     url = reverse("media:edit", kwargs={"upload_id": result.id})
     if is_htmx(request):
         response = HttpResponse(status=204)

@@ -112,7 +112,7 @@ def run_start_view(request, workflow_id):
         run = services.run_start(user=request.user, workflow_id=workflow.pk, inputs=inputs,
                                  force_rerun=request.POST.get("force_rerun") == "on")
     except ApplicationError as exc:
-        context = _detail_context(request, workflow, error=exc.message, errors=getattr(exc, "errors", None),
+        context = _detail_context(request, workflow, error=exc, errors=getattr(exc, "errors", None),
                                   data=request.POST)
         return render(request, "workflows/detail.html", context, status=exc.http_status)
     return redirect("workflows:run", run_id=run.pk)

@@ -89,7 +89,7 @@ def credits_capture(*, generation) -> LedgerEntry | None:
     return entry_post(
         user=generation.owner, kind=LedgerEntry.Kind.CAPTURE, amount=0,
         idempotency_key=f"generation:{generation.pk}:capture", generation=generation,
-        memo=f"Charged {generation.quoted_credits} credits",
+        memo=f"Charged {generation.quoted_credits} credit{'s' if generation.quoted_credits != 1 else ''}",
     )
 
 
