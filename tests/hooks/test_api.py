@@ -48,3 +48,16 @@ def test_manage_endpoints_and_send_a_test_event_through_the_api(api, user, other
 def test_unknown_events_are_a_422(api, receiver):
     response = api.post("/webhooks", {"url": receiver.url, "events": ["generation.progress"]})
     assert (response.status_code, response.json()["code"]) == (422, "invalid_request")
+
+
+@pytest.mark.parametrize("url", [
+    "https://example.com:99999/hook", "https://example.com:port/hook", "https://example.com:-1/x",
+    "https://[93.184.215.14]/hook", "http://[127.0.0.1]:80/x", "https://[::1/x",
+])
+def test_a_url_with_a_bad_port_or_a_bracketed_ipv4_host_is_a_clear_422(api, url, settings):
+    for allow_private in (True, False):
+        settings.WEBHOOKS_ALLOW_PRIVATE = allow_private
+        response = api.post("/webhooks", {"url": url, "events": ["batch.finished"]})
+        assert response.status_code in (400, 422), (url, response.status_code, response.content[:200])
+        assert response.json()["code"] in ("webhook_url_not_allowed", "invalid_request"), response.json()
+    assert WebhookEndpoint.objects.count() == 0
