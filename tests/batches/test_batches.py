@@ -253,3 +253,21 @@ def test_the_batches_page_takes_a_csv_file_and_shows_progress(user, other_user):
     assert stranger.login(email=other_user.email, password=PASSWORD)
     assert stranger.get(f"/batches/{batch.pk}/").status_code == 404
     assert stranger.get(f"/batches/{batch.pk}/download/").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", [
+    "prompt\n" + "x" * 200_000 + "\n",  # a cell over the csv module's field limit
+    "p" * 200_000 + ",prompt\nkite,kite\n",  # in the header
+    'prompt\n"a kite\n' + "y" * 140_000,  # a quote left open to the end
+])
+def test_a_csv_the_csv_module_cannot_read_is_a_clear_refusal(api, user, text):
+    response = api.post("/batches", {"model": "offline-sketch", "csv": text})
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_batch"), response.content[:300]
+    assert "can't be read" in response.json()["detail"]
+    client = Client()
+    assert client.login(email=user.email, password=PASSWORD)
+    upload = SimpleUploadedFile("prompts.csv", text.encode(), content_type="text/csv")
+    page = client.post("/batches/", {"model": "offline-sketch", "csv_file": upload})
+    assert page.status_code == 422 and b"can&#x27;t be read" in page.content
+    assert Batch.objects.count() == 0
