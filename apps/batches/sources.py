@@ -24,6 +24,8 @@ def _limit(items: list[dict]) -> list[dict]:
 def _typed(field: str, value, where: str):
     if field in INTEGER_FIELDS and value not in (None, ""):
         try:
+            if isinstance(value, bool | float):  # int() would take true as 1 and 2.7 as 2
+                raise TypeError
             return int(value)
         except (TypeError, ValueError):
             raise BatchInvalidError(f"{where}: {field} must be a whole number, not {value!r}.") from None

@@ -271,3 +271,33 @@ def test_a_csv_the_csv_module_cannot_read_is_a_clear_refusal(api, user, text):
     page = client.post("/batches/", {"model": "offline-sketch", "csv_file": upload})
     assert page.status_code == 422 and b"can&#x27;t be read" in page.content
     assert Batch.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_manifest_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(user):
+    from apps.batches.download import _entries
+
+    prompts = ['=HYPERLINK("http://x.invalid","click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
+               "a plain lighthouse"]
+    batch = services.batch_create(user=user, items=[{"model": "offline-sketch", "prompt": p} for p in prompts],
+                                  source="prompts")
+    _, manifest = _entries(batch)
+    rows = list(csv.reader(io.StringIO(manifest.decode())))
+    assert [row[3] for row in rows[1:]] == [
+        '\'=HYPERLINK("http://x.invalid","click")', "'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)",
+        "a plain lighthouse",
+    ]
+    assert [row[0] for row in rows[1:]] == ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [
+    {"model": "offline-sketch", "prompts": ["a kite"], "num_images": True},
+    {"model": "offline-sketch", "prompt": "a kite", "sweep": [[{"field": "num_images", "values": [True, 2]}]]},
+    {"model": "offline-sketch", "prompts": ["a kite"], "seed": False},
+])
+def test_a_boolean_where_a_number_goes_is_refused(api, body):
+    response = api.post("/batches", body)
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_request"), response.content
+    assert "not true or false" in response.json()["detail"]
+    assert Batch.objects.count() == 0
