@@ -601,3 +601,16 @@ CELERY_BEAT_SCHEDULE["workflows-reap-stuck"] = {
 # The largest request body the server reads at all (a photo and its mask in one upload, and room
 # for the form around them); a larger one is refused with 413 as it arrives (apps/core/body_limit.py).
 REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2 * MEDIA_MAX_UPLOAD_BYTES + 1024 * 1024)
+
+# ---------------------------------------------------------------- abuse limits (hardening)
+# Most API keys (not revoked) and webhook endpoints one person may hold; creating one more is a 409.
+API_KEYS_MAX_PER_USER = env_int("API_KEYS_MAX_PER_USER", 20)
+WEBHOOK_ENDPOINTS_MAX_PER_USER = env_int("WEBHOOK_ENDPOINTS_MAX_PER_USER", 20)
+# Rate limits (allauth's login, sign-up and password-reset limits among them) are counted in the
+# default cache: Redis when REDIS_URL is set, so every web process shares one count and a restart
+# resets nothing. The embedded mode, one process, keeps its in-memory cache.
+if REDIS_URL:
+    CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                         "KEY_PREFIX": "darkroom-limits"}
+# Sign-ups per IP address (allauth's default is 20 a minute); each pays the sign-up grant.
+ACCOUNT_RATE_LIMITS = {"signup": env("ACCOUNT_SIGNUP_RATE_LIMIT", "5/10m/ip,20/d/ip")}
