@@ -66,6 +66,10 @@ class ApiErrorBodyMiddleware:
 # Text no field can hold: NUL (PostgreSQL can neither store nor look it up) and a lone UTF-16
 # surrogate half (not a character: it can't be encoded as UTF-8, so it fails wherever it is written).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NUL = re.compile("\x00")
+# URL prefixes whose views refuse lone surrogates themselves, naming the field (OpenAI's error body
+# has a `param`); NUL is still refused here for them. Apps add theirs in AppConfig.ready().
+OWN_SURROGATE_CHECKS: set[str] = set()
 _JSON_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|\x00")
 # JSON nested deeper than this is refused before anything parses it: Python's parser (and every walk
 # over the result) recurses per level, and 1,000 levels exhaust the interpreter's stack. Real bodies
@@ -76,13 +80,23 @@ _NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 _EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
 
 
-def _has_unstorable(value) -> bool:
+def error_response(request, status: int, detail: str, code: str) -> HttpResponse:
+    """A refusal before any view: the API's error body under an API (or for a JSON request), else
+    the error page."""
+    prefix = next((p for p in API_ERROR_BODIES if request.path.startswith(p)), None)
+    if prefix or request.content_type == "application/json":
+        body = (API_ERROR_BODIES[prefix] if prefix else _detail_code_body)(status, detail, code)
+        return HttpResponse(json.dumps(body), status=status, content_type="application/json; charset=utf-8")
+    return render(request, "error.html", {"message": detail}, status=status)
+
+
+def _has_unstorable(value, pattern: re.Pattern = _UNSTORABLE) -> bool:
     if isinstance(value, str):
-        return _UNSTORABLE.search(value) is not None
+        return pattern.search(value) is not None
     if isinstance(value, dict):
-        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items())
+        return any(_has_unstorable(k, pattern) or _has_unstorable(v, pattern) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_unstorable(v) for v in value)
+        return any(_has_unstorable(v, pattern) for v in value)
     return False
 
 
@@ -123,11 +137,7 @@ class NulCharacterMiddleware:
         return self.get_response(request)
 
     def _refuse(self, request, detail: str, code: str):
-        prefix = next((p for p in API_ERROR_BODIES if request.path.startswith(p)), None)
-        if prefix or request.content_type == "application/json":
-            body = (API_ERROR_BODIES[prefix] if prefix else _detail_code_body)(400, detail, code)
-            return HttpResponse(json.dumps(body), status=400, content_type="application/json; charset=utf-8")
-        return render(request, "error.html", {"message": detail}, status=400)
+        return error_response(request, 400, detail, code)
 
     @staticmethod
     def _json_body(request) -> bytes | None:
@@ -143,7 +153,8 @@ class NulCharacterMiddleware:
             return None
 
     def _found(self, request, body: bytes | None) -> bool:
-        if "\x00" in request.META.get("QUERY_STRING", "") or _has_unstorable(dict(request.GET.lists())):
+        pattern = _NUL if request.path.startswith(tuple(OWN_SURROGATE_CHECKS)) else _UNSTORABLE
+        if "\x00" in request.META.get("QUERY_STRING", "") or _has_unstorable(dict(request.GET.lists()), pattern):
             return True
         if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return False
@@ -152,7 +163,7 @@ class NulCharacterMiddleware:
             if not _JSON_UNSTORABLE_ESCAPE.search(body):
                 return False
             try:
-                return _has_unstorable(json.loads(body))
+                return _has_unstorable(json.loads(body), pattern)
             except ValueError:
                 return False  # not JSON: the view answers that
         # Forms: urlencoded bodies are in memory anyway; multipart only outside the APIs, which read
@@ -165,5 +176,5 @@ class NulCharacterMiddleware:
                 names = [f.name or "" for files in request.FILES.lists() for f in files[1]]
             except Exception:  # noqa: BLE001 — a malformed body: Django's own parsing answers 400 in the view
                 return False
-            return _has_unstorable(fields) or _has_unstorable(names)
+            return _has_unstorable(fields, pattern) or _has_unstorable(names, pattern)
         return False

@@ -614,3 +614,6 @@ if REDIS_URL:
                          "KEY_PREFIX": "darkroom-limits"}
 # Sign-ups per IP address (allauth's default is 20 a minute); each pays the sign-up grant.
 ACCOUNT_RATE_LIMITS = {"signup": env("ACCOUNT_SIGNUP_RATE_LIMIT", "5/10m/ip,20/d/ip")}
+# Multipart bodies parsed only where files are taken, and read before CSRF or the text checks do.
+MIDDLEWARE.insert(MIDDLEWARE.index("apps.core.middleware.NulCharacterMiddleware"),
+                  "apps.core.body_limit.MultipartBodyMiddleware")
