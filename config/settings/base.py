@@ -602,7 +602,7 @@ CELERY_BEAT_SCHEDULE["workflows-reap-stuck"] = {
 # for the form around them); a larger one is refused with 413 as it arrives (apps/core/body_limit.py).
 REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2 * MEDIA_MAX_UPLOAD_BYTES + 1024 * 1024)
 
-# ---------------------------------------------------------------- abuse limits (hardening)
+# ---------------------------------------------------------------- hardening (abuse limits, request bodies)
 # Most API keys (not revoked) and webhook endpoints one person may hold; creating one more is a 409.
 API_KEYS_MAX_PER_USER = env_int("API_KEYS_MAX_PER_USER", 20)
 WEBHOOK_ENDPOINTS_MAX_PER_USER = env_int("WEBHOOK_ENDPOINTS_MAX_PER_USER", 20)
