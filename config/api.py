@@ -2,7 +2,9 @@
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
@@ -51,6 +53,14 @@ def _status_detail_code(exc: Exception) -> tuple[int, str, str]:
         return 401, "Send a valid API key as 'Authorization: Bearer <key>'.", "unauthenticated"
     if isinstance(exc, Http404):
         return 404, "Not found.", "not_found"
+    # Django's own request parsing: its limits (DATA_UPLOAD_MAX_MEMORY_SIZE, field and file counts)
+    # and bodies it can't read (a multipart body without its boundary, a part header over 1 KB, bad base64).
+    if isinstance(exc, RequestDataTooBig):
+        return 413, "The request body is too large.", "payload_too_large"
+    if isinstance(exc, SuspiciousOperation):
+        return 400, "The request body was refused: too many fields or files.", "invalid_request"
+    if isinstance(exc, MultiPartParserError):
+        return 400, "The multipart body could not be read.", "invalid_multipart"
     if isinstance(exc, HttpError):
         code = {400: "invalid_request", 405: "method_not_allowed", 429: "rate_limited"}.get(exc.status_code, "http_error")
         return exc.status_code, str(exc), code
@@ -69,7 +79,8 @@ def api_error(request, exc: Exception):
 
 
 # Registered for each class django-ninja has a default handler for, so none of those answers instead.
-for _error_class in (ApplicationError, ValidationError, AuthenticationError, Http404, HttpError, Exception):
+for _error_class in (ApplicationError, ValidationError, AuthenticationError, Http404, HttpError, SuspiciousOperation,
+                     MultiPartParserError, Exception):
     api.add_exception_handler(_error_class, api_error)
 
 # Idempotency-Key on every POST (apps/core/idempotency.py).

@@ -3,10 +3,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.exceptions import ApplicationError, NotFoundError
+from apps.core.exceptions import ApplicationError, ConflictError, NotFoundError
 from apps.credits import services as credits_services
 
 from .models import ApiKey, User
@@ -27,8 +28,15 @@ def api_key_hash(secret: str) -> str:
 
 
 @transaction.atomic
-def user_signup_complete(*, user: User) -> None:
-    """Everything a new account gets: its credit account and the sign-up grant."""
+def user_signup_complete(*, user: User, email_verified: bool = True) -> None:
+    """Everything a new account gets: the sign-up grant — once its email address is verified, when
+    sign-up asks for that (else every throwaway address would be paid credits)."""
+    if email_verified:
+        credits_services.credits_grant_signup(user=user)
+
+
+def user_email_verified(*, user: User) -> None:
+    """An address of `user` was confirmed: the sign-up grant, if not paid yet (its ledger key is per user)."""
     credits_services.credits_grant_signup(user=user)
 
 
@@ -44,9 +52,14 @@ def api_key_create(*, user: User, name: str) -> IssuedApiKey:
     if not name:
         raise ApplicationError("Give the key a name so you can recognise it later.", code="invalid_name")
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = ApiKey.objects.create(
-        user=user, name=name[:100], prefix=secret[:10], key_hash=api_key_hash(secret)
-    )
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()  # concurrent creates count one at a time
+        if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= settings.API_KEYS_MAX_PER_USER:
+            raise ConflictError(f"You can have at most {settings.API_KEYS_MAX_PER_USER} API keys: revoke one "
+                                "you no longer use first.", code="too_many_api_keys")
+        api_key = ApiKey.objects.create(
+            user=user, name=name[:100], prefix=secret[:10], key_hash=api_key_hash(secret)
+        )
     return IssuedApiKey(api_key=api_key, secret=secret)
 
 

@@ -6,6 +6,7 @@ from uuid import UUID
 from django.http import StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
+from apps.core.schemas import Integer
 from apps.generations.schemas import GenerationOut, generation_out
 
 from . import selectors, services, sources
@@ -20,7 +21,7 @@ SweepField = Literal[sources.FIELDS]  # type: ignore[valid-type]
 
 class SweepEntry(Schema):
     field: SweepField
-    values: list[str | int] = Field(min_length=1, max_length=1000)
+    values: list[str | Integer] = Field(min_length=1, max_length=1000)
 
 
 class BatchIn(Schema):
@@ -30,8 +31,8 @@ class BatchIn(Schema):
     negative_prompt: str = Field("", max_length=2000)
     aspect_ratio: str | None = None
     tier: str | None = None
-    num_images: int = Field(1, ge=1, le=16)
-    seed: str | int | None = None
+    num_images: Integer = Field(1, ge=1, le=16)
+    seed: str | Integer | None = None
     prompts: list[str] | None = Field(None, max_length=10000, description="One generation per prompt.")
     csv: str | None = Field(
         None, max_length=2_000_000,

@@ -14,3 +14,6 @@ class BatchesConfig(AppConfig):
         events.subscribe(events.GenerationFinished, batch_generation_finished)
         events.subscribe(events.BatchProgressed, batch_publish)
         events.subscribe(events.BatchFinished, batch_publish)
+        from apps.core.body_limit import file_routes_add
+
+        file_routes_add("batches:batches")  # the CSV file

@@ -41,6 +41,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "image"
 
 
+# A spreadsheet opening the manifest runs a cell starting with one of these as a formula
+# (=HYPERLINK(…), +cmd|…): such text cells get a leading apostrophe, which shows them as text (OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def _entries(batch: Batch) -> tuple[list[tuple[str, str]], bytes]:
     """(zip name, storage path) of every image, and the manifest CSV."""
     manifest = io.StringIO()
@@ -55,9 +64,11 @@ def _entries(batch: Batch) -> tuple[list[tuple[str, str]], bytes]:
             name = f"{item.index + 1:04d}-{_slug(generation.prompt)}-{image.index + 1}.{extension}"
             entries.append((name, image.file))
             names.append(name)
-        writer.writerow([item.index + 1, generation.status, generation.catalog_model.slug, generation.prompt,
-                         generation.params.get("aspect_ratio", ""), generation.params.get("tier", ""),
-                         generation.seed, " ".join(names)])
+        writer.writerow([_cell(value) for value in (
+            item.index + 1, generation.status, generation.catalog_model.slug, generation.prompt,
+            generation.params.get("aspect_ratio", ""), generation.params.get("tier", ""), generation.seed,
+            " ".join(names),
+        )])
     return entries, manifest.getvalue().encode()
 
 

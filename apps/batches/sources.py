@@ -24,6 +24,8 @@ def _limit(items: list[dict]) -> list[dict]:
 def _typed(field: str, value, where: str):
     if field in INTEGER_FIELDS and value not in (None, ""):
         try:
+            if isinstance(value, bool | float):  # int() would take true as 1 and 2.7 as 2
+                raise TypeError
             return int(value)
         except (TypeError, ValueError):
             raise BatchInvalidError(f"{where}: {field} must be a whole number, not {value!r}.") from None
@@ -40,6 +42,15 @@ def items_from_csv(text: str, base: dict) -> list[dict]:
     if "\x00" in text:  # a binary file, or text no database column can hold
         raise BatchInvalidError("The CSV can't contain NUL characters: is it a text file?")
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        items = _csv_items(reader, base)
+    except csv.Error:  # a cell over the csv module's field limit, a NUL, broken quoting
+        raise BatchInvalidError(f"Line {reader.line_num + 1} of the CSV can't be read: is a cell far too long "
+                                "or a quote left open?") from None
+    return _limit(items)
+
+
+def _csv_items(reader: csv.DictReader, base: dict) -> list[dict]:
     columns = [c.strip() for c in (reader.fieldnames or [])]
     if "prompt" not in columns:
         raise BatchInvalidError("The CSV needs a header row with a `prompt` column.")
@@ -62,7 +73,7 @@ def items_from_csv(text: str, base: dict) -> list[dict]:
         if not str(item.get("prompt", "")).strip():
             raise BatchInvalidError(f"Line {line} has no prompt.")
         items.append(item)
-    return _limit(items)
+    return items
 
 
 def items_from_sweep(groups: list[list[dict]], base: dict) -> list[dict]:

@@ -1,4 +1,5 @@
-"""A cap on the size of request bodies, enforced by the web server before any of it is kept.
+"""A cap on the size of request bodies, enforced by the web server before any of it is kept, and
+multipart parsing only where it is worth it.
 
 daphne (through Twisted) reads a whole request body — into memory or a temporary file — before the
 application sees the request, so Django's own limits (DATA_UPLOAD_MAX_MEMORY_SIZE, the upload
@@ -12,6 +13,10 @@ connection is closed so the rest is never read. Installed by config/asgi.py when
 import json
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.files.uploadhandler import FileUploadHandler, SkipFile
+from django.http.multipartparser import MultiPartParserError
+from django.urls import Resolver404, resolve
 
 TOO_LARGE_BODY = json.dumps({
     "detail": "The request is too large.", "code": "payload_too_large",
@@ -63,5 +68,78 @@ def daphne_body_limit_install() -> bool:
         return process(self)
 
     WebRequest.gotLength, WebRequest.handleContentChunk, WebRequest.process = gotLength, handleContentChunk, guarded_process
+    # Twisted parses every form POST into request.args before daphne sees it — a multipart body with
+    # the email package, at ~12× its size in memory, and a bad one answered with a bare 400. daphne
+    # never reads request.args (the application gets the raw body), so Twisted must not parse at all.
+    init = WebRequest.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self._parsePOSTFormSubmission = False
+
+    WebRequest.__init__ = __init__
     WebRequest._body_limit_installed = True
     return True
+
+
+# ---------------------------------------------------------------- multipart bodies in Django
+# View names ("namespace:name") whose requests may carry files; apps add theirs in AppConfig.ready().
+FILE_ROUTES: set[str] = set()
+
+
+def file_routes_add(*view_names: str) -> None:
+    FILE_ROUTES.update(view_names)
+
+
+class _NoFiles(FileUploadHandler):
+    """Where no file is expected, a file part is skipped as it streams: never kept anywhere."""
+
+    chunk_size = 64 * 1024
+
+    def new_file(self, *args, **kwargs):
+        raise SkipFile()
+
+    def receive_data_chunk(self, raw_data, start):
+        return None
+
+    def file_complete(self, file_size):
+        return None
+
+
+class MultipartBodyMiddleware:
+    """Multipart bodies cost what they are worth. On a route that takes no files, a multipart body
+    is at most DATA_UPLOAD_MAX_MEMORY_SIZE (refused from its Content-Length, unread) and its file
+    parts are skipped; on any route, a body Django can't parse (no or wrong boundary, a part header
+    over 1 KB, bad base64, too many fields) is our error answer, not a bare 400. Installed before
+    every middleware that reads request.POST (CSRF, the text checks)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method not in ("POST", "PUT", "PATCH") or request.content_type != "multipart/form-data":
+            return self.get_response(request)
+        from .middleware import API_ERROR_BODIES, error_response
+
+        try:
+            takes_files = resolve(request.path_info).view_name in FILE_ROUTES
+        except Resolver404:
+            takes_files = False
+        if not takes_files:
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                return error_response(request, 413, "The request is too large.", "payload_too_large")
+            request.upload_handlers = [_NoFiles(request)]
+        if request.path.startswith(tuple(API_ERROR_BODIES)):
+            return self.get_response(request)  # the APIs read their own bodies and map these errors
+        try:
+            request.POST  # noqa: B018 — parsed now (and kept for the view), so a bad body is answered here
+        except RequestDataTooBig:
+            return error_response(request, 413, "The request is too large.", "payload_too_large")
+        except (MultiPartParserError, SuspiciousOperation):
+            return error_response(request, 400, "The form could not be read: send it again from the page.",
+                                  "invalid_multipart")
+        return self.get_response(request)

@@ -1,5 +1,6 @@
 import http
 import json
+import re
 
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -63,20 +64,63 @@ class ApiErrorBodyMiddleware:
         return replacement
 
 
-def _has_nul(value) -> bool:
+# Text no field can hold: NUL (PostgreSQL can neither store nor look it up) and a lone UTF-16
+# surrogate half (not a character: it can't be encoded as UTF-8, so it fails wherever it is written).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NUL = re.compile("\x00")
+# URL prefixes whose views refuse lone surrogates themselves, naming the field (OpenAI's error body
+# has a `param`); NUL is still refused here for them. Apps add theirs in AppConfig.ready().
+OWN_SURROGATE_CHECKS: set[str] = set()
+_JSON_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})|\x00")
+# JSON nested deeper than this is refused before anything parses it: Python's parser (and every walk
+# over the result) recurses per level, and 1,000 levels exhaust the interpreter's stack. Real bodies
+# (workflow graphs included) stay under ten.
+JSON_MAX_DEPTH = 64
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
+
+
+def error_response(request, status: int, detail: str, code: str) -> HttpResponse:
+    """A refusal before any view: the API's error body under an API (or for a JSON request), else
+    the error page."""
+    prefix = next((p for p in API_ERROR_BODIES if request.path.startswith(p)), None)
+    if prefix or request.content_type == "application/json":
+        body = (API_ERROR_BODIES[prefix] if prefix else _detail_code_body)(status, detail, code)
+        return HttpResponse(json.dumps(body), status=status, content_type="application/json; charset=utf-8")
+    return render(request, "error.html", {"message": detail}, status=status)
+
+
+def _has_unstorable(value, pattern: re.Pattern = _UNSTORABLE) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return pattern.search(value) is not None
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(_has_unstorable(k, pattern) or _has_unstorable(v, pattern) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(_has_unstorable(v, pattern) for v in value)
     return False
 
 
+def json_too_deep(body: bytes) -> bool:
+    """True if a JSON body nests more than JSON_MAX_DEPTH levels (or has brackets that never close),
+    found without parsing it: strings removed, then innermost bracket pairs, one level a pass."""
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    if brackets.count(b"[") + brackets.count(b"{") <= JSON_MAX_DEPTH:
+        return False
+    for _ in range(JSON_MAX_DEPTH):
+        brackets, removed = _EMPTY_PAIR.subn(b"", brackets)
+        if not brackets:
+            return False
+        if not removed:
+            break
+    return True
+
+
 class NulCharacterMiddleware:
-    """Refuses (400) text input holding a NUL character — in the query string, a form, an uploaded
-    file's name or a JSON body. It means nothing in any field, and PostgreSQL can neither store nor
-    look up text containing it (the driver raises, which would be a 500)."""
+    """Refuses (400), before any view or authentication, request text no view could handle: JSON
+    nested too deeply, and NUL characters or lone surrogates (e.g. "\\ud800") in the query string, a
+    form, an uploaded file's name or a JSON body. Refused here, no such text is ever stored, so no
+    saved object can later break the page that shows it."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -85,30 +129,42 @@ class NulCharacterMiddleware:
     EXEMPT_PREFIXES = ("/webhooks/providers/", "/stripe/")
 
     def __call__(self, request):
-        if not request.path.startswith(self.EXEMPT_PREFIXES) and self._found(request):
-            detail = "Text fields can't contain NUL (\\u0000) characters."
-            prefix = next((p for p in API_ERROR_BODIES if request.path.startswith(p)), None)
-            if prefix or request.content_type == "application/json":
-                body = (API_ERROR_BODIES[prefix] if prefix else _detail_code_body)(400, detail, "invalid_text")
-                return HttpResponse(json.dumps(body), status=400, content_type="application/json; charset=utf-8")
-            return render(request, "error.html", {"message": detail}, status=400)
+        body = self._json_body(request)
+        if body is not None and json_too_deep(body):
+            return self._refuse(request, "The JSON body is nested too deeply.", "invalid_json")
+        if not request.path.startswith(self.EXEMPT_PREFIXES) and self._found(request, body):
+            return self._refuse(request, "Text fields can't contain NUL (\\u0000) characters or lone surrogates "
+                                "(\\ud800–\\udfff).", "invalid_text")
         return self.get_response(request)
 
-    def _found(self, request) -> bool:
-        if "\x00" in request.META.get("QUERY_STRING", "") or _has_nul(dict(request.GET.lists())):
+    def _refuse(self, request, detail: str, code: str):
+        return error_response(request, 400, detail, code)
+
+    @staticmethod
+    def _json_body(request) -> bytes | None:
+        """The body, if it may be read as JSON (any type but forms: the APIs parse bodies as JSON
+        whatever they are labelled); None otherwise."""
+        if request.method not in ("POST", "PUT", "PATCH", "DELETE") or request.content_type in (
+            "application/x-www-form-urlencoded", "multipart/form-data"
+        ):
+            return None
+        try:
+            return request.body  # bounded by DATA_UPLOAD_MAX_MEMORY_SIZE; cached for the view
+        except Exception:  # noqa: BLE001 — too large or unreadable: the view answers that
+            return None
+
+    def _found(self, request, body: bytes | None) -> bool:
+        pattern = _NUL if request.path.startswith(tuple(OWN_SURROGATE_CHECKS)) else _UNSTORABLE
+        if "\x00" in request.META.get("QUERY_STRING", "") or _has_unstorable(dict(request.GET.lists()), pattern):
             return True
         if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return False
         content_type = request.content_type
-        if content_type == "application/json":
-            try:
-                body = request.body  # bounded by DATA_UPLOAD_MAX_MEMORY_SIZE; cached for the view
-            except Exception:  # noqa: BLE001 — too large or unreadable: the view answers that, as before
-                return False
-            if b"\\u0000" not in body.lower() and b"\x00" not in body:
+        if body is not None:
+            if not _JSON_UNSTORABLE_ESCAPE.search(body):
                 return False
             try:
-                return _has_nul(json.loads(body))
+                return _has_unstorable(json.loads(body), pattern)
             except ValueError:
                 return False  # not JSON: the view answers that
         # Forms: urlencoded bodies are in memory anyway; multipart only outside the APIs, which read
@@ -121,5 +177,5 @@ class NulCharacterMiddleware:
                 names = [f.name or "" for files in request.FILES.lists() for f in files[1]]
             except Exception:  # noqa: BLE001 — a malformed body: Django's own parsing answers 400 in the view
                 return False
-            return _has_nul(fields) or _has_nul(names)
+            return _has_unstorable(fields, pattern) or _has_unstorable(names, pattern)
         return False

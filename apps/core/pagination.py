@@ -4,7 +4,9 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from .exceptions import ApplicationError
 
@@ -38,6 +40,14 @@ def keyset_page(queryset: QuerySet, *, cursor: str | None, limit: int) -> Page:
     """Newest first. `queryset` must not be ordered yet."""
     if cursor:
         created_at, pk = decode_cursor(cursor)
+        # A cursor that decodes but was not made for this list (a word where an id goes, a time
+        # without a zone) is as invalid as one that doesn't decode: refuse it before it reaches SQL.
+        try:
+            pk = queryset.model._meta.pk.to_python(pk)
+        except (ValidationError, TypeError, ValueError):
+            raise InvalidCursorError() from None
+        if timezone.is_naive(created_at):
+            raise InvalidCursorError()
         # The redundant `created_at <= cursor` gives PostgreSQL a range to start the index scan at;
         # the OR alone is only a filter, which reads every row above the cursor (cost grows with depth).
         queryset = queryset.filter(

@@ -6,6 +6,8 @@ from uuid import UUID
 from django.conf import settings
 from ninja import Field, Query, Router, Schema, Status
 
+from apps.core.schemas import Integer, Number
+
 from . import selectors, services
 from .cards import cached_per_generation
 from .schemas import GenerationOut, generation_out
@@ -19,13 +21,13 @@ class GenerationIn(Schema):
     negative_prompt: str = Field("", max_length=2000, description="Only for models that support it.")
     aspect_ratio: str | None = Field(None, description="One of the model's aspect ratios; the first if omitted.")
     tier: str | None = Field(None, description="One of the model's size tiers; the first if omitted.")
-    num_images: int = Field(1, ge=1, le=16)
-    seed: str | int | None = Field(None, description="A whole number (sent as text if it exceeds 64-bit JSON ints).")
+    num_images: Integer = Field(1, ge=1, le=16)
+    seed: str | Integer | None = Field(None, description="A whole number (sent as text if it exceeds 64-bit JSON ints).")
     image_upload_id: UUID | None = Field(None, description="A photo from POST /uploads to start from (edit models).")
     mask_upload_id: UUID | None = Field(None, description="A mask upload of the photo's size: white is repainted.")
     reference_upload_ids: list[UUID] = Field(default_factory=list, max_length=4, description="Reference images.")
-    strength: float | None = Field(None, gt=0, le=1, description="Image-to-image: how far to move from the photo.")
-    duration_seconds: int | None = Field(
+    strength: Number | None = Field(None, gt=0, le=1, description="Image-to-image: how far to move from the photo.")
+    duration_seconds: Integer | None = Field(
         None, ge=1, le=60, description="Video models only: the clip's length in seconds (one the size tier offers).",
     )
 

@@ -60,6 +60,18 @@ def _model_field(kind: str = CatalogModel.Kind.IMAGE, capabilities: tuple[str, .
                  help="Tried first; the fallback models follow in order if it fails.")
 
 
+def _tier_errors(params: dict) -> dict[str, str]:
+    """A size tier the chosen model doesn't offer is refused on save (a fallback model that lacks it
+    takes its own first size when it runs)."""
+    tier = params.get("tier")
+    model = CatalogModel.objects.filter(slug=params.get("model") or "").first()
+    if not tier or model is None or model.tier(tier) is not None:
+        return {}
+    offered = ", ".join(t["key"] for t in model.tiers or [])
+    return {"tier": f"Size: “{tier}” is not one of this model's sizes ({offered})." if offered
+            else "Size: this model has no sizes to choose from; leave it empty."}
+
+
 def _image_ref(image) -> dict:
     ref = {
         "generation_image_id": image.pk, "sha256": image.sha256, "width": image.width, "height": image.height,
@@ -146,9 +158,10 @@ class GenerateNode(NodeType):
         return bool(params.get("seed"))
 
     def check(self, params, connected):
+        errors = _tier_errors(params)
         if not params.get("prompt") and "prompt" not in connected:
-            return {"prompt": "Type a prompt or connect a text input to “Prompt”."}
-        return {}
+            errors["prompt"] = "Type a prompt or connect a text input to “Prompt”."
+        return errors
 
     def price(self, params, fallback_models):
         return max((_quote(slug, tier=params.get("tier", ""), num_images=params.get("num_images", 1))
@@ -217,7 +230,7 @@ class EditNode(GenerateNode):
     )
 
     def check(self, params, connected):
-        return {}
+        return _tier_errors(params)
 
     def unavailable_reason(self, params):
         return "" if _edits_supported() else EDIT_NOT_READY

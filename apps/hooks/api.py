@@ -5,6 +5,9 @@ from typing import Literal
 from uuid import UUID
 
 from ninja import Field, Path, Query, Router, Schema, Status
+from pydantic import StrictBool
+
+from apps.core.idempotency import idempotency_redact
 
 from . import selectors, services
 from .models import EVENT_TYPES
@@ -25,6 +28,11 @@ class EndpointOut(Schema):
     created_at: datetime
 
 
+class EndpointCreatedOut(EndpointOut):
+    secret: str | None = Field(description="The whsec_… signing key; null when this answer is a replay (same "
+                               "Idempotency-Key): read it with GET /webhooks/{endpoint_id}.")
+
+
 class EndpointIn(Schema):
     url: str = Field(max_length=2000, description="https URL on a public address.")
     events: list[EventType] = Field(min_length=1, description=", ".join(EVENT_TYPES))
@@ -35,7 +43,7 @@ class EndpointPatch(Schema):
     url: str | None = Field(None, max_length=2000)
     events: list[EventType] | None = Field(None, min_length=1)
     description: str | None = Field(None, max_length=200)
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
 
 
 class EndpointPage(Schema):
@@ -81,10 +89,11 @@ def endpoint_list(request, query: Query[PageQuery]):
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-@router.post("/webhooks", response={201: EndpointOut}, summary="Add a webhook endpoint")
+@router.post("/webhooks", response={201: EndpointCreatedOut}, summary="Add a webhook endpoint")
 def endpoint_create(request, payload: EndpointIn):
     """Deliveries are POSTs signed the Standard Webhooks way with the returned `secret`; a 2xx answer
     is a delivery, anything else is retried with backoff for a day, and 410 Gone disables the endpoint."""
+    idempotency_redact(request, "secret")  # a replayed answer (kept for a day) holds no signing key
     return Status(201, services.webhook_endpoint_create(user=request.auth, **payload.dict()))
 
 

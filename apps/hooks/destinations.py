@@ -23,7 +23,11 @@ class Destination:
 
 
 def _parts(url: str):
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 — read now: a port out of range or not a number raises here, not later
+    except ValueError:  # also a bracketed host that isn't IPv6, e.g. http://[1.2.3.4]/
+        raise DestinationError("The URL's host or port is not valid.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DestinationError("Use an http:// or https:// URL.")
     return parts

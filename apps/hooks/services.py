@@ -8,11 +8,12 @@ from datetime import timedelta
 
 import httpx
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.core.exceptions import ApplicationError, NotFoundError
+from apps.core.exceptions import ApplicationError, ConflictError, NotFoundError
 
 from . import messages, tasks
 from .destinations import DestinationError, destination_check, destination_resolve
@@ -30,7 +31,6 @@ RETRY_DELAYS = [
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 # A claimed delivery whose worker died is picked up again after this.
 CLAIM_LEASE = timedelta(minutes=5)
-MAX_ENDPOINTS_PER_USER = 20
 USER_AGENT = "Darkroom-Webhooks/1.0"
 
 
@@ -65,11 +65,15 @@ def _validated(*, url: str, events: list[str], description: str) -> tuple[str, l
 
 def webhook_endpoint_create(*, user, url: str, events: list[str], description: str = "") -> WebhookEndpoint:
     url, events, description = _validated(url=url, events=events, description=description)
-    if WebhookEndpoint.objects.filter(owner=user).count() >= MAX_ENDPOINTS_PER_USER:
-        raise WebhookEndpointInvalidError(f"You can have at most {MAX_ENDPOINTS_PER_USER} webhook endpoints.")
-    return WebhookEndpoint.objects.create(
-        owner=user, url=url, events=events, description=description, secret=secret_generate()
-    )
+    limit = settings.WEBHOOK_ENDPOINTS_MAX_PER_USER
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()  # concurrent creates count in turn
+        if WebhookEndpoint.objects.filter(owner=user).count() >= limit:
+            raise ConflictError(f"You can have at most {limit} webhook endpoints: delete one you no longer use first.",
+                                code="too_many_webhook_endpoints")
+        return WebhookEndpoint.objects.create(
+            owner=user, url=url, events=events, description=description, secret=secret_generate()
+        )
 
 
 def _owned(user, endpoint_id) -> WebhookEndpoint:

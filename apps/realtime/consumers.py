@@ -1,6 +1,6 @@
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from .groups import user_group
+from .groups import session_group, user_group
 
 UNAUTHORIZED = 4401
 
@@ -13,13 +13,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=UNAUTHORIZED)
             return
-        self.group = user_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        # The owner's group for events (and deactivation); the session's so that signing out of it
+        # closes this socket too.
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.groups_joined = [user_group(user.pk)] + ([session_group(session_key)] if session_key else [])
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code):
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in getattr(self, "groups_joined", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def dispatch(self, message):
         # Channels closes stale database connections before every handler, through a hop to the
@@ -36,3 +40,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def live_event(self, event):
         await self.send(text_data=event["text"])
+
+    async def live_end(self, event):
+        """The session signed out, or the account was deactivated: nothing more for this socket."""
+        await self.close(code=UNAUTHORIZED)

@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.core.middleware.ApplicationErrorMiddleware",
+    # Multipart bodies parsed only where files are taken, and read before CSRF or the text checks do.
+    "apps.core.body_limit.MultipartBodyMiddleware",
     "apps.core.middleware.NulCharacterMiddleware",
     "apps.core.middleware.ApiErrorBodyMiddleware",  # JSON error bodies for 404/405 under the APIs
 ]
@@ -204,8 +206,13 @@ MIGRATION_MODULES = {"djstripe": "apps.credits.djstripe_migrations"}
 
 # ================================================================ 5. cache
 # Rendered fragments (gallery cards) shared by every web process; without Redis, per process.
+# Rate limits (allauth's login, sign-up and password-reset limits among them) are counted in the
+# default cache: Redis when REDIS_URL is set, so every web process shares one count and a restart
+# resets nothing. The embedded mode, one process, keeps its in-memory cache.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "KEY_PREFIX": "darkroom-limits"}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "fragments": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                   "KEY_PREFIX": "darkroom"}
     if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fragments"},
@@ -418,6 +425,8 @@ ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "none")
 ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = True
+# Sign-ups per IP address (allauth's default is 20 a minute); each pays the sign-up grant.
+ACCOUNT_RATE_LIMITS = {"signup": env("ACCOUNT_SIGNUP_RATE_LIMIT", "5/10m/ip,20/d/ip")}
 
 EMAIL_HOST = env("EMAIL_HOST")
 if EMAIL_HOST:
@@ -528,6 +537,9 @@ VIDEO_MAX_SECONDS = env_float("VIDEO_MAX_SECONDS", 60)
 VIDEO_MAX_PIXELS = env_int("VIDEO_MAX_PIXELS", 3840 * 2160)
 # Batches: most generations one batch may hold (one batch is one job for RATE_LIMIT_CONCURRENT_JOBS).
 BATCH_MAX_ITEMS = env_int("BATCH_MAX_ITEMS", 500)
+# Most API keys (not revoked) and webhook endpoints one person may hold; creating one more is a 409.
+API_KEYS_MAX_PER_USER = env_int("API_KEYS_MAX_PER_USER", 20)
+WEBHOOK_ENDPOINTS_MAX_PER_USER = env_int("WEBHOOK_ENDPOINTS_MAX_PER_USER", 20)
 WORKFLOW_MAX_NODES = env_int("WORKFLOW_MAX_NODES", 100)
 NINJA_PAGINATION_MAX_LIMIT = 100
 

@@ -66,3 +66,20 @@ def test_a_replayed_create_does_not_keep_or_show_the_secret_again(api, user):
     assert again["Idempotent-Replayed"] == "true"
     assert ApiKey.objects.filter(name="once").count() == 1
     assert first.json()["secret"].encode() not in bytes(IdempotencyKey.objects.get().body)
+
+
+def test_api_keys_are_capped_per_person_and_a_revoked_key_frees_a_place(api, user, other_user, settings, client):
+    settings.API_KEYS_MAX_PER_USER = 3
+    assert api.post("/api-keys", {"name": "two"}).status_code == 201
+    assert api.post("/api-keys", {"name": "three"}).status_code == 201
+    refused = api.post("/api-keys", {"name": "four"})
+    assert (refused.status_code, refused.json()) == (409, {
+        "detail": "You can have at most 3 API keys: revoke one you no longer use first.", "code": "too_many_api_keys",
+    })
+    client.force_login(user)
+    page = client.post("/account/api-keys/", {"name": "four"})
+    assert page.status_code == 422 and b"You can have at most 3 API keys" in page.content
+    assert api_key_create(user=other_user, name="theirs")  # the cap is per person
+    api.post(f"/api-keys/{ApiKey.objects.get(name='two').pk}/revoke")
+    assert api.post("/api-keys", {"name": "four"}).status_code == 201
+    assert ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() == 3

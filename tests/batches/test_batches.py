@@ -253,3 +253,51 @@ def test_the_batches_page_takes_a_csv_file_and_shows_progress(user, other_user):
     assert stranger.login(email=other_user.email, password=PASSWORD)
     assert stranger.get(f"/batches/{batch.pk}/").status_code == 404
     assert stranger.get(f"/batches/{batch.pk}/download/").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", [
+    "prompt\n" + "x" * 200_000 + "\n",  # a cell over the csv module's field limit
+    "p" * 200_000 + ",prompt\nkite,kite\n",  # in the header
+    'prompt\n"a kite\n' + "y" * 140_000,  # a quote left open to the end
+])
+def test_a_csv_the_csv_module_cannot_read_is_a_clear_refusal(api, user, text):
+    response = api.post("/batches", {"model": "offline-sketch", "csv": text})
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_batch"), response.content[:300]
+    assert "can't be read" in response.json()["detail"]
+    client = Client()
+    assert client.login(email=user.email, password=PASSWORD)
+    upload = SimpleUploadedFile("prompts.csv", text.encode(), content_type="text/csv")
+    page = client.post("/batches/", {"model": "offline-sketch", "csv_file": upload})
+    assert page.status_code == 422 and b"can&#x27;t be read" in page.content
+    assert Batch.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_manifest_cells_that_a_spreadsheet_would_run_as_formulas_are_escaped(user):
+    from apps.batches.download import _entries
+
+    prompts = ['=HYPERLINK("http://x.invalid","click")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
+               "a plain lighthouse"]
+    batch = services.batch_create(user=user, items=[{"model": "offline-sketch", "prompt": p} for p in prompts],
+                                  source="prompts")
+    _, manifest = _entries(batch)
+    rows = list(csv.reader(io.StringIO(manifest.decode())))
+    assert [row[3] for row in rows[1:]] == [
+        '\'=HYPERLINK("http://x.invalid","click")', "'+cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)",
+        "a plain lighthouse",
+    ]
+    assert [row[0] for row in rows[1:]] == ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [
+    {"model": "offline-sketch", "prompts": ["a kite"], "num_images": True},
+    {"model": "offline-sketch", "prompt": "a kite", "sweep": [[{"field": "num_images", "values": [True, 2]}]]},
+    {"model": "offline-sketch", "prompts": ["a kite"], "seed": False},
+])
+def test_a_boolean_where_a_number_goes_is_refused(api, body):
+    response = api.post("/batches", body)
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_request"), response.content
+    assert "not true or false" in response.json()["detail"]
+    assert Batch.objects.count() == 0

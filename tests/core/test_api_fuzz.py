@@ -46,6 +46,8 @@ def fuzz_world(db, catalog, settings):
     never appear in an answer to the fuzzer."""
     settings.WEBHOOKS_ALLOW_PRIVATE = True  # no DNS look-ups of generated host names
     settings.EVENTS_STREAM_SECONDS = 0.1
+    # Each example makes a fresh key (below) and the fuzzer creates keys and endpoints of its own.
+    settings.API_KEYS_MAX_PER_USER = settings.WEBHOOK_ENDPOINTS_MAX_PER_USER = 10_000
     me, them = UserFactory(), UserFactory()
     GenerationFactory(owner=me)
     generation = GenerationFactory(owner=them)

@@ -211,3 +211,18 @@ def test_openapi_docs_are_served():
     assert {"/api/v1/generations", "/api/v1/generations/{generation_id}", "/api/v1/models", "/api/v1/balance"} <= set(
         schema["paths"]
     )
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("num_images", True), ("num_images", 2.5), ("seed", True), ("seed", False),
+    ("strength", True), ("duration_seconds", True),
+])
+def test_wrong_typed_numbers_are_refused_not_coerced(field, value, user):
+    response = Client().post(
+        "/api/v1/generations", json.dumps({"model": "offline-sketch", "prompt": "a kite", field: value}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_key_create(user=user, name='t').secret}"},
+    )
+    assert (response.status_code, response.json()["code"]) == (422, "invalid_request"), response.content
+    assert field in response.json()["detail"]
+    assert not Generation.objects.exists()

@@ -48,3 +48,46 @@ def test_manage_endpoints_and_send_a_test_event_through_the_api(api, user, other
 def test_unknown_events_are_a_422(api, receiver):
     response = api.post("/webhooks", {"url": receiver.url, "events": ["generation.progress"]})
     assert (response.status_code, response.json()["code"]) == (422, "invalid_request")
+
+
+@pytest.mark.parametrize("url", [
+    "https://example.com:99999/hook", "https://example.com:port/hook", "https://example.com:-1/x",
+    "https://[93.184.215.14]/hook", "http://[127.0.0.1]:80/x", "https://[::1/x",
+])
+def test_a_url_with_a_bad_port_or_a_bracketed_ipv4_host_is_a_clear_422(api, url, settings):
+    for allow_private in (True, False):
+        settings.WEBHOOKS_ALLOW_PRIVATE = allow_private
+        response = api.post("/webhooks", {"url": url, "events": ["batch.finished"]})
+        assert response.status_code in (400, 422), (url, response.status_code, response.content[:200])
+        assert response.json()["code"] in ("webhook_url_not_allowed", "invalid_request"), response.json()
+    assert WebhookEndpoint.objects.count() == 0
+
+
+def test_webhook_endpoints_are_capped_per_person(api, user, settings, client):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    settings.WEBHOOK_ENDPOINTS_MAX_PER_USER = 2
+    for n in range(2):
+        assert api.post("/webhooks", {"url": f"http://127.0.0.1:9/{n}", "events": ["batch.finished"]}).status_code == 201
+    refused = api.post("/webhooks", {"url": "http://127.0.0.1:9/3", "events": ["batch.finished"]})
+    assert (refused.status_code, refused.json()) == (409, {
+        "detail": "You can have at most 2 webhook endpoints: delete one you no longer use first.",
+        "code": "too_many_webhook_endpoints",
+    })
+    client.force_login(user)
+    page = client.post("/account/webhooks/", {"url": "http://127.0.0.1:9/3", "events": ["batch.finished"]})
+    assert page.status_code == 422 and b"at most 2 webhook endpoints" in page.content
+    assert WebhookEndpoint.objects.filter(owner=user).count() == 2
+
+
+def test_a_replayed_create_never_shows_the_signing_secret_again(api, user, settings):
+    from apps.core.models import IdempotencyKey
+
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    body = {"url": "http://127.0.0.1:9/once", "events": ["batch.finished"]}
+    first = api.post("/webhooks", body, key="hook-1")
+    again = api.post("/webhooks", body, key="hook-1")
+    endpoint = WebhookEndpoint.objects.get()
+    assert first.json()["secret"] == endpoint.secret
+    assert (again.status_code, again["Idempotent-Replayed"]) == (201, "true")
+    assert again.json() == first.json() | {"secret": None}
+    assert endpoint.secret.encode() not in bytes(IdempotencyKey.objects.get().body)

@@ -88,3 +88,62 @@ def test_file_links_that_are_tampered_repointed_or_expired_are_404(world, settin
     expired = old.sign_object(upload.file)
     assert signed_file_path(expired) is None and client.get(f"/files/{expired}").status_code == 404
     tally("hostile inputs: file links")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("origin", "accepted"), [
+    (b"http://127.0.0.1:8000", True),
+    (b"HTTP://127.0.0.1:8000", True),
+    (b"https://127.0.0.1:8000", False),  # another scheme
+    (b"http://127.0.0.1:9999", False),  # another port of the same host
+    (b"http://127.0.0.1", False),
+    (b"http://localhost:8000", False),  # another allowed host, not this page's
+    (b"null", False),
+    (b"http://[127.0.0.1]:8000", False),
+    (b"", False),
+])
+async def test_the_socket_origin_must_match_scheme_host_and_port(origin, accepted):
+    user = await sync_to_async(UserFactory)()
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    headers = [HOST, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    communicator = WebsocketCommunicator(application, "/ws/live/", headers=headers + ([(b"origin", origin)]
+                                                                                     if origin else []))
+    connected, _ = await communicator.connect()
+    assert connected is accepted, origin
+    if connected:
+        await communicator.disconnect()
+    tally("hostile inputs: sockets")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_closes_when_its_session_signs_out_and_when_the_account_is_deactivated():
+    user = await sync_to_async(UserFactory)()
+    first, second = Client(), Client()
+    for client in (first, second):
+        await sync_to_async(client.force_login)(user)
+    one, two = socket(first.cookies["sessionid"].value), socket(second.cookies["sessionid"].value)
+    assert (await one.connect())[0] and (await two.connect())[0]
+    await sync_to_async(first.post)("/accounts/logout/")
+    assert await one.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+    assert await two.receive_nothing(timeout=0.3)  # the other session is still signed in
+
+    def deactivate():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+
+    await sync_to_async(deactivate)()
+    assert await two.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+
+
+def test_a_file_link_does_not_reveal_the_owners_user_id(world):
+    import base64
+
+    upload = Upload.objects.get(pk=world.params["upload_id"])
+    assert f"/{world.owner.pk}/" in f"/{upload.file}"  # storage paths hold it…
+    token = signed_file_url(upload.file).rsplit("/", 1)[1]
+    decoded = b"".join(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+                       for part in token.replace(":", ".").split(".") if len(part) > 8)
+    assert upload.file.encode() not in decoded and upload.file not in token  # …links don't
+    assert signed_file_path(token) == upload.file
+    assert signed_file_url(upload.file) == signed_file_url(upload.file)  # stable: browsers cache the image

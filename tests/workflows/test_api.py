@@ -158,3 +158,34 @@ def test_node_types_and_starters_are_listed(api, starters):
     ]
     copied = api.post("/workflows", {"starter": "product-photo-white"})
     assert copied.status_code == 201 and copied.json()["name"] == "Product photo on white"
+
+
+def _generate_graph(**params):
+    return {"nodes": [{"id": "gen", "type": "generate",
+                       "params": {"model": "offline-sketch", "prompt": "a kite", **params}}], "edges": []}
+
+
+@pytest.mark.parametrize(("params", "field", "message"), [
+    ({"tier": "gigantic"}, "tier", "Size: “gigantic” is not one of this model's sizes"),
+    ({"num_images": True}, "num_images", "Images must be a whole number."),
+])
+def test_an_unknown_tier_or_a_wrong_typed_setting_is_refused_on_save(api, params, field, message):
+    response = api.post("/workflows", {"name": "Odd", "graph": _generate_graph(**params)})
+    assert response.status_code == 422, response.content
+    [error] = response.json()["errors"]
+    assert (error["node"], error["field"]) == ("gen", field) and error["message"].startswith(message)
+    assert api.get("/workflows").json()["items"] == []
+
+
+def test_a_known_tier_is_kept(api):
+    response = api.post("/workflows", {"name": "Fine", "graph": _generate_graph(tier="draft")})
+    assert response.status_code == 201, response.content
+    assert response.json()["graph"]["nodes"][0]["params"]["tier"] == "draft"
+
+
+def test_a_number_setting_that_is_not_finite_is_refused():
+    from apps.workflows.engine.types import Field, FieldError
+
+    for raw in ("nan", "inf", "-Infinity", True):
+        with pytest.raises(FieldError, match="must be a number"):
+            Field("strength", "Strength", "float", min=0, max=1).clean(raw)

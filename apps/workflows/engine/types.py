@@ -5,6 +5,7 @@ app that owns the capability. The engine only ever calls the methods below; it k
 images, catalogue models or credits prices beyond what they return.
 """
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,6 +94,8 @@ class Field:
                 value = float(str(raw).strip())
             except ValueError:
                 raise FieldError(f"{self.label} must be a number.") from None
+            if isinstance(raw, bool) or not math.isfinite(value):  # NaN and ∞ pass every bound; JSONB refuses them
+                raise FieldError(f"{self.label} must be a number.")
             return self._bounded(value)
         if kind in ("string", "text"):
             if not isinstance(raw, str):
