@@ -57,6 +57,12 @@ def generation_poll_task(*, generation_id: str) -> None:
         )
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def generation_webhook_apply_task(*, delivery_id: int) -> None:
+    """A provider's webhook, stored by the endpoint: download and finish here, not in the request."""
+    tracking.generation_webhook_apply(delivery_id=delivery_id)
+
+
 @shared_task(acks_late=True)
 def generations_reap_stuck_task() -> dict:
     return reaping.generations_reap_stuck()

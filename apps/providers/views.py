@@ -26,5 +26,6 @@ def provider_webhook_view(request, provider: str):
         event = adapter.parse_webhook({k.lower(): v for k, v in request.headers.items()}, request.body)
     except WebhookRejectedError as error:
         return JsonResponse({"detail": error.message, "code": error.code}, status=error.http_status)
-    generation_services.generation_apply_webhook(provider=provider, event=event)
+    # Stored and handed to a task: the answer never waits on downloading or finishing the outputs.
+    generation_services.generation_webhook_receive(provider=provider, event=event)
     return HttpResponse(status=204)

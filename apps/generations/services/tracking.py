@@ -13,9 +13,10 @@ from apps.providers import router
 from apps.providers.exceptions import ProviderBlockedError, ProviderError
 from apps.providers.face_swap import NO_FACE_CODE, no_face_message_from
 from apps.providers.models import WebhookDelivery
+from apps.providers.services import status_from_json, status_to_json
 from apps.providers.types import JobState, ProviderStatus, WebhookEvent
 
-from .. import previews
+from .. import previews, tasks
 from ..models import Generation, Status
 from . import finishing
 from .state import (
@@ -73,25 +74,60 @@ def generation_apply_provider_status(*, generation_id, status: ProviderStatus) -
     return True
 
 
-def generation_apply_webhook(*, provider: str, event: WebhookEvent) -> None:
-    """A verified webhook: applied once per delivery, to the job it names."""
-    job_id = event.status.provider_job_id
-    # A job id may carry routing details after a "|" that the provider's webhooks do not repeat
-    # (fal's is "<request_id>|<owner/app>"): webhooks name the job by the part before it.
-    generation = Generation.objects.filter(
-        Q(provider_job_id=job_id) | Q(provider_job_id__startswith=f"{job_id}|"), provider=provider
-    ).first()
-    if generation is None:
-        return
+def generation_webhook_receive(*, provider: str, event: WebhookEvent) -> bool:
+    """A verified webhook: stored once per delivery and applied by a task after commit, so the
+    provider never waits on our downloads. False for a duplicate or a replay."""
     try:
         with transaction.atomic():
-            WebhookDelivery.objects.create(provider=provider, delivery_id=event.delivery_id,
-                                           provider_job_id=event.status.provider_job_id)
+            delivery = WebhookDelivery.objects.create(
+                provider=provider, delivery_id=event.delivery_id, provider_job_id=event.status.provider_job_id,
+                status=status_to_json(event.status),
+            )
+            transaction.on_commit(lambda: tasks.generation_webhook_apply_task.delay(delivery_id=delivery.pk))
     except IntegrityError:
-        return  # a duplicate or a replay
-    with leases.lease(generation.id) as held:
-        if held:  # else a live poll or run is on the job and will see the same end
-            generation_apply_provider_status(generation_id=generation.id, status=event.status)
+        return False
+    return True
+
+
+def generation_webhook_apply(*, delivery_id) -> None:
+    """Apply a stored delivery to the job it names. One naming a job whose id is not saved yet (the
+    provider called back before its create answer reached us) waits: `generation_mark_running`
+    applies it when the id is saved."""
+    delivery = WebhookDelivery.objects.filter(pk=delivery_id, applied_at__isnull=True).first()
+    if delivery is None:
+        return
+    job_id = delivery.provider_job_id
+    # A job id may carry routing details after a "|" that the provider's webhooks do not repeat
+    # (fal's is "<request_id>|<owner/app>"): webhooks name the job by the part before it.
+    generation_id = Generation.objects.filter(
+        Q(provider_job_id=job_id) | Q(provider_job_id__startswith=f"{job_id}|"), provider=delivery.provider
+    ).values_list("pk", flat=True).first()
+    if generation_id is not None:
+        generation_webhooks_apply(generation_id=generation_id)
+
+
+def generation_webhooks_apply(*, generation_id) -> None:
+    """Apply the job's stored deliveries not applied yet, oldest first, each once (claimed by a
+    conditional update). Skipped while another worker holds the job: its poll or run follows the
+    job and sees the same end."""
+    generation = Generation.objects.filter(pk=generation_id).only("provider", "provider_job_id").first()
+    if generation is None or not generation.provider_job_id:
+        return
+    job_ids = {generation.provider_job_id, generation.provider_job_id.split("|", 1)[0]}
+    pending = WebhookDelivery.objects.filter(
+        provider=generation.provider, provider_job_id__in=job_ids, applied_at__isnull=True
+    ).order_by("received_at", "pk")
+    if not pending.exists():
+        return
+    with leases.lease(generation_id) as held:
+        if not held:
+            return
+        for delivery in pending:
+            claimed = WebhookDelivery.objects.filter(pk=delivery.pk, applied_at__isnull=True).update(
+                applied_at=timezone.now()
+            )
+            if claimed:
+                generation_apply_provider_status(generation_id=generation_id, status=status_from_json(delivery.status))
 
 
 def generation_apply_progress(*, generation_id, status: ProviderStatus) -> None:

@@ -68,6 +68,7 @@ async def deliver_webhook(vendor: str, url: str, body: bytes, headers_for_copy) 
             try:
                 response = await client.post(url, content=body, headers=headers_for_copy(copy))
                 knob_store.count(f"{vendor}:webhook_{response.status_code}")
+                knob_store.log(f"{vendor}:webhook_answered_{response.status_code}")
             except httpx.HTTPError as error:
                 knob_store.count(f"{vendor}:webhook_error")
                 logger.warning("simulator webhook failed: %s", error)

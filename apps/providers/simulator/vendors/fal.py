@@ -42,6 +42,9 @@ Knob `output_variant` (read at submit):
   `{"detail": "Request timed out", "error_type": "request_timeout"}`
 - `big_seed`: `seed` above 2**64
 
+Knob `missing_outputs`: a successful result lists that many fewer images than `num_images` (at
+least one).
+
 Webhooks: with `fal_webhook`, at the end fal's body `{request_id, gateway_request_id, status:
 OK|ERROR, payload, error?}` is POSTed there, signed (`X-Fal-Webhook-Request-Id`, `-User-Id`,
 `-Timestamp`, `-Signature`: hex ED25519 over "request id\\nuser id\\ntimestamp\\nsha256(body)");
@@ -143,7 +146,7 @@ class Job:
             return 504, REQUEST_TIMEOUT
         if self.app == FACE_SWAP_APP:
             return self._face_swap_result()
-        count = self.input.get("num_images", 1)
+        count = knob_store.outputs_count(VENDOR, self.input.get("num_images", 1))
         images = [
             {"url": f"{self.base_url}{PREFIX}/files/{self.request_id}/{index}.png", "width": self.width,
              "height": self.height, "content_type": "image/png"}

@@ -43,6 +43,12 @@ Knob `output_variant` (read when the prediction is created):
 Knob `files_url` (another host, e.g. a CDN): file URLs point there instead of at the simulator's
 `/files/…`, and with `api_file` the API host answers each download with a 302 to that host.
 
+Knob `missing_outputs`: a successful prediction's list answers that many fewer files than
+`num_outputs` (at least one). Knob `webhook_before_answer`: the create answer (the prediction as it
+was when made) is sent only after the `completed` webhook was delivered. Knob `file_delay_ms`: each
+`/files/…` download waits that long before its bytes (the `/_sim/state` log notes
+`replicate:file_requested` and `replicate:file_sent`).
+
 Webhooks: when a create names a `webhook`, the prediction is POSTed there on the `start` and
 `completed` events (those in `webhook_events_filter`; only `completed` without a filter), signed
 the Standard Webhooks way with settings.REPLICATE_WEBHOOK_SECRET (`webhook-id`, `webhook-timestamp`,
@@ -121,6 +127,7 @@ class Prediction:
     error: str | None = None
     files: dict[int, bytes] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    notified: asyncio.Event = field(default_factory=asyncio.Event)  # the `completed` webhook went out
 
     @property
     def url(self) -> str:
@@ -303,6 +310,8 @@ def _sign(webhook_id: str, timestamp: str, body: bytes) -> str:
 
 def _notify(prediction: Prediction, event: str) -> None:
     if not prediction.webhook or event not in prediction.events:
+        if event == "completed":
+            prediction.notified.set()
         return
     body = json.dumps(prediction.as_json()).encode()
     webhook_id = f"msg_{secrets.token_urlsafe(18)}"
@@ -314,7 +323,12 @@ def _notify(prediction: Prediction, event: str) -> None:
             "webhook-signature": _sign(webhook_id, timestamp, body),
         }
 
-    spawn(deliver_webhook(VENDOR, prediction.webhook, body, headers_for_copy))
+    async def deliver() -> None:
+        await deliver_webhook(VENDOR, prediction.webhook, body, headers_for_copy)
+        if event == "completed":
+            prediction.notified.set()
+
+    spawn(deliver())
 
 
 def _finish(prediction: Prediction, status: str, *, output=None, error: str | None = None) -> None:
@@ -328,7 +342,7 @@ def _outputs(prediction: Prediction):
     """The `output` in the prediction's variant's shape, drawing its files."""
     single = prediction.variant in ("string", "data_uri")
     width, height = _size(prediction.input)
-    for index in range(1 if single else prediction.input.get("num_outputs", 1)):
+    for index in range(1 if single else knob_store.outputs_count(VENDOR, prediction.input.get("num_outputs", 1))):
         prediction.files[index] = picture(prediction.input["prompt"], prediction.seed + index, width, height)
     if prediction.variant.startswith("data_uri"):
         encoded = (base64.b64encode(png).decode() for png in prediction.files.values())
@@ -419,6 +433,13 @@ async def _create(request: Request, *, model: str | None) -> Response:
     )
     _predictions[prediction.id] = prediction
     spawn(_run(prediction))
+    if current.webhook_before_answer and prediction.webhook:
+        # The answer, as it was when the prediction was made, reaches the caller only after the
+        # prediction's `completed` webhook did (as if delayed on the way back).
+        answer = prediction.as_json()
+        await prediction.notified.wait()
+        knob_store.log(f"{VENDOR}:create_answered")
+        return json_response(answer, 201)
     headers = {}
     if wait := _prefer_wait(request.headers.get("prefer", "")):
         try:
@@ -481,4 +502,8 @@ def register(router: Router) -> None:
         if content is None:
             return Response(404, b"Not found", {"content-type": "text/plain"})
         content_type = {"png": "image/png", "mp4": "video/mp4"}[request.params["ext"]]
+        if delay := knob_store.knobs(VENDOR).file_delay_ms:
+            knob_store.log(f"{VENDOR}:file_requested")
+            await asyncio.sleep(delay / 1000)
+            knob_store.log(f"{VENDOR}:file_sent")
         return Response(200, content, {"content-type": content_type, "content-length": str(len(content))})
