@@ -4,7 +4,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import CreditAccount, DailySpend, LedgerEntry
-from .ledger import account_lock, entry_append, entry_post
+from .ledger import account_lock, entry_append
 from .spend import everyone_spend_add, spend_add
 
 
