@@ -57,10 +57,18 @@ def generation_poll_task(*, generation_id: str) -> None:
         )
 
 
+# Tries of a stored webhook while another worker holds its job (a poll or the run, which follow
+# the job too), PROVIDER_POLL_INTERVAL apart.
+WEBHOOK_APPLY_ATTEMPTS = 3
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def generation_webhook_apply_task(*, delivery_id: int) -> None:
+def generation_webhook_apply_task(*, delivery_id: int, attempt: int = 1) -> None:
     """A provider's webhook, stored by the endpoint: download and finish here, not in the request."""
-    tracking.generation_webhook_apply(delivery_id=delivery_id)
+    if not tracking.generation_webhook_apply(delivery_id=delivery_id) and attempt < WEBHOOK_APPLY_ATTEMPTS:
+        generation_webhook_apply_task.apply_async(
+            kwargs={"delivery_id": delivery_id, "attempt": attempt + 1}, countdown=settings.PROVIDER_POLL_INTERVAL
+        )
 
 
 @shared_task(acks_late=True)

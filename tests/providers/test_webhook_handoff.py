@@ -29,19 +29,25 @@ def worker(monkeypatch):
     would in another process (eager tasks would run it inside the webhook's request)."""
     handed, threads, real = [], [], tasks.generation_webhook_apply_task
 
-    def run(delivery_id):
+    def run(kwargs, countdown):
+        time.sleep(countdown)
         try:
-            real(delivery_id=delivery_id)
+            real(**kwargs)
         finally:
             connection.close()
 
     class Queue:
         @staticmethod
-        def delay(*, delivery_id):
-            handed.append(delivery_id)
-            thread = threading.Thread(target=run, args=(delivery_id,))
+        def apply_async(*, kwargs, countdown=0):
+            if kwargs.get("attempt", 1) == 1:  # handed over; later attempts: the job was busy
+                handed.append(kwargs["delivery_id"])
+            thread = threading.Thread(target=run, args=(kwargs, countdown))
             threads.append(thread)
             thread.start()
+
+        @staticmethod
+        def delay(**kwargs):
+            Queue.apply_async(kwargs=kwargs)
 
     monkeypatch.setattr(tasks, "generation_webhook_apply_task", Queue)
     yield handed

@@ -89,45 +89,45 @@ def generation_webhook_receive(*, provider: str, event: WebhookEvent) -> bool:
     return True
 
 
-def generation_webhook_apply(*, delivery_id) -> None:
+def generation_webhook_apply(*, delivery_id) -> bool:
     """Apply a stored delivery to the job it names. One naming a job whose id is not saved yet (the
     provider called back before its create answer reached us) waits: `generation_mark_running`
-    applies it when the id is saved."""
+    applies it when the id is saved. False when another worker holds the job: try again shortly."""
     delivery = WebhookDelivery.objects.filter(pk=delivery_id, applied_at__isnull=True).first()
     if delivery is None:
-        return
+        return True
     job_id = delivery.provider_job_id
     # A job id may carry routing details after a "|" that the provider's webhooks do not repeat
     # (fal's is "<request_id>|<owner/app>"): webhooks name the job by the part before it.
     generation_id = Generation.objects.filter(
         Q(provider_job_id=job_id) | Q(provider_job_id__startswith=f"{job_id}|"), provider=delivery.provider
     ).values_list("pk", flat=True).first()
-    if generation_id is not None:
-        generation_webhooks_apply(generation_id=generation_id)
+    return generation_id is None or generation_webhooks_apply(generation_id=generation_id)
 
 
-def generation_webhooks_apply(*, generation_id) -> None:
+def generation_webhooks_apply(*, generation_id) -> bool:
     """Apply the job's stored deliveries not applied yet, oldest first, each once (claimed by a
-    conditional update). Skipped while another worker holds the job: its poll or run follows the
-    job and sees the same end."""
+    conditional update). False, applying nothing, while another worker holds the job (a poll or
+    the run, which follow the job too)."""
     generation = Generation.objects.filter(pk=generation_id).only("provider", "provider_job_id").first()
     if generation is None or not generation.provider_job_id:
-        return
+        return True
     job_ids = {generation.provider_job_id, generation.provider_job_id.split("|", 1)[0]}
     pending = WebhookDelivery.objects.filter(
         provider=generation.provider, provider_job_id__in=job_ids, applied_at__isnull=True
     ).order_by("received_at", "pk")
     if not pending.exists():
-        return
+        return True
     with leases.lease(generation_id) as held:
         if not held:
-            return
+            return False
         for delivery in pending:
             claimed = WebhookDelivery.objects.filter(pk=delivery.pk, applied_at__isnull=True).update(
                 applied_at=timezone.now()
             )
             if claimed:
                 generation_apply_provider_status(generation_id=generation_id, status=status_from_json(delivery.status))
+    return True
 
 
 def generation_apply_progress(*, generation_id, status: ProviderStatus) -> None:
