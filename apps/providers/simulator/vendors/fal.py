@@ -43,7 +43,7 @@ Knob `output_variant` (read at submit):
 - `big_seed`: `seed` above 2**64
 
 Knob `missing_outputs`: a successful result lists that many fewer images than `num_images` (at
-least one).
+least one). Knob `file_delay_ms`: see `common.file_delay`.
 
 Webhooks: with `fal_webhook`, at the end fal's body `{request_id, gateway_request_id, status:
 OK|ERROR, payload, error?}` is POSTed there, signed (`X-Fal-Webhook-Request-Id`, `-User-Id`,
@@ -70,7 +70,7 @@ from PIL import Image
 
 from .. import face_swap
 from .. import knobs as knob_store
-from ..common import deliver_webhook, inject_faults, is_blocked, picture, spawn
+from ..common import deliver_webhook, file_delay, inject_faults, is_blocked, picture, spawn
 from ..http import Request, Response, Router, json_response
 
 VENDOR = "fal"
@@ -293,6 +293,7 @@ def register(router: Router) -> None:
         index = int(request.params["index"])
         if job is None or not job.completed() or index >= job.input.get("num_images", 1):
             return json_response({"detail": "Not found"}, 404)
+        await file_delay(VENDOR)
         if job.app == FACE_SWAP_APP:
             if job.swapped is None:
                 return json_response({"detail": "Not found"}, 404)

@@ -43,11 +43,9 @@ Knob `output_variant` (read when the prediction is created):
 Knob `files_url` (another host, e.g. a CDN): file URLs point there instead of at the simulator's
 `/files/…`, and with `api_file` the API host answers each download with a 302 to that host.
 
-Knob `missing_outputs`: a successful prediction's list answers that many fewer files than
-`num_outputs` (at least one). Knob `webhook_before_answer`: the create answer (the prediction as it
-was when made) is sent only after the `completed` webhook was delivered. Knob `file_delay_ms`: each
-`/files/…` download waits that long before its bytes (the `/_sim/state` log notes
-`replicate:file_requested` and `replicate:file_sent`).
+Knobs `missing_outputs` (a list answers that many fewer files than `num_outputs`, at least one),
+`webhook_before_answer` (the create answer, as the prediction was when made, is sent only after its
+`completed` webhook was delivered) and `file_delay_ms` (see `common.file_delay`).
 
 Webhooks: when a create names a `webhook`, the prediction is POSTed there on the `start` and
 `completed` events (those in `webhook_events_filter`; only `completed` without a filter), signed
@@ -76,7 +74,7 @@ from apps.providers.adapters.offline import motion
 
 from .. import face_swap
 from .. import knobs as knob_store
-from ..common import deliver_webhook, inject_faults, is_blocked, picture, spawn
+from ..common import deliver_webhook, file_delay, inject_faults, is_blocked, picture, spawn
 from ..http import Request, Response, Router, json_response
 
 VENDOR = "replicate"
@@ -323,12 +321,8 @@ def _notify(prediction: Prediction, event: str) -> None:
             "webhook-signature": _sign(webhook_id, timestamp, body),
         }
 
-    async def deliver() -> None:
-        await deliver_webhook(VENDOR, prediction.webhook, body, headers_for_copy)
-        if event == "completed":
-            prediction.notified.set()
-
-    spawn(deliver())
+    then = prediction.notified.set if event == "completed" else None
+    spawn(deliver_webhook(VENDOR, prediction.webhook, body, headers_for_copy, then=then))
 
 
 def _finish(prediction: Prediction, status: str, *, output=None, error: str | None = None) -> None:
@@ -434,9 +428,7 @@ async def _create(request: Request, *, model: str | None) -> Response:
     _predictions[prediction.id] = prediction
     spawn(_run(prediction))
     if current.webhook_before_answer and prediction.webhook:
-        # The answer, as it was when the prediction was made, reaches the caller only after the
-        # prediction's `completed` webhook did (as if delayed on the way back).
-        answer = prediction.as_json()
+        answer = prediction.as_json()  # as when made, delayed on its way back past the webhook
         await prediction.notified.wait()
         knob_store.log(f"{VENDOR}:create_answered")
         return json_response(answer, 201)
@@ -502,8 +494,5 @@ def register(router: Router) -> None:
         if content is None:
             return Response(404, b"Not found", {"content-type": "text/plain"})
         content_type = {"png": "image/png", "mp4": "video/mp4"}[request.params["ext"]]
-        if delay := knob_store.knobs(VENDOR).file_delay_ms:
-            knob_store.log(f"{VENDOR}:file_requested")
-            await asyncio.sleep(delay / 1000)
-            knob_store.log(f"{VENDOR}:file_sent")
+        await file_delay(VENDOR)
         return Response(200, content, {"content-type": content_type, "content-length": str(len(content))})
