@@ -601,3 +601,8 @@ CELERY_BEAT_SCHEDULE["workflows-reap-stuck"] = {
 # The largest request body the server reads at all (a photo and its mask in one upload, and room
 # for the form around them); a larger one is refused with 413 as it arrives (apps/core/body_limit.py).
 REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2 * MEDIA_MAX_UPLOAD_BYTES + 1024 * 1024)
+
+# ---------------------------------------------------------------- provider webhooks, applied by a task
+# The webhook endpoint stores a delivery and answers; this task downloads the outputs and finishes
+# the job, so it runs on the io queue with the runs and polls.
+CELERY_TASK_ROUTES |= {"apps.generations.tasks.generation_webhook_apply_task": {"queue": "io"}}
