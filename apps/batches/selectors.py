@@ -2,7 +2,7 @@ import base64
 import uuid
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet, Sum
 
 from apps.core.exceptions import NotFoundError
 from apps.core.pagination import InvalidCursorError, Page, keyset_page
@@ -16,6 +16,8 @@ class Progress:
     counts: dict  # active, succeeded, failed, canceled, rejected
     ended: int
     total: int
+    charged_credits: int = 0  # what its succeeded generations were charged (delivered images only)
+    images_delivered: int = 0
 
     @property
     def fraction(self) -> float:
@@ -41,12 +43,18 @@ def batch_list_recent(*, user, limit: int = 20) -> list[Batch]:
 
 
 def batch_progress(batch: Batch) -> Progress:
-    rows = BatchItem.objects.filter(batch=batch).values("generation__status").annotate(n=Count("pk"))
+    rows = BatchItem.objects.filter(batch=batch).values("generation__status").annotate(
+        n=Count("pk"), charged=Sum("generation__charged_credits"), delivered=Sum("generation__images_delivered"),
+    )
     counts = {"active": 0, "succeeded": 0, "failed": 0, "canceled": 0, "rejected": 0}
+    charged = delivered = 0
     for row in rows:
         status = row["generation__status"]
         counts["active" if status in ACTIVE else status] += row["n"]
-    return Progress(counts=counts, ended=batch.total - counts["active"], total=batch.total)
+        charged += row["charged"] or 0
+        delivered += row["delivered"] or 0
+    return Progress(counts=counts, ended=batch.total - counts["active"], total=batch.total,
+                    charged_credits=charged, images_delivered=delivered)
 
 
 def _items(batch: Batch) -> QuerySet[BatchItem]:

@@ -62,11 +62,13 @@ class LedgerEntry(models.Model):
         verbose_name_plural = "ledger entries"
         indexes = [models.Index(fields=["user", "-created_at"])]
         constraints = [
-            # A hold is settled once: captured or released, never both.
+            # A hold is settled once: one capture (of what was delivered) and one release (of the
+            # rest, or of everything when nothing was delivered) at most per generation.
             models.UniqueConstraint(
-                fields=["generation"],
-                condition=Q(kind__in=["capture", "release"]),
-                name="ledger_one_settlement_per_generation",
+                fields=["generation"], condition=Q(kind="capture"), name="ledger_one_capture_per_generation",
+            ),
+            models.UniqueConstraint(
+                fields=["generation"], condition=Q(kind="release"), name="ledger_one_release_per_generation",
             ),
         ]
 

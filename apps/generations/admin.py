@@ -27,7 +27,8 @@ class GenerationAdmin(admin.ModelAdmin):
     inlines = [GenerationImageInline]
     actions = ["cancel_generations"]
     readonly_fields = [
-        "id", "owner", "catalog_model", "prompt", "negative_prompt", "params", "seed", "quoted_credits", "status",
+        "id", "owner", "catalog_model", "prompt", "negative_prompt", "params", "seed", "quoted_credits",
+        "images_delivered", "charged_credits", "status",
         "progress", "revision", "provider", "route_index", "provider_job_id", "notes", "predict_seconds",
         "error_code", "error_message", "created_at", "deadline_at", "dispatched_at", "started_at", "finishing_at",
         "finished_at", "phase_timings", "timings", "route_attempts", "lost_answers", "double_cost",

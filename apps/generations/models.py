@@ -36,6 +36,10 @@ class Generation(BaseModel):
     params = models.JSONField(default=dict)
     seed = models.CharField(max_length=40, blank=True)
     quoted_credits = models.PositiveIntegerField()
+    # Set when it succeeds: how many of the images asked for came back, and what they cost (the
+    # quote for that many; the rest of the hold is released).
+    images_delivered = models.PositiveSmallIntegerField(default=0)
+    charged_credits = models.PositiveIntegerField(default=0)
 
     status = FSMField(default=Status.QUEUED, choices=Status.choices, db_index=True)
     progress = models.FloatField(default=0)
@@ -112,6 +116,16 @@ class Generation(BaseModel):
     @property
     def num_images(self) -> int:
         return self.params.get("num_images", 1)
+
+    @property
+    def is_partial(self) -> bool:
+        """It succeeded with fewer images than asked for (and was charged for those only)."""
+        return self.status == Status.SUCCEEDED and self.images_delivered < self.num_images
+
+    @property
+    def returned_credits(self) -> int:
+        """Of the hold, what came back: the undelivered part when it succeeded, else all of it."""
+        return self.quoted_credits - self.charged_credits if self.status == Status.SUCCEEDED else self.quoted_credits
 
     # Transitions only change state; services set the timestamps and save.
     @transition(field=status, source=Status.QUEUED, target=Status.DISPATCHED)

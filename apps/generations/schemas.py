@@ -39,7 +39,11 @@ class GenerationOut(Schema):
     duration_seconds: int | None = Field(description="Video models: the clip length asked for.")
     seed: str
     progress: float
-    quoted_credits: int
+    quoted_credits: int = Field(description="What was held at submit.")
+    images_delivered: int = Field(description="Images (or clips) delivered; set when it succeeded.")
+    charged_credits: int = Field(
+        description="What was charged: the quote for the images delivered (the rest of the hold is returned); 0 unless it succeeded."
+    )
     error: ErrorInfo | None
     notes: list[str]
     cached: bool = Field(description="True when an identical earlier request's result was reused.")
@@ -57,6 +61,7 @@ def generation_out(generation, images=None) -> dict:
         "width": generation.width, "height": generation.height, "num_images": generation.num_images,
         "duration_seconds": generation.params.get("duration_seconds"),
         "seed": generation.seed, "progress": round(generation.progress, 4), "quoted_credits": generation.quoted_credits,
+        "images_delivered": generation.images_delivered, "charged_credits": generation.charged_credits,
         "error": {"code": generation.error_code, "message": generation.error_message} if generation.error_code else None,
         "notes": generation.notes, "cached": generation.cached_from_id is not None,
         "images": [

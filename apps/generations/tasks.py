@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
 from apps.core import leases
+from apps.providers import router
 
 from . import recovery
 from .services import dispatch, finishing, reaping, state, tracking
@@ -57,6 +58,27 @@ def generation_poll_task(*, generation_id: str) -> None:
         generation_poll_task.apply_async(
             kwargs={"generation_id": generation_id}, countdown=settings.PROVIDER_POLL_INTERVAL
         )
+
+
+# Tries of a stored webhook while another worker holds its job (a poll or the run, which follow
+# the job too), PROVIDER_POLL_INTERVAL apart.
+WEBHOOK_APPLY_ATTEMPTS = 3
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def generation_webhook_apply_task(*, delivery_id: int, attempt: int = 1) -> None:
+    """A provider's webhook, stored by the endpoint: download and finish here, not in the request."""
+    if not tracking.generation_webhook_apply(delivery_id=delivery_id) and attempt < WEBHOOK_APPLY_ATTEMPTS:
+        generation_webhook_apply_task.apply_async(
+            kwargs={"delivery_id": delivery_id, "attempt": attempt + 1}, countdown=settings.PROVIDER_POLL_INTERVAL
+        )
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def generation_orphan_cancel_task(*, provider: str, provider_job_id: str) -> None:
+    """A job made for a create whose answer was lost, surfacing after its generation moved on:
+    stop it at the provider (best effort)."""
+    router.job_cancel(provider, provider_job_id)
 
 
 @shared_task(acks_late=True)

@@ -6,7 +6,8 @@ each refuses to run while no catalogue model can do its work. Registered from
 A generate node hands its work to a normal generation: `generation_create` validates, quotes and
 holds the generation's own price (the engine hands back the node's share of the run's hold in the
 same transaction), and the engine follows the generation until it ends (`follow`, polled by a
-bounded task). The node is charged exactly what its generation was charged.
+bounded task). The node is charged exactly what its generation was charged: the quote for the
+images it delivered.
 """
 
 import inspect
@@ -102,7 +103,7 @@ def _follow_generation(ref: str, *, port: str = "image") -> FollowStatus:
         images = [_image_ref(image) for image in generation.images.all()]
         return FollowStatus(
             result=NodeResult({port: images}, meta={"generation_id": str(generation.pk), "seed": generation.seed}),
-            charged=generation.quoted_credits,
+            charged=generation.charged_credits,
         )
     if generation.status == Status.REJECTED:
         failure = NodeFailed(generation.error_message or "The prompt was blocked.", code="content_blocked",

@@ -75,6 +75,6 @@ class ProviderCallAdmin(ReadOnly):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnly):
-    list_display = ["received_at", "provider", "delivery_id", "provider_job_id"]
-    list_filter = ["provider"]
+    list_display = ["received_at", "provider", "delivery_id", "provider_job_id", "applied_at"]
+    list_filter = ["provider", ("applied_at", admin.EmptyFieldListFilter)]
     search_fields = ["delivery_id", "provider_job_id"]

@@ -55,14 +55,23 @@ class ProviderCall(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """Seen webhook deliveries: a replayed or duplicated one is ignored."""
+    """A verified webhook delivery, stored as it arrives and applied later by a task: a replayed or
+    duplicated one is ignored; one naming a job whose id is not saved yet (the provider called back
+    before its create answer reached us) waits, unapplied, until it is."""
 
     provider = models.CharField(max_length=50)
     delivery_id = models.CharField(max_length=200)
     provider_job_id = models.CharField(max_length=200)
+    # What it said (`types.ProviderStatus`, see `services.status_to_json`).
+    status = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["provider", "delivery_id"], name="webhook_delivery_once"),
+        ]
+        indexes = [
+            models.Index(fields=["provider", "provider_job_id"], condition=models.Q(applied_at__isnull=True),
+                         name="webhook_delivery_pending"),
         ]

@@ -28,13 +28,15 @@ def provider_webhook_view(request, provider: str):
         event = adapter.parse_webhook({k.lower(): v for k, v in request.headers.items()}, request.body)
     except WebhookRejectedError as error:
         return JsonResponse({"detail": error.message, "code": error.code}, status=error.http_status)
-    # Our webhook URLs name the job and route attempt they were made for (see provider_webhook_url).
+    # Stored and handed to a task: the answer never waits on downloading or finishing the outputs.
+    # Our webhook URLs name the job and route attempt they were made for (see provider_webhook_url):
+    # a job whose create answer was lost is recognised here, as the webhook is received.
     attempt = request.GET.get("attempt", "")
     try:
         generation_id = uuid.UUID(request.GET.get("generation", ""))
     except ValueError:
         generation_id = None
-    generation_services.generation_apply_webhook(
+    generation_services.generation_webhook_receive(
         provider=provider, event=event, generation_id=generation_id,
         attempt=int(attempt) if attempt.isdecimal() else None,
     )

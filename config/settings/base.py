@@ -231,6 +231,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "apps.generations.tasks.generation_run_task": {"queue": "io"},
     "apps.generations.tasks.generation_poll_task": {"queue": "io"},
+    # The provider webhook endpoint stores a delivery and answers; these tasks apply it (download the
+    # outputs, finish the job) or cancel an orphan job at the provider: io, with the runs and polls.
+    "apps.generations.tasks.generation_webhook_apply_task": {"queue": "io"},
+    "apps.generations.tasks.generation_orphan_cancel_task": {"queue": "io"},
     "apps.media.tasks.upload_derivatives_task": {"queue": "media"},
     # Node runs are sent to the queue their node type names (media, io, default); these are defaults.
     "apps.workflows.tasks.workflow_node_run_task": {"queue": "default"},

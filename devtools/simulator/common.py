@@ -72,8 +72,26 @@ def preview(image_bytes: bytes, edge: int = 128) -> bytes:
     return out.getvalue()
 
 
-async def deliver_webhook(vendor: str, url: str, body: bytes, headers_for_copy) -> None:
-    """POST a webhook honouring the drop and duplicate knobs. `headers_for_copy(i)` signs each copy."""
+async def file_delay(vendor: str) -> None:
+    """An output download held for the `file_delay_ms` knob (a large, slow file); the `/_sim/state`
+    log notes `<vendor>:file_requested` and `<vendor>:file_sent`."""
+    if delay := knob_store.knobs(vendor).file_delay_ms:
+        knob_store.log(f"{vendor}:file_requested")
+        await asyncio.sleep(delay / 1000)
+        knob_store.log(f"{vendor}:file_sent")
+
+
+async def deliver_webhook(vendor: str, url: str, body: bytes, headers_for_copy, *, then=None) -> None:
+    """POST a webhook honouring the drop and duplicate knobs. `headers_for_copy(i)` signs each copy;
+    `then()` is called once it was sent (or dropped)."""
+    try:
+        await _deliver(vendor, url, body, headers_for_copy)
+    finally:
+        if then is not None:
+            then()
+
+
+async def _deliver(vendor: str, url: str, body: bytes, headers_for_copy) -> None:
     knobs = knob_store.knobs(vendor)
     if knobs.webhook_delay:
         await asyncio.sleep(knobs.webhook_delay)
@@ -85,6 +103,7 @@ async def deliver_webhook(vendor: str, url: str, body: bytes, headers_for_copy) 
             try:
                 response = await client.post(url, content=body, headers=headers_for_copy(copy))
                 knob_store.count(f"{vendor}:webhook_{response.status_code}")
+                knob_store.log(f"{vendor}:webhook_answered_{response.status_code}")
             except httpx.HTTPError as error:
                 knob_store.count(f"{vendor}:webhook_error")
                 logger.warning("simulator webhook failed: %s", error)

@@ -26,10 +26,19 @@ class Knobs:
     # The next N creates make (and bill) their job, then the answer is broken off as by a dropped
     # connection: the client can't tell whether anything was made (see common.answer_lost).
     lost_answers: int = 0
+    # A successful job answers this many fewer outputs than asked for (at least one), as a model
+    # whose safety filter drops some images or a run that makes fewer does.
+    missing_outputs: int = 0
+    # The create answer is held until the job's webhooks were delivered (a provider calling back
+    # before its create answer reaches us); the job runs for `job_seconds` as usual.
+    webhook_before_answer: bool = False
+    # Each output file download is held this long before its bytes are sent (a large, slow file).
+    file_delay_ms: int = 0
 
 
 _knobs: dict[str, Knobs] = {}
 _stats: dict[str, int] = {}
+_log: list[str] = []
 
 
 def knobs(vendor: str) -> Knobs:
@@ -49,14 +58,25 @@ def set_knobs(vendor: str, values: dict) -> Knobs:
 def reset() -> None:
     _knobs.clear()
     _stats.clear()
+    _log.clear()
 
 
 def count(name: str) -> None:
     _stats[name] = _stats.get(name, 0) + 1
 
 
+def outputs_count(vendor: str, asked: int) -> int:
+    """How many outputs a successful job answers: `asked`, less the `missing_outputs` knob."""
+    return max(1, asked - knobs(vendor).missing_outputs)
+
+
+def log(entry: str) -> None:
+    """Note an event in order (`/_sim/state`'s `log`), so tests can tell what happened first."""
+    _log.append(entry)
+
+
 def snapshot() -> dict:
-    return {"knobs": {vendor: asdict(k) for vendor, k in _knobs.items()}, "stats": dict(_stats)}
+    return {"knobs": {vendor: asdict(k) for vendor, k in _knobs.items()}, "stats": dict(_stats), "log": list(_log)}
 
 
 def roll(rate: float) -> bool:

@@ -66,7 +66,7 @@ async def test_a_100_prompt_csv_batch_completes_with_live_progress_and_downloads
     body = (await sync_to_async(api.get)(f"/batches/{batch.pk}")).json()
     assert body | {"created_at": None, "finished_at": None} == {
         "id": str(batch.pk), "name": "Lighthouses", "source": "csv", "status": "finished", "total": 100,
-        "quoted_credits": 100, "progress": 1.0,
+        "quoted_credits": 100, "charged_credits": 100, "images_delivered": 100, "progress": 1.0,
         "counts": {"active": 0, "succeeded": 100, "failed": 0, "canceled": 0, "rejected": 0},
         "download_url": f"http://127.0.0.1:8000/api/v1/batches/{batch.pk}/download",
         "created_at": None, "finished_at": None,

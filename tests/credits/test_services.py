@@ -360,7 +360,10 @@ def test_reconcile_finds_nothing_wrong_with_a_consistent_ledger(catalog, user, o
     failed = GenerationFactory(owner=other_user)
     generation_services.generation_fail(generation_id=failed.id, code="x", message="x")
     generation.refresh_from_db()
-    Generation.objects.filter(pk=generation.pk).update(status=Status.SUCCEEDED)
+    # Succeeded as finishing leaves it: charged its whole quote for its one image.
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Status.SUCCEEDED, images_delivered=1, charged_credits=generation.quoted_credits
+    )
     report = services.credits_reconcile()
     assert (report["accounts"], report["entries"]) == (2, 6)
     assert report["balance_mismatches"] == report["settlement_mismatches"] == report["spend_mismatches"] == []

@@ -59,7 +59,8 @@ def test_create_returns_the_queued_generation(api, user):
     assert body | {"created_at": None} == {
         "id": str(generation.id), "status": "queued", "model": "offline-sketch", "prompt": "a kite",
         "negative_prompt": "", "aspect_ratio": "16:9", "tier": "draft", "width": 688, "height": 384,
-        "num_images": 2, "duration_seconds": None, "seed": "99", "progress": 0.0, "quoted_credits": 2, "error": None,
+        "num_images": 2, "duration_seconds": None, "seed": "99", "progress": 0.0, "quoted_credits": 2,
+        "images_delivered": 0, "charged_credits": 0, "error": None,
         "notes": [],
         "cached": False, "images": [],
         "created_at": None, "finished_at": None,

@@ -4,6 +4,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.test import TestCase
 from django.utils import timezone
 from PIL import Image
 
@@ -65,20 +66,27 @@ def test_a_webhook_is_applied_once_per_delivery_and_a_terminal_state_once_per_jo
     generation = job(user)
     done = ProviderStatus(JobState.SUCCEEDED, provider_job_id="job-1", outputs=(ProviderOutput(content=png()),))
     for delivery in ("d1", "d1", "d2"):  # a duplicate, then a second delivery of the same end
-        services.generation_apply_webhook(provider="replicate", event=WebhookEvent(delivery, done))
+        with TestCase.captureOnCommitCallbacks(execute=True):  # the apply task, at commit (eager)
+            services.generation_webhook_receive(provider="replicate", event=WebhookEvent(delivery, done))
     generation.refresh_from_db()
     assert generation.status == Status.SUCCEEDED
     assert ledger(generation) == [("reserve", -1), ("capture", 0)]
     assert list(WebhookDelivery.objects.values_list("delivery_id", flat=True).order_by("delivery_id")) == ["d1", "d2"]
 
 
-def test_a_webhook_for_an_unknown_job_or_another_provider_is_ignored(user):
+def test_a_webhook_for_an_unknown_job_or_another_provider_is_kept_unapplied(user):
     generation = job(user)
     status = ProviderStatus(JobState.FAILED, provider_job_id="job-1")
-    services.generation_apply_webhook(provider="fal", event=WebhookEvent("x", status))
-    services.generation_apply_webhook(provider="replicate", event=WebhookEvent("y", ProviderStatus(JobState.FAILED, provider_job_id="nope")))
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.generation_webhook_receive(provider="fal", event=WebhookEvent("x", status))
+        services.generation_webhook_receive(
+            provider="replicate", event=WebhookEvent("y", ProviderStatus(JobState.FAILED, provider_job_id="nope"))
+        )
     assert Generation.objects.get(pk=generation.pk).status == Status.DISPATCHED
-    assert WebhookDelivery.objects.count() == 0
+    # Kept for a job whose id is not saved yet (applied when it is), never applied to another job.
+    assert sorted(WebhookDelivery.objects.values_list("provider", "provider_job_id", "applied_at")) == [
+        ("fal", "job-1", None), ("replicate", "nope", None)
+    ]
 
 
 def test_running_status_without_progress_gets_an_estimate_and_a_slow_job_gets_a_note(user):

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.test import Client
+from django.test import Client, TestCase
 from PIL import Image
 
 from apps.credits.models import LedgerEntry
@@ -478,7 +478,9 @@ def finished_job(sim, catalog, user, scheduled_polls, adapter):
 
 
 def post_webhook(body: bytes, headers: dict[str, str]):
-    return Client().post(WEBHOOK_PATH, data=body, content_type="application/json", headers=headers)
+    # The endpoint stores the delivery and hands it to a task at commit (run inline: eager tasks).
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return Client().post(WEBHOOK_PATH, data=body, content_type="application/json", headers=headers)
 
 
 def test_a_signed_webhook_finishes_the_generation(sim, finished_job):
@@ -518,10 +520,13 @@ def test_a_duplicate_delivery_is_applied_once(sim, finished_job):
     assert ledger(generation) == [("capture", 0), ("reserve", -4)]
 
 
-def test_a_webhook_for_an_unknown_job_is_acknowledged_and_ignored(sim, db):
+def test_a_webhook_for_an_unknown_job_is_acknowledged_and_kept_unapplied(sim, db):
     body = b'{"request_id": "nobody", "status": "OK", "payload": {"images": []}}'
     assert post_webhook(body, sign_with_simulator(sim, "nobody", body)).status_code == 204
-    assert not WebhookDelivery.objects.exists()
+    # Kept for a job whose id is not saved yet (applied when it is), never applied otherwise.
+    assert list(WebhookDelivery.objects.values_list("provider", "provider_job_id", "applied_at")) == [
+        ("fal", "nobody", None)
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 from django.conf import settings as django_settings
-from django.test import Client
+from django.test import Client, TestCase
 from PIL import Image
 
 from apps.catalog.models import CatalogModel
@@ -396,7 +396,9 @@ def finished_prediction(sim, catalog, user, scheduled_polls, adapter):
 
 
 def post_webhook(body: bytes, headers: dict[str, str]):
-    return Client().post(WEBHOOK_PATH, data=body, content_type="application/json", headers=headers)
+    # The endpoint stores the delivery and hands it to a task at commit (run inline: eager tasks).
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return Client().post(WEBHOOK_PATH, data=body, content_type="application/json", headers=headers)
 
 
 def test_a_signed_webhook_finishes_the_generation(finished_prediction):

@@ -4,7 +4,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import CreditAccount, DailySpend, LedgerEntry
-from .ledger import account_lock, entry_append, entry_post
+from .ledger import account_lock, entry_append
 from .spend import everyone_spend_add, spend_add
 
 
@@ -85,31 +85,58 @@ def _reserve_new_pg(*, generation, amount: int) -> LedgerEntry | None:
     return entry
 
 
-def credits_capture(*, generation) -> LedgerEntry | None:
-    return entry_post(
-        user=generation.owner, kind=LedgerEntry.Kind.CAPTURE, amount=0,
-        idempotency_key=f"generation:{generation.pk}:capture", generation=generation,
-        memo=f"Charged {generation.quoted_credits} credit{'s' if generation.quoted_credits != 1 else ''}",
-    )
+_SETTLEMENTS = (LedgerEntry.Kind.CAPTURE, LedgerEntry.Kind.RELEASE)
+
+
+def credits_capture(*, generation, amount: int | None = None, capture_note: str = "",
+                    release_note: str = "") -> LedgerEntry | None:
+    """Charge `amount` of the generation's hold (all of it when None) and return the rest with a
+    release: a capture (0, the hold becomes a charge) and, when less was charged, a release (+).
+    Nothing when the hold was already released in full (the generation ended otherwise)."""
+    quoted = generation.quoted_credits
+    amount = quoted if amount is None else max(0, min(amount, quoted))
+    with transaction.atomic():
+        account_lock(generation.owner)
+        settled = set(
+            LedgerEntry.objects.filter(generation=generation, kind__in=_SETTLEMENTS).values_list("kind", flat=True)
+        )
+        if settled == {LedgerEntry.Kind.RELEASE}:
+            return None  # released in full: it ended another way (a partial release comes with its capture)
+        entry, _ = entry_append(
+            user=generation.owner, kind=LedgerEntry.Kind.CAPTURE, amount=0,
+            idempotency_key=f"generation:{generation.pk}:capture", generation=generation,
+            memo=f"Charged {_credits(amount)}" + (f": {capture_note}" if capture_note else ""),
+        )
+        if amount < quoted:
+            returned = f"Returned {_credits(quoted - amount)}"
+            _release(generation, quoted - amount, memo=returned + (f": {release_note}" if release_note else ""))
+        return entry
+
+
+def _credits(amount: int) -> str:
+    return f"{amount} credit{'' if amount == 1 else 's'}"
 
 
 def credits_release(*, generation) -> LedgerEntry | None:
+    """Return the whole hold: the generation did not complete. Nothing when it was captured."""
     with transaction.atomic():
         account_lock(generation.owner)
-        entry, created = entry_append(
-            user=generation.owner, kind=LedgerEntry.Kind.RELEASE, amount=generation.quoted_credits,
-            idempotency_key=f"generation:{generation.pk}:release", generation=generation,
-            memo="Returned: the generation did not complete",
-        )
-        if created and generation.quoted_credits:
-            reserved_at = (
-                LedgerEntry.objects.filter(generation=generation, kind=LedgerEntry.Kind.RESERVE)
-                .values_list("created_at", flat=True).first()
-            )
-            if reserved_at is not None:
-                spend_add(
-                    day=timezone.localdate(reserved_at), user_id=generation.owner_id,
-                    amount=-generation.quoted_credits,
-                )
-        return entry
+        if LedgerEntry.objects.filter(generation=generation, kind=LedgerEntry.Kind.CAPTURE).exists():
+            return None
+        return _release(generation, generation.quoted_credits, memo="Returned: the generation did not complete")
 
+
+def _release(generation, amount: int, *, memo: str) -> LedgerEntry | None:
+    """Return `amount` of the hold (with the account locked); one release per generation, by key."""
+    entry, created = entry_append(
+        user=generation.owner, kind=LedgerEntry.Kind.RELEASE, amount=amount,
+        idempotency_key=f"generation:{generation.pk}:release", generation=generation, memo=memo,
+    )
+    if created and amount:
+        reserved_at = (
+            LedgerEntry.objects.filter(generation=generation, kind=LedgerEntry.Kind.RESERVE)
+            .values_list("created_at", flat=True).first()
+        )
+        if reserved_at is not None:
+            spend_add(day=timezone.localdate(reserved_at), user_id=generation.owner_id, amount=-amount)
+    return entry

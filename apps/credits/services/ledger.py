@@ -57,8 +57,8 @@ def entry_append(
             with transaction.atomic():
                 entry.save(force_insert=True)
         except IntegrityError:
-            # The account lock rules out a duplicate key, so this is the generation's other
-            # settlement (capture after release, or the reverse): nothing more to move.
+            # The account lock rules out a duplicate key, so this is a generation's second capture
+            # or release under another key: nothing more to move.
             return None, False
     if amount:
         CreditAccount.objects.filter(pk=account.pk).update(balance=F("balance") + amount)

@@ -22,9 +22,11 @@ def credits_reconcile() -> dict:
         if accounts.get(user_id, 0) != ledger.get(user_id, 0)
     ]
 
-    # Each generation: one reserve; captured if it succeeded, released if it ended any other way.
+    # Each generation: one reserve; when it succeeded a capture (and a release of what was not
+    # delivered), when it ended any other way a release of everything; what it kept is its charge.
     reserve_day: dict = {}
     settled: dict = {}
+    net: dict = {}
     expected_spend: dict[tuple, int] = {}
     moves = LedgerEntry.objects.filter(
         kind__in=[LedgerEntry.Kind.RESERVE, LedgerEntry.Kind.CAPTURE, LedgerEntry.Kind.RELEASE]
@@ -32,23 +34,31 @@ def credits_reconcile() -> dict:
     for generation_id, user_id, kind, amount, created_at in moves.iterator(chunk_size=5000):
         if kind == LedgerEntry.Kind.RESERVE:
             reserve_day[generation_id] = timezone.localdate(created_at)
-        else:
-            settled[generation_id] = kind
+        elif kind == LedgerEntry.Kind.CAPTURE or settled.get(generation_id) != LedgerEntry.Kind.CAPTURE:
+            settled[generation_id] = kind  # a capture names the settlement; its partial release does not
+        net[generation_id] = net.get(generation_id, 0) - amount
         day = reserve_day.get(generation_id)
         if day is not None and kind != LedgerEntry.Kind.CAPTURE:
             for key in ((day, user_id), (day, None)):  # spend: what reserves hold, less what releases return
                 expected_spend[key] = expected_spend.get(key, 0) - amount
     settlements = []
-    for generation_id, status in Generation.objects.values_list("pk", "status").iterator(chunk_size=5000):
+    rows = Generation.objects.values_list("pk", "status", "charged_credits")
+    for generation_id, status, charged in rows.iterator(chunk_size=5000):
         expected = (
             None if status in ACTIVE
             else LedgerEntry.Kind.CAPTURE if status == Status.SUCCEEDED
             else LedgerEntry.Kind.RELEASE
         )
-        if generation_id not in reserve_day or settled.get(generation_id) != expected:
+        expected_charge = charged if status == Status.SUCCEEDED else 0
+        kept = net.get(generation_id, 0)
+        if (
+            generation_id not in reserve_day or settled.get(generation_id) != expected
+            or (expected is not None and kept != expected_charge)
+        ):
             settlements.append({
                 "generation_id": str(generation_id), "status": status, "reserved": generation_id in reserve_day,
                 "settlement": settled.get(generation_id), "expected": expected,
+                "charged": kept, "expected_charge": expected_charge if expected is not None else None,
             })
 
     counted = {(day, user_id): spent for day, user_id, spent in DailySpend.objects.values_list("day", "user_id", "spent")}

@@ -21,15 +21,16 @@ from .tracking import (
     generation_apply_progress,
     generation_apply_provider_status,
     generation_apply_result,
-    generation_apply_webhook,
     generation_poll,
+    generation_webhook_apply,
+    generation_webhook_receive,
+    generation_webhooks_apply,
 )
 
 __all__ = [
     "generation_apply_progress",
     "generation_apply_provider_status",
     "generation_apply_result",
-    "generation_apply_webhook",
     "generation_cancel",
     "generation_claim",
     "generation_create",
@@ -37,5 +38,8 @@ __all__ = [
     "generation_poll",
     "generation_reject",
     "generation_run",
+    "generation_webhook_apply",
+    "generation_webhook_receive",
+    "generation_webhooks_apply",
     "generations_reap_stuck",
 ]

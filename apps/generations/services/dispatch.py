@@ -65,6 +65,14 @@ def generation_mark_running(generation_id, *, route_index: int, route: Route, pr
             generation, "started_at", "provider", "route_index", "provider_job_id", "notes", "timings"
         )
         announce_progress(generation)
+        if provider_job_id:
+            # The provider may have called back before its create answer reached us (or, for a
+            # create whose answer was lost, before its job was adopted): a webhook stored meanwhile
+            # for this job is applied now (robust: a failure there is logged, and the poll still
+            # follows the job).
+            transaction.on_commit(
+                lambda: tracking.generation_webhooks_apply(generation_id=generation_id), robust=True
+            )
     return True
 
 

@@ -7,6 +7,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from apps.catalog import pricing
+from apps.catalog.models import CatalogModel
 from apps.core import leases
 from apps.credits import services as credits_services
 from apps.providers import router
@@ -14,7 +16,7 @@ from apps.providers.exceptions import ProviderError
 from apps.providers.types import ProviderStatus
 
 from .. import storage, tasks
-from ..models import ACTIVE, Status
+from ..models import ACTIVE, Generation, Status
 from .state import (
     SLOW_NOTE,
     announce_end,
@@ -66,7 +68,7 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
             # already in hand are done in a few tens of milliseconds, before the event would show.
             announce_progress(generation)
     try:
-        storage.generation_outputs_store(generation=generation, outputs=status.outputs, started=started)
+        images = storage.generation_outputs_store(generation=generation, outputs=status.outputs, started=started)
     except storage.InvalidOutputError as error:
         logger.warning("output rejected", extra={"generation": str(generation_id), "reason": str(error)})
         generation_reroute(generation_id=generation_id)
@@ -80,9 +82,35 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         generation.progress = 1.0
         generation.finished_at = timezone.now()
         generation.timings = {**stored_timings, **generation.timings}
-        generation_save(generation, "progress", "finished_at", "timings")
-        credits_services.credits_capture(generation=generation)
+        _charge(generation, delivered=len(images))
+        generation_save(generation, "progress", "finished_at", "timings", "images_delivered", "charged_credits")
         announce_end(generation)
+
+
+def _charge(generation: Generation, *, delivered: int) -> None:
+    """Users pay for what they received: capture the quote for the images delivered, release the
+    rest. Called with the generation locked, as it succeeds (saved by the caller)."""
+    asked = generation.num_images
+    generation.images_delivered = min(delivered, asked)
+    generation.charged_credits = _delivered_price(generation)
+    noun = "clip" if generation.catalog_model.kind == CatalogModel.Kind.VIDEO else "image"
+    what = f"{generation.images_delivered} of {asked} {noun}s delivered"
+    returned = generation.quoted_credits - generation.charged_credits
+    credits_services.credits_capture(
+        generation=generation, amount=generation.charged_credits,
+        capture_note=what if returned else "",
+        release_note=f"{asked - generation.images_delivered} of {asked} {noun}s not delivered",
+    )
+
+
+def _delivered_price(generation: Generation) -> int:
+    """The quote for the images delivered (the whole quote when all came), never above what was held."""
+    if generation.images_delivered >= generation.num_images:
+        return generation.quoted_credits
+    params = generation.params
+    price = pricing.quote(catalog_model=generation.catalog_model, tier=params.get("tier"),
+                          num_images=generation.images_delivered, duration_seconds=params.get("duration_seconds"))
+    return min(price, generation.quoted_credits)
 
 
 def generation_reroute(

@@ -2,7 +2,8 @@
 the provider may have made, and will bill, the job. Never a blind second create:
 
 - a job we can find again (its webhook names our generation and route attempt) is waited for and
-  adopted; once the generation moved on, a job surfacing late is an orphan, canceled at the provider;
+  adopted; once the generation moved on, a job surfacing late is an orphan, canceled at the provider
+  (by a task: this runs as the webhook is received);
 - where it can't be found (synchronous APIs, no job id), one deliberate re-send at most, recorded on
   the generation (`possible_double_cost`, the admin's generation page) and logged for staff.
 """
@@ -15,6 +16,7 @@ from django.db.models import F
 from apps.providers import router
 from apps.providers.types import Route
 
+from .. import tasks
 from ..models import Generation
 from .state import generation_lock, generation_save
 
@@ -78,7 +80,8 @@ def generation_job_surfaced(*, generation_id, attempt: int, provider: str, named
     if orphan:
         logger.warning("orphan provider job canceled", extra={"generation": str(generation_id), "provider": provider,
                                                                "job": orphan})
-        router.job_cancel(provider, orphan)
+        # Called as a webhook is received: the provider's answer does not wait on the cancel call.
+        tasks.generation_orphan_cancel_task.delay(provider=provider, provider_job_id=orphan)
 
 
 def generation_retry_lost_answer(generation_id, *, route: Route) -> bool:

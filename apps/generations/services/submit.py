@@ -253,7 +253,8 @@ def _generation_from_cache(*, user, source: Generation, params: dict, seed: str,
         generation = Generation.objects.create(
             owner=user, catalog_model=source.catalog_model, prompt=source.prompt,
             negative_prompt=source.negative_prompt, seed=seed, params=params, cache_key=source.cache_key,
-            cached_from=source, quoted_credits=price, status=Status.SUCCEEDED, progress=1.0,
+            cached_from=source, quoted_credits=price, charged_credits=price,
+            images_delivered=source.images_delivered, status=Status.SUCCEEDED, progress=1.0,
             dispatched_at=now, started_at=now, finishing_at=now, finished_at=now, deadline_at=now,
         )
         GenerationImage.objects.bulk_create([

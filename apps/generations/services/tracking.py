@@ -14,8 +14,10 @@ from apps.providers import router
 from apps.providers.exceptions import ProviderBlockedError, ProviderError
 from apps.providers.face_swap import NO_FACE_CODE, no_face_message_from
 from apps.providers.models import WebhookDelivery
+from apps.providers.services import status_from_json, status_to_json
 from apps.providers.types import JobState, ProviderStatus, WebhookEvent
 
+from .. import tasks
 from ..models import Generation, Status
 from . import finishing, lost_answers
 from .state import (
@@ -94,31 +96,78 @@ def generation_apply_provider_status(*, generation_id, status: ProviderStatus) -
     return True
 
 
-def generation_apply_webhook(*, provider: str, event: WebhookEvent, generation_id=None, attempt: int | None = None
-                             ) -> None:
-    """A verified webhook: applied once per delivery, to the job it names. One naming a job we never
-    heard of, sent to the URL of a generation's route attempt whose create answer was lost, is that
-    create's job: adopted or canceled (lost_answers)."""
+def generation_webhook_receive(*, provider: str, event: WebhookEvent, generation_id=None,
+                               attempt: int | None = None) -> bool:
+    """A verified webhook: stored once per delivery and applied by a task after commit, so the
+    provider never waits on our downloads. False for a duplicate or a replay.
+
+    Our webhook URLs name the generation and route attempt they were made for. A delivery naming a
+    job we never heard of, sent for an attempt whose create answer was lost, is that create's job:
+    it is adopted (or, once the generation moved on, canceled as an orphan) here, at receive time,
+    so the run waiting to adopt it sees it at once (lost_answers); the delivery itself is kept and
+    applied when the adopted job's id is saved. Any other delivery for an unknown job is kept,
+    unapplied, for a job whose id is not saved yet."""
     job_id = event.status.provider_job_id
-    # A job id may carry routing details after a "|" that the provider's webhooks do not repeat
-    # (fal's is "<request_id>|<owner/app>"): webhooks name the job by the part before it.
-    generation = Generation.objects.filter(
-        Q(provider_job_id=job_id) | Q(provider_job_id__startswith=f"{job_id}|"), provider=provider
-    ).first()
-    if generation is None:
-        if generation_id and attempt:
-            lost_answers.generation_job_surfaced(generation_id=generation_id, attempt=attempt, provider=provider,
-                                                 named_id=job_id)
-        return
     try:
         with transaction.atomic():
-            WebhookDelivery.objects.create(provider=provider, delivery_id=event.delivery_id,
-                                           provider_job_id=event.status.provider_job_id)
+            delivery = WebhookDelivery.objects.create(
+                provider=provider, delivery_id=event.delivery_id, provider_job_id=job_id,
+                status=status_to_json(event.status),
+            )
+            transaction.on_commit(lambda: tasks.generation_webhook_apply_task.delay(delivery_id=delivery.pk))
+        stored = True
     except IntegrityError:
-        return  # a duplicate or a replay
-    with leases.lease(generation.id) as held:
-        if held:  # else a live poll or run is on the job and will see the same end
-            generation_apply_provider_status(generation_id=generation.id, status=event.status)
+        stored = False  # a duplicate or a replay (a lost create's job is still looked at: that is idempotent)
+    if generation_id and attempt and not _job_generation(provider, job_id):
+        lost_answers.generation_job_surfaced(generation_id=generation_id, attempt=attempt, provider=provider,
+                                             named_id=job_id)
+    return stored
+
+
+def _job_generation(provider: str, job_id: str):
+    """The generation whose saved job id is `job_id`, if any. A job id may carry routing details
+    after a "|" that the provider's webhooks do not repeat (fal's is "<request_id>|<owner/app>"):
+    webhooks name the job by the part before it."""
+    return Generation.objects.filter(
+        Q(provider_job_id=job_id) | Q(provider_job_id__startswith=f"{job_id}|"), provider=provider
+    ).values_list("pk", flat=True).first()
+
+
+def generation_webhook_apply(*, delivery_id) -> bool:
+    """Apply a stored delivery to the job it names. One naming a job whose id is not saved yet (the
+    provider called back before its create answer reached us, or a lost create's job being adopted)
+    waits: `generation_mark_running` applies it when the id is saved. False when another worker
+    holds the job: try again shortly."""
+    delivery = WebhookDelivery.objects.filter(pk=delivery_id, applied_at__isnull=True).first()
+    if delivery is None:
+        return True
+    generation_id = _job_generation(delivery.provider, delivery.provider_job_id)
+    return generation_id is None or generation_webhooks_apply(generation_id=generation_id)
+
+
+def generation_webhooks_apply(*, generation_id) -> bool:
+    """Apply the job's stored deliveries not applied yet, oldest first, each once (claimed by a
+    conditional update). False, applying nothing, while another worker holds the job (a poll or
+    the run, which follow the job too)."""
+    generation = Generation.objects.filter(pk=generation_id).only("provider", "provider_job_id").first()
+    if generation is None or not generation.provider_job_id:
+        return True
+    job_ids = {generation.provider_job_id, generation.provider_job_id.split("|", 1)[0]}
+    pending = WebhookDelivery.objects.filter(
+        provider=generation.provider, provider_job_id__in=job_ids, applied_at__isnull=True
+    ).order_by("received_at", "pk")
+    if not pending.exists():
+        return True
+    with leases.lease(generation_id) as held:
+        if not held:
+            return False
+        for delivery in pending:
+            claimed = WebhookDelivery.objects.filter(pk=delivery.pk, applied_at__isnull=True).update(
+                applied_at=timezone.now()
+            )
+            if claimed:
+                generation_apply_provider_status(generation_id=generation_id, status=status_from_json(delivery.status))
+    return True
 
 
 def generation_apply_progress(*, generation_id, status: ProviderStatus) -> None:

@@ -45,6 +45,9 @@ Knob `output_variant` (read at submit):
   answers 500 `{"detail": "Internal Server Error"}` (no error type) on every fetch — fal's result
   host failing, not the job; a webhook still carries the real payload
 
+Knob `missing_outputs`: a successful result lists that many fewer images than `num_images` (at
+least one). Knob `file_delay_ms`: see `common.file_delay`.
+
 Webhooks: with `fal_webhook`, at the end fal's body `{request_id, gateway_request_id, status:
 OK|ERROR, payload, error?}` is POSTed there, signed (`X-Fal-Webhook-Request-Id`, `-User-Id`,
 `-Timestamp`, `-Signature`: hex ED25519 over "request id\\nuser id\\ntimestamp\\nsha256(body)");
@@ -73,9 +76,9 @@ from PIL import Image
 
 from devtools import standins
 
-from .. import face_swap
+from .. import common, face_swap
 from .. import knobs as knob_store
-from ..common import LOST_ANSWER, answer_lost, deliver_webhook, inject_faults, is_blocked, picture, spawn
+from ..common import deliver_webhook, file_delay, inject_faults, is_blocked, picture, spawn
 from ..http import Request, Response, Router, json_response
 
 VENDOR = "fal"
@@ -152,7 +155,7 @@ class Job:
             return 504, REQUEST_TIMEOUT
         if self.app == FACE_SWAP_APP:
             return self._face_swap_result()
-        count = self.input.get("num_images", 1)
+        count = knob_store.outputs_count(VENDOR, self.input.get("num_images", 1))
         images = [
             {"url": f"{self.base_url}{PREFIX}/files/{self.request_id}/{index}.png", "width": self.width,
              "height": self.height, "content_type": "image/png"}
@@ -299,6 +302,7 @@ def register(router: Router) -> None:
         index = int(request.params["index"])
         if job is None or not job.completed() or index >= job.input.get("num_images", 1):
             return json_response({"detail": "Not found"}, 404)
+        await file_delay(VENDOR)
         if job.app == FACE_SWAP_APP:
             if job.swapped is None:
                 return json_response({"detail": "Not found"}, 404)
@@ -403,6 +407,6 @@ def register(router: Router) -> None:
         knob_store.count(f"{VENDOR}:created")
         if job.webhook:
             spawn(_deliver(job))
-        if answer_lost(VENDOR):
-            return LOST_ANSWER
+        if common.answer_lost(VENDOR):
+            return common.LOST_ANSWER
         return _respond({"status": "IN_QUEUE", "queue_position": QUEUE_START - 1, **job.urls()})

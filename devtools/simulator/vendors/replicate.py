@@ -43,15 +43,16 @@ Knob `output_variant` (read when the prediction is created):
 Knob `files_url` (another host, e.g. a CDN): file URLs point there instead of at the simulator's
 `/files/…`, and with `api_file` the API host answers each download with a 302 to that host.
 
+Knobs `missing_outputs` (a list answers that many fewer files than `num_outputs`, at least one),
+`file_delay_ms` (`common.file_delay`), `lost_answers` (`common.answer_lost`; every prediction made
+counts `replicate:created`, every cancel that stops one `replicate:canceled`) and
+`webhook_before_answer` (the create answer, as made, is held until the `completed` webhook went out).
+
 Webhooks: when a create names a `webhook`, the prediction is POSTed there on the `start` and
 `completed` events (those in `webhook_events_filter`; only `completed` without a filter), signed
 the Standard Webhooks way with standins.REPLICATE_WEBHOOK_SECRET (`webhook-id`, `webhook-timestamp`,
 `webhook-signature: v1,<base64>`); copies from the `webhook_copies` knob keep the same
 webhook-id, as Replicate's retries do; `webhook_drop_rate` drops some; `webhook_delay` holds each.
-
-Money: every prediction made counts `replicate:created`, every cancel that stops one
-`replicate:canceled`. Knob `lost_answers`: the next N creates make their prediction, then answer
-nothing readable (as a connection dropped after the request went out).
 """
 
 import asyncio
@@ -71,9 +72,9 @@ from http import HTTPStatus
 from apps.providers.adapters.offline import motion
 from devtools import standins
 
-from .. import face_swap
+from .. import common, face_swap
 from .. import knobs as knob_store
-from ..common import LOST_ANSWER, answer_lost, deliver_webhook, inject_faults, is_blocked, picture, spawn
+from ..common import deliver_webhook, file_delay, inject_faults, is_blocked, picture, spawn
 from ..http import Request, Response, Router, json_response
 
 VENDOR = "replicate"
@@ -124,6 +125,7 @@ class Prediction:
     error: str | None = None
     files: dict[int, bytes] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    notified: asyncio.Event = field(default_factory=asyncio.Event)  # the `completed` webhook went out
 
     @property
     def url(self) -> str:
@@ -305,8 +307,9 @@ def _sign(webhook_id: str, timestamp: str, body: bytes) -> str:
 
 
 def _notify(prediction: Prediction, event: str) -> None:
+    then = prediction.notified.set if event == "completed" else None  # releases a held create answer
     if not prediction.webhook or event not in prediction.events:
-        return
+        return then() if then else None
     body = json.dumps(prediction.as_json()).encode()
     webhook_id = f"msg_{secrets.token_urlsafe(18)}"
 
@@ -317,7 +320,7 @@ def _notify(prediction: Prediction, event: str) -> None:
             "webhook-signature": _sign(webhook_id, timestamp, body),
         }
 
-    spawn(deliver_webhook(VENDOR, prediction.webhook, body, headers_for_copy))
+    spawn(deliver_webhook(VENDOR, prediction.webhook, body, headers_for_copy, then=then))
 
 
 def _finish(prediction: Prediction, status: str, *, output=None, error: str | None = None) -> None:
@@ -331,7 +334,7 @@ def _outputs(prediction: Prediction):
     """The `output` in the prediction's variant's shape, drawing its files."""
     single = prediction.variant in ("string", "data_uri")
     width, height = _size(prediction.input)
-    for index in range(1 if single else prediction.input.get("num_outputs", 1)):
+    for index in range(1 if single else knob_store.outputs_count(VENDOR, prediction.input.get("num_outputs", 1))):
         prediction.files[index] = picture(prediction.input["prompt"], prediction.seed + index, width, height)
     if prediction.variant.startswith("data_uri"):
         encoded = (base64.b64encode(png).decode() for png in prediction.files.values())
@@ -423,8 +426,13 @@ async def _create(request: Request, *, model: str | None) -> Response:
     _predictions[prediction.id] = prediction
     knob_store.count(f"{VENDOR}:created")
     spawn(_run(prediction))
-    if answer_lost(VENDOR):
-        return LOST_ANSWER
+    if common.answer_lost(VENDOR):
+        return common.LOST_ANSWER
+    if current.webhook_before_answer and prediction.webhook:
+        answer = prediction.as_json()  # as when made, delayed on its way back past the webhook
+        await prediction.notified.wait()
+        knob_store.log(f"{VENDOR}:create_answered")
+        return json_response(answer, 201)
     headers = {}
     if wait := _prefer_wait(request.headers.get("prefer", "")):
         try:
@@ -488,4 +496,5 @@ def register(router: Router) -> None:
         if content is None:
             return Response(404, b"Not found", {"content-type": "text/plain"})
         content_type = {"png": "image/png", "mp4": "video/mp4"}[request.params["ext"]]
+        await file_delay(VENDOR)
         return Response(200, content, {"content-type": content_type, "content-length": str(len(content))})

@@ -33,7 +33,8 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"SETTLEMENT MISMATCH generation {row['generation_id']} ({row['status']}): "
                     f"reserved={row['reserved']}, settled by {row['settlement'] or 'nothing'}, "
-                    f"expected {row['expected'] or 'nothing yet'}"
+                    f"expected {row['expected'] or 'nothing yet'}; charged {row['charged']}"
+                    + (f", expected {row['expected_charge']}" if row["expected_charge"] is not None else "")
                 )
             for row in report["spend_mismatches"]:
                 who = f"user {row['user_id']}" if row["user_id"] else "everyone"
