@@ -551,6 +551,9 @@ class Stack:
             MEDIA_ROOT=str(self.media_root),
             DARKROOM_VAR_DIR=str(self.workdir / "var"),
             LOG_LEVEL="INFO",
+            # Every browser journey signs up from the one loopback address: the product's per-IP
+            # sign-up limit (tested on its own) would refuse the sixth.
+            ACCOUNT_SIGNUP_RATE_LIMIT="1000/m/ip",
         )
         if self.simulator_port:
             env.update(standins.simulator_env(self.simulator_url))

@@ -103,14 +103,14 @@ def test_an_anonymous_40_mb_multipart_post_costs_about_its_size(live):
     host, port = live.base_url.removeprefix("http://").split(":")
     size = 40 * 1024 * 1024
     body = b'--B\r\nContent-Disposition: form-data; name="f"; filename="a.bin"\r\n\r\n' + b"a" * size + b"\r\n--B--\r\n"
-    before = _memory_mb(live.web.proc.pid)
+    before = _memory_mb(live.web[0].proc.pid)
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(f"POST /healthz HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=B\r\n"
                      f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
         sock.sendall(body)
         head = read_response(sock).partition(b"\r\n\r\n")[0]
     assert head.startswith(b"HTTP/1.1 413"), head  # no files here, and far over a form's size
-    after = _memory_mb(live.web.proc.pid)
+    after = _memory_mb(live.web[0].proc.pid)
     assert after["VmHWM"] - before["VmRSS"] < 3 * size // 2**20, (before, after)
     tally("hostile inputs: 40 MB multipart bodies")
 
