@@ -13,9 +13,10 @@ jobs run, waits for every job to end, and checks the invariants:
 
 One table is printed; the full figures go to devtools/chaos/results/chaos-<time>.json.
 
-    python devtools/chaos/run.py                  # every scenario, full size (about 15 minutes)
+    python devtools/chaos/run.py                  # every scenario, full size (about 17 minutes)
     python devtools/chaos/run.py --quick          # short versions (what `make test` runs)
     python devtools/chaos/run.py --only kill9,redis --load-seconds 60
+    python devtools/chaos/run.py --only hostile --hostile-seconds 60
 """
 
 from __future__ import annotations
