@@ -22,7 +22,7 @@ help:
 	@echo "make simulator  serve fake hosted providers on :8800 (then: make run PROVIDER_SIMULATOR_URL=http://127.0.0.1:8800)"
 	@echo "make stripe-fake serve a fake Stripe on :12111 (then: make run STRIPE_FAKE_URL=http://127.0.0.1:12111)"
 	@echo "make bench      performance scenarios on the production shape → devtools/bench/results/latest.json"
-	@echo "make chaos      fault scenarios (worker kills, Redis/PostgreSQL restarts, provider faults, webhook storms, load) → devtools/chaos/results/"
+	@echo "make chaos      fault scenarios (worker kills, Redis/PostgreSQL restarts, provider faults, webhook storms, load, hostile bodies) → devtools/chaos/results/"
 
 $(VENV)/.installed-run: pyproject.toml
 	@test -n "$(PYTHON_BASE)" || { echo "Darkroom needs Python 3.12 or later; none was found." >&2; exit 1; }

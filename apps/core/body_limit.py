@@ -2,15 +2,19 @@
 multipart parsing only where it is worth it.
 
 daphne (through Twisted) reads a whole request body — into memory or a temporary file — before the
-application sees the request, so Django's own limits (DATA_UPLOAD_MAX_MEMORY_SIZE, the upload
-handler's byte count) only act after a 1 GB body has been received and stored. This refuses a body
-over REQUEST_MAX_BODY_BYTES as it arrives: at once from a Content-Length that says so, or as soon as
-a chunked body passes the cap. The answer is a 413 with the usual `{detail, code}` body, and the
+application sees the request, then hands all of it to the application at once (every 8 KB piece
+queued in memory), so Django's own limits (DATA_UPLOAD_MAX_MEMORY_SIZE, the upload handler's byte
+count) only act after the body has been received, stored and held in memory. This refuses a body
+over its route's cap as it arrives: at once from a Content-Length that says so, or as soon as a
+chunked body passes the cap. The cap is REQUEST_MAX_BODY_BYTES on the routes that take files
+(FILE_ROUTES) and DATA_UPLOAD_MAX_MEMORY_SIZE everywhere else — past it Django refuses the body
+anyway, once it has all of it. The answer is a 413 with the usual `{detail, code}` body, and the
 connection is closed so the rest is never read. Installed by config/asgi.py when daphne serves us.
 (A front server should cap bodies too, e.g. nginx's client_max_body_size.)
 """
 
 import json
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -23,10 +27,17 @@ TOO_LARGE_BODY = json.dumps({
 }).encode()
 
 
-def _refusal() -> bytes:
+def _refusal(path: str = "") -> bytes:
+    """The 413, worded as the API under `path` words its errors (OpenAI's shape under /v1/)."""
+    from .middleware import API_ERROR_BODIES
+
+    prefix = next((p for p in API_ERROR_BODIES if path.startswith(p)), None)
+    body = TOO_LARGE_BODY
+    if prefix is not None and prefix != "/api/":
+        body = json.dumps(API_ERROR_BODIES[prefix](413, "The request is too large.", "payload_too_large")).encode()
     return (
         b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: application/json\r\n"
-        b"Connection: close\r\nContent-Length: " + str(len(TOO_LARGE_BODY)).encode() + b"\r\n\r\n" + TOO_LARGE_BODY
+        b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )
 
 
@@ -42,12 +53,15 @@ def daphne_body_limit_install() -> bool:
 
     def refuse(request) -> None:
         request._body_refused = True
-        request.channel.transport.write(_refusal())
+        request.channel.transport.write(_refusal(getattr(request, "_body_path", "")))
         request.channel.transport.loseConnection()
 
     def gotLength(self, length):
         self._body_received, self._body_refused = 0, False
-        if length is not None and length > settings.REQUEST_MAX_BODY_BYTES:
+        # Headers are in; the request line is still the channel's (Twisted gives it to the request later).
+        self._body_path = target_path(getattr(self.channel, "_path", None))
+        self._body_cap = body_cap(self._body_path)
+        if length is not None and length > self._body_cap:
             self.content = None
             refuse(self)
             return None
@@ -57,7 +71,8 @@ def daphne_body_limit_install() -> bool:
         if getattr(self, "_body_refused", False):
             return None
         self._body_received = getattr(self, "_body_received", 0) + len(data)
-        if self._body_received > settings.REQUEST_MAX_BODY_BYTES:  # a chunked body without a length
+        cap = getattr(self, "_body_cap", settings.REQUEST_MAX_BODY_BYTES)
+        if self._body_received > cap:  # a chunked body without a length
             refuse(self)
             return None
         return handle_chunk(self, data)
@@ -91,6 +106,31 @@ def file_routes_add(*view_names: str) -> None:
     FILE_ROUTES.update(view_names)
 
 
+def takes_files(path: str) -> bool:
+    try:
+        return resolve(path).view_name in FILE_ROUTES
+    except Resolver404:
+        return False
+
+
+def target_path(raw_target: bytes | None) -> str:
+    """The path of a request target as it arrives (b"/path?query"); "" if unreadable."""
+    try:
+        return unquote(urlsplit(raw_target.decode("ascii")).path) if raw_target else ""
+    except (UnicodeDecodeError, ValueError):
+        return ""  # daphne refuses such a target anyway
+
+
+def body_cap(path: str) -> int:
+    """The largest body the server reads for a request to `path`: REQUEST_MAX_BODY_BYTES where files
+    are taken, elsewhere DATA_UPLOAD_MAX_MEMORY_SIZE — Django refuses a larger body there anyway
+    (request.body, the form parsers and MultipartBodyMiddleware all check it), once it has all of it."""
+    limit, small = settings.REQUEST_MAX_BODY_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if small is None or small >= limit or takes_files(path):
+        return limit
+    return small
+
+
 class _NoFiles(FileUploadHandler):
     """Where no file is expected, a file part is skipped as it streams: never kept anywhere."""
 
@@ -121,11 +161,7 @@ class MultipartBodyMiddleware:
             return self.get_response(request)
         from .middleware import API_ERROR_BODIES, error_response
 
-        try:
-            takes_files = resolve(request.path_info).view_name in FILE_ROUTES
-        except Resolver404:
-            takes_files = False
-        if not takes_files:
+        if not takes_files(request.path_info):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:

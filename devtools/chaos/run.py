@@ -13,9 +13,10 @@ jobs run, waits for every job to end, and checks the invariants:
 
 One table is printed; the full figures go to devtools/chaos/results/chaos-<time>.json.
 
-    python devtools/chaos/run.py                  # every scenario, full size (about 15 minutes)
+    python devtools/chaos/run.py                  # every scenario, full size (about 17 minutes)
     python devtools/chaos/run.py --quick          # short versions (what `make test` runs)
     python devtools/chaos/run.py --only kill9,redis --load-seconds 60
+    python devtools/chaos/run.py --only hostile --hostile-seconds 60
 """
 
 from __future__ import annotations
@@ -51,12 +52,13 @@ from devtools.stack import (  # noqa: E402
     log,
     open_socket,
     pool_children,
+    rss_mb,
 )
 
 # websockets' sync client warns about connect() outside a with-block; the sockets here live longer.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=__name__)
 RESULTS = ROOT / "devtools" / "chaos" / "results"
-SCENARIOS = ("kill9", "redis", "postgres", "load", "webhooks", "providers")
+SCENARIOS = ("kill9", "redis", "postgres", "load", "webhooks", "providers", "hostile")
 # Past a job's deadline the beat reaper fails it on its next pass: allow one pass and a little.
 DEADLINE_GRACE = timedelta(seconds=20)
 SECRET_KEY = "chaos-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH"
@@ -699,20 +701,212 @@ def scenario_load(stack: Stack, size: dict) -> dict:
     return check
 
 
+# ---------------------------------------------------------------- hostile load
+
+HOSTILE_CHUNK = b"x" * (64 * 1024)  # every large body streams this one chunk again and again
+
+
+def _repeat(total: int, head: bytes = b"", tail: bytes = b""):
+    """A body of `total` bytes made on the fly: head, the shared chunk repeated, tail."""
+    yield head
+    left = total - len(head) - len(tail)
+    while left > 0:
+        piece = HOSTILE_CHUNK if left >= len(HOSTILE_CHUNK) else HOSTILE_CHUNK[:left]
+        left -= len(piece)
+        yield piece
+    yield tail
+
+
+def hostile_request(client: httpx.Client, kind: str, rng: random.Random) -> int:
+    """One hostile request of `kind`, anonymous; its status (0: the server closed the connection)."""
+    path = rng.choice(["/healthz", "/api/v1/generations", "/", "/photos/"])
+    if kind == "multipart_40mb":
+        boundary = f"hostile{rng.randrange(10**9)}"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n"
+                f"Content-Type: application/octet-stream\r\n\r\n").encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        total = 40 * 2**20
+        return client.post(path, content=_repeat(total, head, tail), headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(total)}).status_code
+    if kind == "multipart_no_boundary":
+        body = b"--abc\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nhello\r\n--abc--\r\n"
+        return client.post(path, content=body, headers={"Content-Type": "multipart/form-data"}).status_code
+    if kind == "multipart_wrong_boundary":
+        body = b"--abc\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\nhello\r\n--abc--\r\n" * 50
+        return client.post(path, content=body,
+                           headers={"Content-Type": "multipart/form-data; boundary=not-the-one"}).status_code
+    if kind == "json_deep":
+        body = b"[" * 1000 + b"]" * 1000 if rng.random() < 0.5 else b'{"a":' * 1000 + b"1" + b"}" * 1000
+        return client.post("/api/v1/generations", content=body,
+                           headers={"Content-Type": "application/json"}).status_code
+    if kind == "json_oversized":
+        total = rng.choice([4, 16, 30]) * 2**20
+        return client.post(rng.choice(["/api/v1/generations", "/healthz"]),
+                           content=_repeat(total, b'{"prompt": "', b'"}'),
+                           headers={"Content-Type": "application/json", "Content-Length": str(total)}).status_code
+    if kind == "huge_headers":
+        if rng.random() < 0.5:
+            headers = {"X-Hostile": "h" * 64 * 1024}
+        else:
+            headers = {f"X-Hostile-{i}": "h" * 512 for i in range(400)}
+        return client.get(path, headers=headers).status_code
+    raise ValueError(kind)
+
+
+HOSTILE_KINDS = ("multipart_40mb", "multipart_no_boundary", "multipart_wrong_boundary", "json_deep",
+                 "json_oversized", "huge_headers")
+
+
+def scenario_hostile(stack: Stack, size: dict) -> dict:
+    """Anonymous clients sending large and malformed bodies while signed-in people generate: the web
+    process's memory, its status codes, and how much slower generations get."""
+    from apps.generations.models import ACTIVE
+
+    active = {str(s) for s in ACTIVE}
+    stack.workers_replace(pool="prefork", concurrency=3)
+    users = [Client(stack, i, "hostile") for i in range(size["hostile_users"])]
+    web_pid = stack.web[0].pid
+    submitted: list[str] = []
+    user_statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    stop_sampling = threading.Event()
+    rss = {"baseline": rss_mb(web_pid), "peak": 0.0, "quiet_peak": 0.0, "samples": 0}
+    phase = ["quiet"]
+
+    def sampler():
+        while not stop_sampling.wait(0.05):
+            value = rss_mb(web_pid)
+            if value is None:
+                continue
+            rss["samples"] += 1
+            rss["peak"] = max(rss["peak"], value)
+            if phase[0] == "quiet":
+                rss["quiet_peak"] = max(rss["quiet_peak"], value)
+
+    def count(bucket: dict, status: int) -> None:
+        with lock:
+            bucket[status] = bucket.get(status, 0) + 1
+
+    def generate(client: Client, stop_at: float, latencies: list[float]) -> None:
+        """Submit, wait for the end (polling the API), again, until stop_at."""
+        while time.monotonic() < stop_at:
+            started = time.monotonic()
+            try:
+                response = client.submit()
+                count(user_statuses, response.status_code)
+                if response.status_code != 201:
+                    time.sleep(0.5)
+                    continue
+                generation_id = response.json()["id"]
+                with lock:
+                    submitted.append(generation_id)
+                while time.monotonic() - started < size["wait"]:
+                    time.sleep(0.25)
+                    poll = client.api.get(f"/generations/{generation_id}")
+                    count(user_statuses, poll.status_code)
+                    if poll.status_code == 200 and poll.json()["status"] not in active:
+                        latencies.append(time.monotonic() - started)
+                        break
+            except httpx.HTTPError:
+                count(user_statuses, 0)
+
+    def users_phase(seconds: float) -> list[float]:
+        latencies: list[float] = []
+        stop_at = time.monotonic() + seconds
+        with futures.ThreadPoolExecutor(max_workers=len(users)) as pool:
+            list(pool.map(generate, users, [stop_at] * len(users), [latencies] * len(users)))
+        return latencies
+
+    threading.Thread(target=sampler, daemon=True).start()
+    # Quiet: the same people generating, nobody else.
+    quiet = users_phase(size["hostile_quiet_seconds"])
+
+    # Hostile: the anonymous clients, for hostile_seconds, while the people go on generating.
+    phase[0] = "hostile"
+    hostile_statuses: dict[str, dict[int, int]] = {kind: {} for kind in HOSTILE_KINDS}
+    hostile_errors: dict[str, int] = {}
+    stop_at = time.monotonic() + size["hostile_seconds"]
+
+    def attacker(index: int) -> None:
+        rng = random.Random(index)
+        timeout = httpx.Timeout(30, connect=10)
+        with httpx.Client(base_url=stack.base_url, timeout=timeout, trust_env=False) as client:
+            while time.monotonic() < stop_at:
+                kind = HOSTILE_KINDS[index % len(HOSTILE_KINDS)] if rng.random() < 0.5 else rng.choice(HOSTILE_KINDS)
+                try:
+                    count(hostile_statuses[kind], hostile_request(client, kind, rng))
+                except httpx.HTTPError as error:
+                    # The server may refuse and close before the whole body is sent; a timeout is a hang.
+                    name = type(error).__name__
+                    with lock:
+                        hostile_errors[name] = hostile_errors.get(name, 0) + 1
+                    count(hostile_statuses[kind], 0)
+
+    hostile_started = time.monotonic()
+    with futures.ThreadPoolExecutor(max_workers=size["hostile_clients"] + 1) as pool:
+        attackers = [pool.submit(attacker, i) for i in range(size["hostile_clients"])]
+        loaded = users_phase(size["hostile_seconds"])
+        futures.wait(attackers)
+    hostile_took = time.monotonic() - hostile_started
+    stop_sampling.set()
+    rss["hwm"] = rss_mb(web_pid, "VmHWM")
+    rss["after"] = rss_mb(web_pid)
+    stack.check_alive()
+
+    took = wait_terminal(submitted, [], timeout=size["wait"], stack=stack)
+    check = check_invariants(stack, submitted, [])
+    quiet_p95, loaded_p95 = percentile(quiet, 95), percentile(loaded, 95)
+    ratio = round(loaded_p95 / quiet_p95, 2) if quiet_p95 and loaded_p95 else None
+    all_hostile: dict[int, int] = {}
+    for statuses in hostile_statuses.values():
+        for status, n in statuses.items():
+            all_hostile[status] = all_hostile.get(status, 0) + n
+    server_errors = (sum(n for s, n in all_hostile.items() if s >= 500)
+                     + sum(n for s, n in user_statuses.items() if s >= 500 or s == 0))
+    hostile_total = sum(all_hostile.values())
+    check.update(
+        injected="hostile bodies", seconds=round(took, 1), hostile_seconds=round(hostile_took, 1),
+        amount=f"{size['hostile_clients']} anonymous × {size['hostile_seconds']} s, {hostile_total} requests; "
+               f"{size['hostile_users']} users",
+        web_rss_mb={k: (round(v, 1) if isinstance(v, float) else v) for k, v in rss.items()},
+        hostile_statuses={kind: dict(sorted(s.items())) for kind, s in hostile_statuses.items()},
+        hostile_transport_errors=hostile_errors, user_statuses=dict(sorted(user_statuses.items())),
+        server_errors=server_errors,
+        generation_seconds={
+            "quiet": {"n": len(quiet), "p50": percentile(quiet, 50), "p95": quiet_p95},
+            "hostile": {"n": len(loaded), "p50": percentile(loaded, 50), "p95": loaded_p95},
+            "p95_ratio": ratio,
+        },
+    )
+    rss_ok = rss["peak"] < size["hostile_rss_limit_mb"]
+    slow_ok = ratio is not None and ratio <= 2.0
+    check["held"] = check["held"] and rss_ok and server_errors == 0 and (slow_ok or size["quick"])
+    check["note"] = (f"web RSS peak {rss['peak']:.0f} MB (limit {size['hostile_rss_limit_mb']}, before "
+                     f"{rss['baseline']:.0f}); {server_errors} 5xx of {hostile_total} hostile + "
+                     f"{sum(user_statuses.values())} user requests; generation p95 quiet {quiet_p95} s, "
+                     f"hostile {loaded_p95} s, ×{ratio}")
+    return check
+
+
 RUNNERS = {
     "kill9": scenario_kill9, "redis": scenario_redis, "postgres": scenario_postgres,
     "providers": scenario_providers, "webhooks": scenario_webhooks, "load": scenario_load,
+    "hostile": scenario_hostile,
 }
 
 FULL = {
     "generations": 300, "runs": 20, "kill_every": (5, 10), "kills": 24, "wait": 420, "outage": 8,
     "provider_generations": 120, "timeout_rate": 0.1, "io_concurrency": 24, "burst_every": 20,
     "webhook_generations": 40, "users": 50, "think": (0.5, 2.0), "load_seconds": 300, "quick": False,
+    "hostile_clients": 50, "hostile_users": 10, "hostile_seconds": 60, "hostile_quiet_seconds": 30,
+    "hostile_rss_limit_mb": 500,
 }
 QUICK = {
     "generations": 16, "runs": 1, "kill_every": (2, 4), "kills": 3, "wait": 150, "outage": 3,
     "provider_generations": 12, "timeout_rate": 0.0, "io_concurrency": 12, "burst_every": 5,
     "webhook_generations": 6, "users": 6, "think": (0.3, 1.0), "load_seconds": 8, "quick": True,
+    "hostile_clients": 10, "hostile_users": 4, "hostile_seconds": 8, "hostile_quiet_seconds": 5,
+    "hostile_rss_limit_mb": 500,
 }
 
 
@@ -743,6 +937,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="short versions of every scenario")
     parser.add_argument("--only", default="", help=f"comma-separated scenarios: {', '.join(SCENARIOS)}")
     parser.add_argument("--load-seconds", type=int, default=None, help="length of the load scenario")
+    parser.add_argument("--hostile-seconds", type=int, default=None, help="length of the hostile scenario's attack")
     parser.add_argument("--port-base", type=int, default=int(os.environ.get("CHAOS_PORT_BASE", "8960")),
                         help="ports used are the five after this one (0: any free ports)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
@@ -753,6 +948,8 @@ def main(argv=None) -> int:
     size = dict(QUICK if args.quick else FULL)
     if args.load_seconds is not None:
         size["load_seconds"] = args.load_seconds
+    if args.hostile_seconds is not None:
+        size["hostile_seconds"] = args.hostile_seconds
     chosen = [s for s in (args.only.split(",") if args.only else SCENARIOS) if s]
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:

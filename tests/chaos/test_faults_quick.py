@@ -91,3 +91,10 @@ def test_a_webhook_storm_ends_each_job_exactly_once(quick_run):
 def test_mixed_load_has_no_server_errors_and_no_lost_jobs(quick_run):
     scenario = held(quick_run, "load")
     assert scenario["server_errors"] == 0
+
+
+def test_hostile_bodies_leave_the_web_process_small_and_answer_no_5xx(quick_run):
+    scenario = held(quick_run, "hostile")
+    assert scenario["server_errors"] == 0
+    assert scenario["web_rss_mb"]["peak"] < 500, scenario["web_rss_mb"]
+    assert scenario["generation_seconds"]["hostile"]["n"] > 0  # the people's jobs went on under attack

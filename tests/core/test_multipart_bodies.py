@@ -46,3 +46,30 @@ def test_an_unreadable_multipart_body_is_our_error_page(path, content_type, user
     assert response.status_code == 400, (path, response.status_code)
     assert b"The form could not be read" in response.content
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(("target", "takes_files"), [
+    (b"/healthz", False), (b"/api/v1/generations?x=1", False), (b"/v1/images/generations", False),
+    (b"/no/such/page", False), (b"/api/v1/uploads", True), (b"/v1/images/edits", True), (b"/photos/upload/", True),
+    (b"/api/v1/%75ploads", True), (b"\xff/healthz", False), (None, False),
+])
+def test_the_server_reads_a_forms_size_except_where_files_are_taken(target, takes_files, settings):
+    """daphne's per-request cap, decided from the request line before any of the body is read."""
+    from apps.core.body_limit import body_cap, target_path
+
+    expected = settings.REQUEST_MAX_BODY_BYTES if takes_files else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert body_cap(target_path(target)) == expected
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = None  # Django's check off: the server's cap only
+    assert body_cap(target_path(target)) == settings.REQUEST_MAX_BODY_BYTES
+
+
+def test_the_servers_413_is_worded_as_each_api_words_its_errors():
+    import json
+
+    from apps.core.body_limit import _refusal
+
+    for path, shape in (("/api/v1/generations", {"detail", "code"}), ("/healthz", {"detail", "code"}),
+                        ("/v1/images/generations", {"error"})):
+        head, _, body = _refusal(path).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413") and f"Content-Length: {len(body)}".encode() in head
+        assert set(json.loads(body)) == shape, (path, body)

@@ -99,20 +99,48 @@ def _memory_mb(pid: int) -> dict[str, int]:
 
 def test_an_anonymous_40_mb_multipart_post_costs_about_its_size(live):
     """Twisted used to parse every multipart POST with the email package before daphne passed it on
-    (~12× the body in memory: +480 MB for 40 MB, even on /healthz)."""
+    (~12× the body in memory: +480 MB for 40 MB, even on /healthz); then daphne queued all of it in
+    memory for the application (fifty at once: +1.5 GB). A route that takes no files refuses a body
+    over DATA_UPLOAD_MAX_MEMORY_SIZE from its Content-Length, before any of it is read."""
     host, port = live.base_url.removeprefix("http://").split(":")
     size = 40 * 1024 * 1024
-    body = b'--B\r\nContent-Disposition: form-data; name="f"; filename="a.bin"\r\n\r\n' + b"a" * size + b"\r\n--B--\r\n"
-    before = _memory_mb(live.web[0].proc.pid)
+    head = b'--B\r\nContent-Disposition: form-data; name="f"; filename="a.bin"\r\n\r\n'
+    before = _memory_mb(live.web[0].pid)
+    sent = 0
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(f"POST /healthz HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=B\r\n"
-                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())
-        sock.sendall(body)
-        head = read_response(sock).partition(b"\r\n\r\n")[0]
-    assert head.startswith(b"HTTP/1.1 413"), head  # no files here, and far over a form's size
-    after = _memory_mb(live.web[0].proc.pid)
-    assert after["VmHWM"] - before["VmRSS"] < 3 * size // 2**20, (before, after)
+                     f"Content-Length: {len(head) + size + 10}\r\nConnection: close\r\n\r\n".encode())
+        answer = read_response(sock).partition(b"\r\n\r\n")[0]  # before any of the body is sent
+        with pytest.raises(OSError):  # closed: the rest can't be sent
+            sock.sendall(head)
+            while sent < size:
+                sock.sendall(CHUNK)
+                sent += len(CHUNK)
+    assert answer.startswith(b"HTTP/1.1 413"), answer  # no files here, and far over a form's size
+    assert sent < size
+    after = _memory_mb(live.web[0].pid)
+    assert after["VmHWM"] - before["VmRSS"] < 10, (before, after)
     tally("hostile inputs: 40 MB multipart bodies")
+
+
+def test_a_body_over_a_forms_size_is_refused_unread_where_no_file_is_taken(live, key):
+    """JSON or multipart, under the server's cap but over DATA_UPLOAD_MAX_MEMORY_SIZE, on a route that
+    takes no files: a 413 in that interface's error shape before any of the body is sent."""
+    host, port = live.base_url.removeprefix("http://").split(":")
+    size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1
+    for path, content_type in (("/api/v1/generations", "application/json"), ("/healthz", "multipart/form-data; boundary=B"),
+                               ("/v1/images/generations", "application/json")):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+                         f"Content-Type: {content_type}\r\nContent-Length: {size}\r\n\r\n".encode())
+            head, _, body = read_response(sock).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413"), (path, head)
+        if path.startswith("/v1/"):
+            assert json.loads(body)["error"]["message"], body
+        else:
+            assert json.loads(body)["code"] == "payload_too_large", body
+        tally("hostile inputs: oversized bodies")
+    assert httpx.get(f"{live.base_url}/healthz", timeout=5, trust_env=False).status_code == 200
 
 
 def test_a_multipart_body_without_its_boundary_gets_our_error_with_the_security_headers(live):
