@@ -1,7 +1,9 @@
 import pytest
 
 from apps.catalog.services import catalog_load
+from devtools.stack import Stack
 from tests.accounts.factories import UserFactory
+from tests.e2e.conftest import FAILING_REDIS_DB, LIVE_REDIS_DB, start_stack
 
 
 @pytest.fixture
@@ -33,3 +35,38 @@ def _no_rate_limits_used():
             client.delete(*keys)
     else:
         cache.clear()
+
+
+# The live stacks (daphne + Celery, tests/e2e/conftest.py), defined once here so every folder's
+# tests share one of each: two copies on the same Redis database would take each other's jobs.
+@pytest.fixture(scope="session")
+def live_stack(request, tmp_path_factory, django_db_setup) -> Stack:
+    """The production shape: daphne + Celery on PostgreSQL and Redis, the offline engine succeeding."""
+    return start_stack(request, tmp_path_factory, "ok", LIVE_REDIS_DB)
+
+
+@pytest.fixture(scope="session")
+def failing_stack(request, tmp_path_factory, django_db_setup) -> Stack:
+    """The same shape, but the offline engine fails every job midway."""
+    return start_stack(
+        request, tmp_path_factory, "failing", FAILING_REDIS_DB, OFFLINE_ENGINE_FAILURE_RATE="1"
+    )
+
+
+@pytest.fixture
+def live(live_stack, transactional_db) -> Stack:
+    """A running stack with the catalogue loaded and committed (tables are truncated after each test)."""
+    from apps.catalog.services import catalog_load
+
+    live_stack.check_alive()
+    catalog_load()
+    return live_stack
+
+
+@pytest.fixture
+def failing(failing_stack, transactional_db) -> Stack:
+    from apps.catalog.services import catalog_load
+
+    failing_stack.check_alive()
+    catalog_load()
+    return failing_stack

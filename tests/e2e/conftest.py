@@ -87,46 +87,13 @@ def live_stack_for(name: str, *, database_name: str, redis_db: int, workdir, **e
     )
 
 
-def _start_stack(request, tmp_path_factory, name: str, redis_db: int, **extra_env: str) -> Stack:
+def start_stack(request, tmp_path_factory, name: str, redis_db: int, **extra_env: str) -> Stack:
     from django.db import connection
 
     stack = live_stack_for(name, database_name=connection.settings_dict["NAME"], redis_db=redis_db,
                            workdir=tmp_path_factory.mktemp(f"live-{name}"), **extra_env)
     request.addfinalizer(stack.stop)
     return stack.start()
-
-
-@pytest.fixture(scope="session")
-def live_stack(request, tmp_path_factory, django_db_setup) -> Stack:
-    """The production shape: daphne + Celery on PostgreSQL and Redis, the offline engine succeeding."""
-    return _start_stack(request, tmp_path_factory, "ok", LIVE_REDIS_DB)
-
-
-@pytest.fixture(scope="session")
-def failing_stack(request, tmp_path_factory, django_db_setup) -> Stack:
-    """The same shape, but the offline engine fails every job midway."""
-    return _start_stack(
-        request, tmp_path_factory, "failing", FAILING_REDIS_DB, OFFLINE_ENGINE_FAILURE_RATE="1"
-    )
-
-
-@pytest.fixture
-def live(live_stack, transactional_db) -> Stack:
-    """A running stack with the catalogue loaded and committed (tables are truncated after each test)."""
-    from apps.catalog.services import catalog_load
-
-    live_stack.check_alive()
-    catalog_load()
-    return live_stack
-
-
-@pytest.fixture
-def failing(failing_stack, transactional_db) -> Stack:
-    from apps.catalog.services import catalog_load
-
-    failing_stack.check_alive()
-    catalog_load()
-    return failing_stack
 
 
 @pytest.hookimpl(hookwrapper=True)

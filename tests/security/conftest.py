@@ -95,8 +95,6 @@ def world(db, catalog, settings) -> World:
     )
 
 
-# The live daphne + Celery stack (tests/e2e/conftest.py), for tests that need real processes.
-from tests.e2e.conftest import live, live_stack  # noqa: E402,F401
 
 # ---------------------------------------------------------------- figures for the README
 # Each test adds what it tried; the run's totals are printed at the end and kept in
