@@ -82,7 +82,7 @@ def live_stack_for(name: str, *, database_name: str, redis_db: int, workdir, **e
     return Stack(
         workdir=workdir, name=f"live-{name}", database_url=f"postgres://postgres@{HOST}:5432/{database_name}",
         redis_url=f"redis://{HOST}:{LIVE_REDIS_PORT}/{redis_db}", workers=1, worker_pool="threads",
-        worker_concurrency=2, queues="default,io", worker_args=("--without-heartbeat",),
+        worker_concurrency=2, queues="default,io,media", worker_args=("--without-heartbeat",),
         secret_key=settings.SECRET_KEY, env={**LIVE_ENV, **extra_env},
     )
 
