@@ -19,6 +19,8 @@ from django.template.loader import get_template
 from django.utils.safestring import SafeString, mark_safe
 from redis.exceptions import RedisError
 
+from apps.catalog import pricing
+from apps.core.exceptions import ApplicationError
 from apps.core.files import link_bucket, link_bucket_seconds
 
 from .models import ACTIVE
@@ -102,6 +104,16 @@ def sizes_label(images) -> str:
     """The delivered files' real sizes, each once, in order ("1024×1536" or "1024×1024, 768×768"):
     a provider may deliver another size than the one asked for."""
     return ", ".join(dict.fromkeys(f"{image.width}×{image.height}" for image in images))
+
+
+def retry_quote(generation) -> int | None:
+    """What asking again for what `generation` asked for costs now (None if it can't be quoted)."""
+    try:
+        return pricing.quote(catalog_model=generation.catalog_model, tier=generation.params.get("tier"),
+                             num_images=generation.num_images,
+                             duration_seconds=generation.params.get("duration_seconds"))
+    except ApplicationError:
+        return None
 
 
 def requested_size(generation) -> str:

@@ -14,3 +14,8 @@ class ModelUnavailableError(ApplicationError):
 class NotCancelableError(ConflictError):
     code = "not_cancelable"
     default_message = "This generation has already finished and can't be canceled."
+
+
+class NotRetryableError(ConflictError):
+    code = "not_retryable"
+    default_message = "Only a generation that failed can be tried again."

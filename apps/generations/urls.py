@@ -12,5 +12,6 @@ urlpatterns = [
     path("generations/<uuid:generation_id>/", views.generation_detail_view, name="detail"),
     path("generations/<uuid:generation_id>/card/", views.generation_card_view, name="card"),
     path("generations/<uuid:generation_id>/cancel/", views.generation_cancel_view, name="cancel"),
+    path("generations/<uuid:generation_id>/retry/", views.generation_retry_view, name="retry"),
     path("images/", views.my_images_view, name="my_images"),
 ]

@@ -161,6 +161,24 @@ def generation_cancel_view(request, generation_id):
 
 
 @login_required
+@require_POST
+def generation_retry_view(request, generation_id):
+    """A failed card's "Try again": the new card lands just before the failed one."""
+    try:
+        generation = services.generation_retry(user=request.user, generation_id=generation_id)
+    except ApplicationError as exc:
+        if not is_htmx(request) or exc.http_status in (404, 409):
+            return render(request, "error.html", {"message": exc.message}, status=exc.http_status)
+        failed = selectors.generation_get_for_user(user=request.user, generation_id=generation_id)
+        response = render(request, "generations/_card.html", {"generation": failed, "retry_error": exc.message})
+        response["HX-Reswap"] = "outerHTML"  # the failed card again, saying why
+        return response
+    if not is_htmx(request):
+        return redirect("generations:detail", generation_id=generation.id)
+    return render(request, "generations/_retry_response.html", {"generation": generation})
+
+
+@login_required
 @require_GET
 def my_images_view(request):
     page = selectors.generation_card_rows(user=request.user, cursor=request.GET.get("before") or None)

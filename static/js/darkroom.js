@@ -147,4 +147,22 @@
       if (form) form.requestSubmit();
     }
   });
+
+  // Once an image is in, its blurred placeholder goes and a checkerboard shows through any
+  // transparency (a cut-out, a PNG with alpha); an opaque image covers the checkerboard entirely.
+  function markLoaded(img) {
+    if (!img.complete || !img.naturalWidth) return;
+    img.classList.add("is-loaded");
+    var frame = img.closest(".blur-frame");
+    if (frame) frame.classList.add("is-loaded");
+  }
+  function markAll(root) {
+    if (root.tagName === "IMG") markLoaded(root);
+    if (root.querySelectorAll) root.querySelectorAll("img").forEach(markLoaded);
+  }
+  document.addEventListener("load", function (event) {
+    if (event.target.tagName === "IMG") markLoaded(event.target);
+  }, true);
+  document.addEventListener("htmx:load", function (event) { markAll(event.detail.elt); });
+  markAll(document);
 })();

@@ -44,7 +44,10 @@ FAILING_REDIS_DB = LIVE_REDIS_DB + 1
 LIVE_REDIS_PORT = int(os.environ.get("TEST_LIVE_REDIS_PORT", "6379"))
 PASSWORD = "a-Strong-pass-123"
 # What the live stacks' offline engine does: a dozen short steps, never failing unless told.
-LIVE_ENV = {"OFFLINE_ENGINE_STEP_DELAY_MS": "60", "OFFLINE_ENGINE_STEPS": "12", "OFFLINE_ENGINE_FAILURE_RATE": "0"}
+# The browser tests sign up one account each from one loopback address: more than the
+# production sign-up limit per address (5 in 10 minutes) allows.
+LIVE_ENV = {"OFFLINE_ENGINE_STEP_DELAY_MS": "60", "OFFLINE_ENGINE_STEPS": "12", "OFFLINE_ENGINE_FAILURE_RATE": "0",
+            "ACCOUNT_SIGNUP_RATE_LIMIT": "500/10m/ip,2000/d/ip"}
 
 
 def http_client(base_url: str, **kwargs) -> httpx.Client:
@@ -82,7 +85,7 @@ def live_stack_for(name: str, *, database_name: str, redis_db: int, workdir, **e
     return Stack(
         workdir=workdir, name=f"live-{name}", database_url=f"postgres://postgres@{HOST}:5432/{database_name}",
         redis_url=f"redis://{HOST}:{LIVE_REDIS_PORT}/{redis_db}", workers=1, worker_pool="threads",
-        worker_concurrency=2, queues="default,io", worker_args=("--without-heartbeat",),
+        worker_concurrency=2, queues="default,io,media", worker_args=("--without-heartbeat",),
         secret_key=settings.SECRET_KEY, env={**LIVE_ENV, **extra_env},
     )
 

@@ -5,6 +5,7 @@
 - `tracking`: polls, webhooks and progress, all through `generation_apply_provider_status`
 - `finishing`: store outputs and charge, reroute bad outputs, fail or reject and release
 - `cancel`: the owner stops a job
+- `retry`: the owner asks again for what a failed job asked for
 - `reaping`: deadlines and jobs abandoned by dead workers
 - `state`: the row lock, the revisioned save, notes, user messages, announcing changes as events
 
@@ -16,6 +17,7 @@ from .cancel import generation_cancel
 from .dispatch import generation_claim, generation_run
 from .finishing import generation_fail, generation_reject
 from .reaping import generations_reap_stuck
+from .retry import generation_retry
 from .submit import generation_create
 from .tracking import (
     generation_apply_progress,
@@ -37,6 +39,7 @@ __all__ = [
     "generation_fail",
     "generation_poll",
     "generation_reject",
+    "generation_retry",
     "generation_run",
     "generation_webhook_apply",
     "generation_webhook_receive",
