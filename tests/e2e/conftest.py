@@ -44,10 +44,7 @@ FAILING_REDIS_DB = LIVE_REDIS_DB + 1
 LIVE_REDIS_PORT = int(os.environ.get("TEST_LIVE_REDIS_PORT", "6379"))
 PASSWORD = "a-Strong-pass-123"
 # What the live stacks' offline engine does: a dozen short steps, never failing unless told.
-# The browser tests sign up one account each from one loopback address: more than the
-# production sign-up limit per address (5 in 10 minutes) allows.
-LIVE_ENV = {"OFFLINE_ENGINE_STEP_DELAY_MS": "60", "OFFLINE_ENGINE_STEPS": "12", "OFFLINE_ENGINE_FAILURE_RATE": "0",
-            "ACCOUNT_SIGNUP_RATE_LIMIT": "500/10m/ip,2000/d/ip"}
+LIVE_ENV = {"OFFLINE_ENGINE_STEP_DELAY_MS": "60", "OFFLINE_ENGINE_STEPS": "12", "OFFLINE_ENGINE_FAILURE_RATE": "0"}
 
 
 def http_client(base_url: str, **kwargs) -> httpx.Client:
