@@ -558,7 +558,7 @@ MEDIA_IMAGE_BACKEND = env("MEDIA_IMAGE_BACKEND", "auto")
 
 # Workflows.
 WORKFLOW_STARTERS_FILE = BASE_DIR / "apps" / "workflows" / "starters.toml"
-# A generate step finishes when its generation announces its end (generation_ended); as a safety
+# A generate step finishes when its generation announces its end (a GenerationFinished event); as a safety
 # net it also checks on it this often, at most this many times (then gives up): 20 minutes.
 WORKFLOW_FOLLOW_INTERVAL = env_float("WORKFLOW_FOLLOW_INTERVAL", 5)
 WORKFLOW_FOLLOW_MAX_POLLS = env_int("WORKFLOW_FOLLOW_MAX_POLLS", 240)
