@@ -187,31 +187,33 @@ def _can_take(route: Route, *, num_images: int, has_inputs: bool) -> bool:
 def run(
     *, routes: list[Route], start: int, num_images: int, has_inputs: bool,
     base_request: Callable[[], GenerationRequest], listener: RunListener,
-    deadline: datetime | None = None, job_id: str | None = None,
+    deadline: datetime | None = None, job_id: str | None = None, spent: frozenset[tuple[str, str]] = frozenset(),
 ) -> RunOutcome:
     """Run the job on the first healthy route from `start` on, falling back on outages.
 
     `base_request` builds what every route gets (input images included); it is called once, when
     the first route is tried, and may raise a ProviderError (an input image is gone). Every call is
-    made within the job's budget (`budget.py`): bounded by `deadline`, and only while it is wanted."""
+    made within the job's budget (`budget.py`): bounded by `deadline`, and only while it is wanted.
+    `spent` names (provider, model) routes an earlier walk sent a create to whose answer was lost and
+    whose job was never adopted: they may have made (and billed) a job, so they are not tried again."""
     with budget.bounded(deadline=deadline.timestamp() if deadline else None,
                         wanted=lambda: not listener.is_canceled(), generation_id=job_id):
         try:
             return _walk(routes=routes, start=start, num_images=num_images, has_inputs=has_inputs,
-                         base_request=base_request, listener=listener)
+                         base_request=base_request, listener=listener, spent=set(spent))
         except budget.JobNoLongerWanted as stop:
             return Expired() if stop.extra.get("reason") == "deadline" else Withdrawn()
 
 
 def _walk(
     *, routes: list[Route], start: int, num_images: int, has_inputs: bool,
-    base_request: Callable[[], GenerationRequest], listener: RunListener,
+    base_request: Callable[[], GenerationRequest], listener: RunListener, spent: set[tuple[str, str]],
 ) -> RunOutcome:
-    base, outage, attempted, lost = None, False, False, False
+    base, outage, attempted = None, False, False
     refused: ProviderAccountError | None = None
     for index in range(start, len(routes)):
         route = routes[index]
-        if not _can_take(route, num_images=num_images, has_inputs=has_inputs):
+        if (route.provider, route.model) in spent or not _can_take(route, num_images=num_images, has_inputs=has_inputs):
             continue
         if not breaker.breakers_allow(route.breaker_keys):
             outage = True
@@ -231,10 +233,12 @@ def _walk(
             refused = error
             continue
         except ProviderRetryableError as error:
-            # A create whose answer was lost may have made a job: never sent again by waiting out
-            # an "outage" and walking the chain once more.
-            lost = lost or isinstance(error, ProviderAmbiguousError)
-            outage = True
+            # A create whose answer was lost may have made a job: that route is spent for this job
+            # (never sent again, here or when the chain is walked again after an outage wait).
+            if isinstance(error, ProviderAmbiguousError):
+                spent.add((route.provider, route.model))
+            else:
+                outage = True
             for key in route.breaker_keys:
                 breaker.breaker_record_failure(key)
             listener.route_down()
@@ -249,7 +253,7 @@ def _walk(
         return outcome
     if refused is not None and not outage:
         return Failed(refused.code, refused.message)  # no waiting: a refused key won't heal by itself
-    return AllRoutesDown(outage=outage and not lost)
+    return AllRoutesDown(outage=outage)
 
 
 def _run_route(

@@ -16,13 +16,13 @@ from django.utils import timezone
 from apps.catalog.models import CatalogModel
 from apps.credits.models import LedgerEntry
 from apps.credits.services import credits_reconcile
-from apps.generations import services
+from apps.generations import services, tasks
 from apps.generations.metrics import generation_metrics
 from apps.generations.models import Generation, Status
 from apps.generations.services import state
 from apps.providers import http
 from apps.providers.exceptions import ProviderAmbiguousError, ProviderRetryableError
-from apps.providers.models import ProviderCall
+from apps.providers.models import CircuitBreaker, ProviderCall
 from apps.providers.retry import RetryPolicy, call_with_retry
 from tests.providers.conftest import poll_until_done
 
@@ -143,6 +143,44 @@ def test_a_lost_job_that_never_surfaces_moves_on_and_the_late_orphan_is_canceled
     assert calls(generation) == [("replicate", "submit", "answer_lost"), ("fal", "submit", "ok")]
     assert ledger(generation) == [("reserve", -1), ("capture", 0)]
     assert generation.notes == [state.SLOW_NOTE]
+    assert credits_reconcile()["provider_job_mismatches"] == []
+
+
+def test_after_a_lost_answer_and_an_outage_the_chain_is_walked_again_without_the_lost_route(
+    hooks, user, settings, monkeypatch
+):
+    """Every other route down: the job waits out the outage (it used to fail at once), and the walk
+    after the wait skips the route whose create may have made a job."""
+    settings.PROVIDER_ADOPT_WAIT_SECONDS = 0.3
+    settings.GENERATION_OUTAGE_WAITS = 1
+    scheduled, run_now = [], tasks.generation_run_task.apply_async
+
+    def apply_async(args=None, kwargs=None, countdown=None, **options):
+        if not countdown:
+            return run_now(args, kwargs, **options)  # the submit's run, eager
+        scheduled.append({"kwargs": kwargs, "countdown": countdown})  # the run after the wait: by hand
+
+    monkeypatch.setattr(tasks.generation_run_task, "apply_async", apply_async)
+    hooks.knobs("replicate", lost_answers=1, job_seconds=6, webhook_delay=2)
+    hooks.knobs("fal", error_rate=1.0)
+    hooks.knobs("comfyui", error_rate=1.0)
+
+    generation = services.generation_create(user=user, model_slug="flux-schnell", prompt="a lighthouse", seed=3)
+    generation.refresh_from_db()
+    assert (generation.is_active, generation.outage_waits) == (True, 1)
+    assert generation.lost_answers["1"]["state"] == "abandoned"
+    assert scheduled == [{"kwargs": {"generation_id": str(generation.id)}, "countdown": settings.BREAKER_COOLDOWN_SECONDS}]
+
+    hooks.knobs("fal", error_rate=0.0, job_seconds=0.2)  # the outage ends before the next try
+    CircuitBreaker.objects.update(opened_at=timezone.now() - timedelta(hours=1))
+    services.generation_run(generation_id=generation.id)
+    poll_until_done(generation.id)
+    settle(hooks, generation, fal=1, replicate=2)
+    assert (generation.status, generation.provider) == (Status.SUCCEEDED, "fal")
+    assert counts(hooks, *MONEY) == {"replicate:created": 1, "replicate:canceled": 1, "fal:created": 1,
+                                     "fal:canceled": 0}
+    assert [call for call in calls(generation) if call[0] == "replicate"] == [("replicate", "submit", "answer_lost")]
+    assert ledger(generation) == [("reserve", -1), ("capture", 0)]
     assert credits_reconcile()["provider_job_mismatches"] == []
 
 

@@ -155,6 +155,7 @@ def generation_run(*, generation_id) -> None:
         num_images=generation.num_images, has_inputs=bool(generation.params.get("inputs")),
         base_request=lambda: generation_request(generation), listener=_Run(generation),
         deadline=generation.deadline_at, job_id=str(generation_id),
+        spent=lost_answers.generation_spent_routes(generation),
     )
     match outcome:
         case router.Submitted(status=status) if status.state.is_terminal:

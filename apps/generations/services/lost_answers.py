@@ -31,6 +31,13 @@ def generation_route_attempt(generation_id) -> int:
     return Generation.objects.values_list("route_attempts", flat=True).get(pk=generation_id)
 
 
+def generation_spent_routes(generation: Generation) -> frozenset[tuple[str, str]]:
+    """(provider, model) of every create whose answer was lost and whose job was not adopted: a
+    later walk of the chain (after an outage wait) must not send to them again."""
+    return frozenset((entry["provider"], entry["model"]) for entry in generation.lost_answers.values()
+                     if entry["state"] != ADOPTED)
+
+
 def generation_answer_lost(generation_id, *, attempt: int, route: Route) -> None:
     """Attempt `attempt`'s create lost its answer: wait for a job naming it."""
     with transaction.atomic():
