@@ -60,7 +60,7 @@ def daphne_body_limit_install() -> bool:
         self._body_received, self._body_refused = 0, False
         # Headers are in; the request line is still the channel's (Twisted gives it to the request later).
         self._body_path = target_path(getattr(self.channel, "_path", None))
-        self._body_cap = body_cap(self._body_path)
+        self._body_cap = body_cap(self._body_path, credentials=carries_credentials(self.requestHeaders))
         if length is not None and length > self._body_cap:
             self.content = None
             refuse(self)
@@ -121,14 +121,26 @@ def target_path(raw_target: bytes | None) -> str:
         return ""  # daphne refuses such a target anyway
 
 
-def body_cap(path: str) -> int:
+def body_cap(path: str, *, credentials: bool = True) -> int:
     """The largest body the server reads for a request to `path`: REQUEST_MAX_BODY_BYTES where files
     are taken, elsewhere DATA_UPLOAD_MAX_MEMORY_SIZE — Django refuses a larger body there anyway
-    (request.body, the form parsers and MultipartBodyMiddleware all check it), once it has all of it."""
+    (request.body, the form parsers and MultipartBodyMiddleware all check it), once it has all of it.
+    Files are only taken from signed-in people, so a request carrying no credentials at all (no
+    session cookie, no Authorization header) gets the small cap everywhere: anonymous clients can't
+    make the server hold large bodies before the application refuses them."""
     limit, small = settings.REQUEST_MAX_BODY_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if small is None or small >= limit or takes_files(path):
+    if small is None or small >= limit or (credentials and takes_files(path)):
         return limit
     return small
+
+
+def carries_credentials(headers) -> bool:
+    """Whether Twisted request headers carry a session cookie or an Authorization header (whether
+    they are valid is the application's to decide, once the body is in)."""
+    if headers.hasHeader(b"authorization"):
+        return True
+    cookie = settings.SESSION_COOKIE_NAME.encode() + b"="
+    return any(cookie in value for value in headers.getRawHeaders(b"cookie", []))
 
 
 class _NoFiles(FileUploadHandler):

@@ -59,8 +59,22 @@ def test_the_server_reads_a_forms_size_except_where_files_are_taken(target, take
 
     expected = settings.REQUEST_MAX_BODY_BYTES if takes_files else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     assert body_cap(target_path(target)) == expected
+    # Without credentials no route takes files: the small cap everywhere.
+    assert body_cap(target_path(target), credentials=False) == settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = None  # Django's check off: the server's cap only
     assert body_cap(target_path(target)) == settings.REQUEST_MAX_BODY_BYTES
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({}, False), ({b"cookie": [b"csrftoken=abc"]}, False), ({b"cookie": [b"csrftoken=abc; sessionid=x"]}, True),
+    ({b"authorization": [b"Bearer dr_x"]}, True),
+])
+def test_credentials_are_seen_in_the_raw_headers(headers, expected):
+    from twisted.web.http_headers import Headers
+
+    from apps.core.body_limit import carries_credentials
+
+    assert carries_credentials(Headers(headers)) is expected
 
 
 def test_the_servers_413_is_worded_as_each_api_words_its_errors():

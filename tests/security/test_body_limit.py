@@ -157,3 +157,19 @@ def test_a_multipart_body_without_its_boundary_gets_our_error_with_the_security_
         assert response.status_code in (400, 401, 403), (path, response.status_code)
         assert response.headers["Content-Type"].startswith(kind), (path, response.headers)
         assert response.headers["X-Content-Type-Options"] == "nosniff" and "Content-Security-Policy" in response.headers
+
+
+def test_an_anonymous_upload_gets_the_small_cap_before_its_body_is_read(live):
+    """Only signed-in people upload: a large body without credentials is refused from its length."""
+    host, port = live.base_url.removeprefix("http://").split(":")
+    size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1
+    for path in ("/api/v1/uploads", "/photos/upload/", "/v1/images/edits"):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nCookie: csrftoken=x\r\n"
+                f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {size}\r\n\r\n".encode()
+            )
+            head, _, _ = read_response(sock).partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 413"), (path, head)
+    tally("hostile inputs: anonymous uploads")
+    assert Upload.objects.count() == 0
