@@ -172,6 +172,7 @@ INSTALLED_APPS = [
     "apps.hooks",
     "apps.batches",
     "apps.openai_compat",
+    "apps.review",
 ]
 
 # ================================================================ 4. database
@@ -240,6 +241,8 @@ CELERY_TASK_ROUTES = {
     "apps.workflows.tasks.workflow_node_run_task": {"queue": "default"},
     "apps.workflows.tasks.workflow_node_follow_task": {"queue": "io"},
     "apps.hooks.tasks.webhook_deliver_task": {"queue": "io"},
+    # The quality judges (CPU: pixels and a small classifier), beside the media work.
+    "apps.review.tasks.review_generation_task": {"queue": "media"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A killed worker's unacknowledged messages come back after the visibility timeout, found by a sweep

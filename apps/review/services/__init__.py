@@ -1,0 +1,12 @@
+"""The review app's writes. Other apps call these names."""
+
+from .images import review_generation_run, review_safety_check
+from .policy import policy_get, policy_judges, policy_limits
+from .prompts import prompt_blocked_match, prompt_moderate
+from .queue import moderation_decide, review_report_image
+
+__all__ = [
+    "moderation_decide", "policy_get", "policy_judges", "policy_limits",
+    "prompt_blocked_match", "prompt_moderate", "review_generation_run", "review_report_image",
+    "review_safety_check",
+]

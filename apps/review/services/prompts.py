@@ -1,0 +1,58 @@
+"""Prompt moderation before any provider call: the maintained word list (better-profanity) and the
+staff's blocked terms and patterns. A refused prompt is recorded for the staff queue and costs nothing."""
+
+import logging
+import re
+
+from better_profanity import profanity
+
+from ..exceptions import PromptBlockedError
+from ..models import BlockedTerm, ModerationItem
+from .policy import policy_get
+
+logger = logging.getLogger(__name__)
+_WORD = re.compile(r"[\w@$!*'.-]+", re.UNICODE)
+
+
+def _word_list_match(text: str) -> str:
+    for word in _WORD.findall(text):
+        if profanity.contains_profanity(word):
+            return word
+    return ""
+
+
+def _blocked_term_match(text: str) -> str:
+    lowered = text.lower()
+    for term in BlockedTerm.objects.filter(active=True).only("text", "is_pattern"):
+        if term.is_pattern:
+            try:
+                if re.search(term.text, text, flags=re.IGNORECASE):
+                    return f"/{term.text}/"
+            except re.error:
+                logger.warning("blocked pattern does not compile", extra={"pattern": term.text})
+        elif re.search(rf"(?<!\w){re.escape(term.text.lower())}(?!\w)", lowered):
+            return term.text
+    return ""
+
+
+def prompt_blocked_match(prompt: str, negative_prompt: str = "") -> str:
+    """The term that refuses this prompt, or "" when it may be used."""
+    text = f"{prompt}\n{negative_prompt}"
+    if policy_get().use_word_list:
+        matched = _word_list_match(text)
+        if matched:
+            return matched
+    return _blocked_term_match(text)
+
+
+def prompt_moderate(*, user, prompt: str, negative_prompt: str = "") -> None:
+    """Raise PromptBlockedError (nothing reserved or sent) when the prompt is refused; the refusal
+    goes to the staff queue and counts as a strike."""
+    matched = prompt_blocked_match(prompt or "", negative_prompt or "")
+    if not matched:
+        return
+    ModerationItem.objects.create(
+        kind=ModerationItem.Kind.PROMPT, user=user, prompt=(prompt or "")[:4000], matched=matched[:200],
+        reason="The prompt matched a blocked term.",
+    )
+    raise PromptBlockedError()

@@ -1,0 +1,15 @@
+"""What the review app does when generations end."""
+
+from apps.core import events
+
+from . import tasks
+
+
+def subscribe() -> None:
+    events.subscribe(events.GenerationFinished, review_generation_enqueue,
+                     when=lambda event: event.status == "succeeded")
+
+
+def review_generation_enqueue(event: events.GenerationFinished) -> None:
+    """After commit: the quality judges run in the media queue while the image is already shown."""
+    tasks.review_generation_task.delay(generation_id=str(event.generation_id))
