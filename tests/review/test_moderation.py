@@ -90,3 +90,18 @@ def test_deleting_removes_the_files_and_keeps_the_record(user, staff, django_cap
     assert (item.state, item.decided_by_id) == ("deleted", staff.id)
     assert ModerationAction.objects.get(item=item).note == "illegal"
     assert selectors.is_safety_clear(image) is False
+
+
+def test_the_owner_chooses_hidden_or_blurred_on_the_safety_page(client, user):
+    client.force_login(user)
+    page = client.get("/account/safety/")
+    assert page.status_code == 200
+    assert 'value="hide" checked' in page.content.decode()
+    assert client.post("/account/safety/", {"flagged_images": "blur"}).status_code == 302
+    user.refresh_from_db()
+    assert user.flagged_images == "blur"
+    bad = client.post("/account/safety/", {"flagged_images": "show-everything"})
+    assert bad.status_code == 422
+    assert "Choose how flagged images are shown." in bad.content.decode()
+    user.refresh_from_db()
+    assert user.flagged_images == "blur"
