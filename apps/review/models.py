@@ -135,3 +135,18 @@ class ModerationAction(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor} on {self.item_id}"
+
+
+class Regeneration(BaseModel):
+    """A red generation made again once, with a new seed: the original's charge is returned when the
+    replacement is delivered, so the user pays once. Both stay in the history."""
+
+    original = models.OneToOneField("generations.Generation", on_delete=models.CASCADE, related_name="regeneration")
+    replacement = models.OneToOneField("generations.Generation", on_delete=models.CASCADE,
+                                       related_name="regeneration_of")
+    reason = models.CharField(max_length=300)
+    refunded_credits = models.PositiveIntegerField(default=0)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.original_id} → {self.replacement_id}"

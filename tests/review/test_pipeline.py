@@ -129,3 +129,49 @@ def test_the_api_refuses_a_blocked_prompt_with_a_clear_422(user, client):
     assert body["code"] == "prompt_blocked"
     assert "offline" not in body["detail"] and "better" not in body["detail"]
     assert Generation.objects.filter(owner=user).count() == 0
+
+
+def test_a_red_image_is_made_again_once_and_paid_for_once(user, client, django_capture_on_commit_callbacks):
+    from apps.credits.services import credits_reconcile
+    from apps.review.models import Regeneration
+
+    policy = policy_get()
+    # Two judges fail on every image: red.
+    policy.thresholds = {"quality_min": 1.1, "sharpness_min": 1.1, "shape_drift_max": -1}
+    policy.save()
+    balance = credits_balance_get(user=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = run(GenerationFactory(owner=user, model_slug="offline-studio", tier="standard"))
+    assert ImageReview.objects.get(image__generation=first).verdict == "red"
+    link = Regeneration.objects.get(original=first)
+    second = link.replacement
+    assert second.status == "succeeded"
+    assert second.seed != first.seed
+    assert (second.prompt, second.params["tier"]) == (first.prompt, first.params["tier"])
+    # The replacement is red too, but made again only once.
+    assert ImageReview.objects.get(image__generation=second).verdict == "red"
+    assert Generation.objects.filter(owner=user).count() == 2
+    assert link.refunded_credits == first.charged_credits > 0
+    assert credits_balance_get(user=user) == balance - second.charged_credits
+    report = credits_reconcile()
+    assert (report["balance_mismatches"], report["settlement_mismatches"]) == ([], [])
+    client.force_login(user)
+    page = client.get(f"/generations/{first.id}/").content.decode()
+    assert f'href="/generations/{second.id}/">made again with a new seed</a>' in page
+    assert f"Its {first.charged_credits} credits were returned" in page
+    page = client.get(f"/generations/{second.id}/").content.decode()
+    assert f'<a href="/generations/{first.id}/">the first image</a> failed its review' in page
+
+
+def test_red_does_not_regenerate_when_staff_turn_it_off(user, django_capture_on_commit_callbacks):
+    from apps.review.models import Regeneration
+
+    policy = policy_get()
+    policy.thresholds = {"quality_min": 1.1, "sharpness_min": 1.1, "shape_drift_max": -1}
+    policy.regenerate_on_red = False
+    policy.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = run(GenerationFactory(owner=user, model_slug="offline-studio", tier="standard"))
+    assert ImageReview.objects.get(image__generation=first).verdict == "red"
+    assert Regeneration.objects.count() == 0
+    assert Generation.objects.filter(owner=user).count() == 1

@@ -14,6 +14,7 @@ from ..contract import JudgeResult, ReviewRequest, Stage, verdict_of
 from ..models import ImageReview, ModerationItem, Verdict
 from ..requests import image_open, review_request, task_kind
 from .policy import policy_get, policy_judges, policy_limits
+from .regenerate import review_regenerate
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,10 @@ def review_generation_run(*, generation_id) -> list[ImageReview]:
         done.append(review)
     if done:
         _card_changed(generation.pk)
+        red = [r for r in done if r.verdict == Verdict.RED]
+        if red and policy.regenerate_on_red:
+            reasons = [j["reason"] for j in red[0].judges if not j["passed"]]
+            review_regenerate(generation=generation, reason=" ".join(reasons))
     return done
 
 

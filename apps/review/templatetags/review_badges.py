@@ -2,6 +2,7 @@
 lists each judge's reason, and whether each image is withheld or blurred for its owner."""
 
 from django import template
+from django.db.models import Q
 
 from ..models import Verdict
 from ..registry import judges
@@ -53,3 +54,15 @@ def shown_as(image, owner) -> str:
     if review.staff_hidden:
         return "withheld"
     return "blurred" if getattr(owner, "flagged_images", "hide") == "blur" else "withheld"
+
+
+@register.simple_tag
+def review_attempts(generation) -> dict:
+    """The other attempt of a red generation made again: {"again": replacement link or None,
+    "first": original link or None}."""
+    from ..models import Regeneration
+
+    links = Regeneration.objects.filter(Q(original=generation) | Q(replacement=generation))
+    again = next((link for link in links if link.original_id == generation.pk), None)
+    first = next((link for link in links if link.replacement_id == generation.pk), None)
+    return {"again": again, "first": first}
