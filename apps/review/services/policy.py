@@ -1,5 +1,6 @@
 """The staff's review policy: one row, made with working defaults the first time it is read."""
 
+from ..judges import vision
 from ..models import ReviewPolicy
 from ..registry import DEFAULT_LIMITS, judges_for
 
@@ -16,4 +17,10 @@ def policy_limits(policy: ReviewPolicy) -> dict:
 
 
 def policy_judges(policy: ReviewPolicy, task: str) -> list:
-    return judges_for(task, configured=policy.judges_by_task if isinstance(policy.judges_by_task, dict) else None)
+    """The judges staff set for this task, else the defaults, with the hosted vision judge added to
+    the defaults when its endpoint is configured."""
+    configured = policy.judges_by_task if isinstance(policy.judges_by_task, dict) else {}
+    chosen = judges_for(task, configured=configured)
+    if str(task) not in configured and vision.configured() and all(j.name != vision.NAME for j in chosen):
+        chosen.append(vision.judge)
+    return chosen

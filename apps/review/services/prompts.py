@@ -4,7 +4,9 @@ staff's blocked terms and patterns. A refused prompt is recorded for the staff q
 import logging
 import re
 
+import httpx
 from better_profanity import profanity
+from django.conf import settings
 
 from ..exceptions import PromptBlockedError
 from ..models import BlockedTerm, ModerationItem
@@ -35,6 +37,30 @@ def _blocked_term_match(text: str) -> str:
     return ""
 
 
+def _moderation_endpoint_match(text: str) -> str:
+    """The hosted /moderations endpoint, when configured: the categories it flags. Unreachable or
+    slow, it decides nothing (the word lists already ran)."""
+    if not settings.REVIEW_MODERATION_URL:
+        return ""
+    headers = ({"Authorization": f"Bearer {settings.REVIEW_MODERATION_API_KEY}"}
+               if settings.REVIEW_MODERATION_API_KEY else {})
+    try:
+        response = httpx.post(
+            settings.REVIEW_MODERATION_URL.rstrip("/") + "/moderations", headers=headers,
+            json={"model": settings.REVIEW_MODERATION_MODEL, "input": text},
+            timeout=settings.REVIEW_MODERATION_TIMEOUT_SECONDS,
+        )
+        response.raise_for_status()
+        result = response.json()["results"][0]
+    except (httpx.HTTPError, ValueError, KeyError, IndexError):
+        logger.warning("prompt moderation endpoint unavailable", exc_info=True)
+        return ""
+    if not result.get("flagged"):
+        return ""
+    categories = sorted(name for name, flagged in (result.get("categories") or {}).items() if flagged)
+    return "moderation: " + (", ".join(categories) or "flagged")
+
+
 def prompt_blocked_match(prompt: str, negative_prompt: str = "") -> str:
     """The term that refuses this prompt, or "" when it may be used."""
     text = f"{prompt}\n{negative_prompt}"
@@ -42,7 +68,7 @@ def prompt_blocked_match(prompt: str, negative_prompt: str = "") -> str:
         matched = _word_list_match(text)
         if matched:
             return matched
-    return _blocked_term_match(text)
+    return _blocked_term_match(text) or _moderation_endpoint_match(text)
 
 
 def prompt_moderate(*, user, prompt: str, negative_prompt: str = "") -> None:
