@@ -10,4 +10,5 @@ class ReviewConfig(AppConfig):
         from .judges import register_builtin
 
         register_builtin()
+        from . import workflow_nodes  # noqa: F401  (registers the review node type)
         subscribers.subscribe()

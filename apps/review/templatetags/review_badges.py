@@ -66,3 +66,19 @@ def review_attempts(generation) -> dict:
     again = next((link for link in links if link.original_id == generation.pk), None)
     first = next((link for link in links if link.replacement_id == generation.pk), None)
     return {"again": again, "first": first}
+
+
+@register.simple_tag
+def node_verdict(node) -> str:
+    """A workflow step's outputs' verdict (the worst): from a review step's own findings, or the
+    reviews of the images a generation step made. "" when none were reviewed."""
+    from ..models import ImageReview
+
+    if not node.outputs:
+        return ""
+    if isinstance(node.meta, dict) and node.meta.get("verdict"):
+        return node.meta["verdict"]
+    ids = [ref.get("generation_image_id") for value in node.outputs.values() if isinstance(value, list)
+           for ref in value if isinstance(ref, dict) and ref.get("generation_image_id")]
+    verdicts = set(ImageReview.objects.filter(image_id__in=ids).values_list("verdict", flat=True)) if ids else set()
+    return next((v for v in _ORDER if v in verdicts), "")
