@@ -3,6 +3,8 @@ until clicked, approve / hide / delete, strikes per user, every decision audited
 policy, blocked terms, and the reviews themselves."""
 
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from apps.core.exceptions import ApplicationError
@@ -138,6 +140,7 @@ class ImageReviewAdmin(admin.ModelAdmin):
                     "staff_approved", "staff_hidden", "model"]
     list_filter = ["verdict", "task", "safety_passed", "staff_hidden", "generation__catalog_model"]
     list_select_related = ["image", "generation__catalog_model"]
+    change_list_template = "admin/review/imagereview_change_list.html"
     readonly_fields = ["image", "generation", "task", "verdict", "judges", "nsfw_score", "quality_score",
                        "safety_passed", "staff_approved", "staff_hidden", "reviewed_at"]
 
@@ -146,6 +149,23 @@ class ImageReviewAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def get_urls(self):
+        stats = path("pass-rates/", self.admin_site.admin_view(self.pass_rates_view), name="review_pass_rates")
+        return [stats, *super().get_urls()]
+
+    def pass_rates_view(self, request):
+        try:
+            days = max(1, min(365, int(request.GET.get("days", 30))))
+        except ValueError:
+            days = 30
+        context = {**self.admin_site.each_context(request), "title": "Review pass rates by model",
+                   "stats": selectors.review_stats(days=days), "opts": self.model._meta}
+        return TemplateResponse(request, "admin/review/pass_rates.html", context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {**(extra_context or {}), "pass_rates_url": reverse("admin:review_pass_rates")}
+        return super().changelist_view(request, extra)
 
     @admin.display(description="Image")
     def thumbnail(self, obj):

@@ -105,3 +105,25 @@ def test_the_owner_chooses_hidden_or_blurred_on_the_safety_page(client, user):
     assert "Choose how flagged images are shown." in bad.content.decode()
     user.refresh_from_db()
     assert user.flagged_images == "blur"
+
+
+def test_staff_see_pass_rates_and_judge_latency_by_model(client, staff, user, django_capture_on_commit_callbacks):
+    from apps.generations import services
+
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            generation = GenerationFactory(owner=user, model_slug="offline-studio", tier="standard")
+            services.generation_run(generation_id=generation.id)
+    stats = selectors.review_stats(days=30)
+    [model] = stats["models"]
+    reviews = list(ImageReview.objects.all())
+    assert (model["model"], model["images"]) == ("Offline Studio", 2)
+    passed = sum(1 for r in reviews for j in r.judges if j["name"] == "quality" and j["passed"])
+    assert model["quality_pass_rate"] == round(passed / 2, 3)
+    assert [(j["judge"], j["runs"], j["decided"]) for j in stats["judges"]] == [
+        ("format", 2, 2), ("quality", 2, 2), ("safety", 2, 2)]
+    assert all(j["median_ms"] > 0 for j in stats["judges"])
+    client.force_login(staff)
+    page = client.get(reverse("admin:review_pass_rates")).content.decode()
+    assert "<td>Offline Studio</td><td>2</td>" in page
+    assert reverse("admin:review_pass_rates") in client.get(reverse("admin:review_imagereview_changelist")).content.decode()
