@@ -81,4 +81,4 @@ def prompt_moderate(*, user, prompt: str, negative_prompt: str = "") -> None:
         kind=ModerationItem.Kind.PROMPT, user=user, prompt=(prompt or "")[:4000], matched=matched[:200],
         reason="The prompt matched a blocked term.",
     )
-    raise PromptBlockedError()
+    raise PromptBlockedError(extra={"field": "prompt"})
