@@ -114,7 +114,7 @@ class ModerationActionAdmin(admin.ModelAdmin):
 @admin.register(ReviewPolicy)
 class ReviewPolicyAdmin(admin.ModelAdmin):
     list_display = ["__str__", "regenerate_on_red", "use_word_list", "updated_at"]
-    fields = ["thresholds", "judges_by_task", "regenerate_on_red", "use_word_list"]
+    fields = ["thresholds", "judges_by_task", "regenerate_on_red", "use_word_list", "allowed_words"]
 
     def has_add_permission(self, request):
         return not ReviewPolicy.objects.exists()

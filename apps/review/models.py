@@ -23,6 +23,10 @@ class ReviewPolicy(BaseModel):
     use_word_list = models.BooleanField(
         default=True, help_text="Refuse prompts with words from the maintained profanity word list."
     )
+    allowed_words = models.TextField(
+        blank=True, help_text="Comma-separated words of that list to allow (besides the built-in ones, "
+                              "such as kill, hell, god, gay, queer).",
+    )
 
     class Meta:
         verbose_name = "review policy"

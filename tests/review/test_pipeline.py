@@ -175,3 +175,20 @@ def test_red_does_not_regenerate_when_staff_turn_it_off(user, django_capture_on_
     assert ImageReview.objects.get(image__generation=first).verdict == "red"
     assert Regeneration.objects.count() == 0
     assert Generation.objects.filter(owner=user).count() == 1
+
+
+@pytest.mark.parametrize("prompt", [
+    "p33", "a knight about to kill a dragon", "a gay couple at a wedding", "the gates of hell",
+    "a cock crowing at dawn", "Greek god of the sea",
+])
+def test_ordinary_prompts_pass_the_word_list(user, prompt):
+    assert GenerationFactory(owner=user, prompt=prompt).status == "queued"
+
+
+def test_staff_allow_more_words_of_the_list(user):
+    with pytest.raises(PromptBlockedError):
+        GenerationFactory(owner=user, prompt="a naked tree in winter")
+    policy = policy_get()
+    policy.allowed_words = "Naked, nude"
+    policy.save()
+    assert GenerationFactory(owner=user, prompt="a naked tree in winter").status == "queued"

@@ -3,6 +3,7 @@ staff's blocked terms and patterns. A refused prompt is recorded for the staff q
 
 import logging
 import re
+import threading
 
 import httpx
 from better_profanity import profanity
@@ -14,11 +15,30 @@ from .policy import policy_get
 
 logger = logging.getLogger(__name__)
 _WORD = re.compile(r"[\w@$!*'.-]+", re.UNICODE)
+# Words of the maintained list that are ordinary in image prompts (fantasy, history, identity, a
+# rooster): never refused by the list. Staff add more in ReviewPolicy.allowed_words.
+ALLOWED_WORDS = (
+    "kill", "killer", "killing", "hell", "damn", "drunk", "weed", "pee", "poop", "crap", "god", "gay",
+    "queer", "lust", "strip", "wtf", "cock",
+)
+_loaded_allowed: tuple | None = None
+_load_lock = threading.Lock()
 
 
-def _word_list_match(text: str) -> str:
+def _word_list(allowed: tuple[str, ...]):
+    global _loaded_allowed
+    with _load_lock:
+        if _loaded_allowed != allowed:
+            profanity.load_censor_words(whitelist_words=list(allowed))
+            _loaded_allowed = allowed
+    return profanity
+
+
+def _word_list_match(text: str, allowed: tuple[str, ...]) -> str:
+    word_list = _word_list(allowed)
     for word in _WORD.findall(text):
-        if profanity.contains_profanity(word):
+        # A token with fewer than three letters ("p33", "a1") is a code or a number, not a word.
+        if sum(c.isalpha() for c in word) >= 3 and word_list.contains_profanity(word):
             return word
     return ""
 
@@ -64,8 +84,10 @@ def _moderation_endpoint_match(text: str) -> str:
 def prompt_blocked_match(prompt: str, negative_prompt: str = "") -> str:
     """The term that refuses this prompt, or "" when it may be used."""
     text = f"{prompt}\n{negative_prompt}"
-    if policy_get().use_word_list:
-        matched = _word_list_match(text)
+    policy = policy_get()
+    if policy.use_word_list:
+        extra = tuple(sorted({w.strip().lower() for w in (policy.allowed_words or "").split(",") if w.strip()}))
+        matched = _word_list_match(text, tuple(sorted(set(ALLOWED_WORDS) | set(extra))))
         if matched:
             return matched
     return _blocked_term_match(text) or _moderation_endpoint_match(text)
