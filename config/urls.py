@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("account/webhooks/", include("apps.hooks.urls")),
+    path("account/safety/", include("apps.review.urls")),
     path("account/", include("apps.accounts.urls")),
     path("credits/", include("apps.credits.urls")),
     path("batches/", include("apps.batches.urls")),

@@ -29,8 +29,14 @@ class UserManager(BaseUserManager):
 class User(AbstractUser):
     """Signs in with an email address; there is no username."""
 
+    class FlaggedImages(models.TextChoices):
+        HIDE = "hide", "Hide them (safe only)"
+        BLUR = "blur", "Show them blurred; I can reveal each one"
+
     username = None
     email = models.EmailField("email address", unique=True)
+    # What the safety judge's flagged images look like to their owner (apps/review).
+    flagged_images = models.CharField(max_length=8, choices=FlaggedImages.choices, default=FlaggedImages.HIDE)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

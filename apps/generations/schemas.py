@@ -6,6 +6,8 @@ from uuid import UUID
 from ninja import Field, Schema
 
 from apps.core.files import signed_file_url
+from apps.review.schemas import ReviewOut
+from apps.review.selectors import review_payload, reviews_for_images
 
 
 class ImageOut(Schema):
@@ -18,6 +20,7 @@ class ImageOut(Schema):
     sha256: str
     content_type: str = Field(description="Media type of the original, e.g. image/png or video/mp4.")
     duration_seconds: float | None = Field(description="Length of a video output; null for images.")
+    review: ReviewOut = Field(description="The judges' verdict on this output, with each judge's reason.")
 
 
 class ErrorInfo(Schema):
@@ -54,6 +57,8 @@ class GenerationOut(Schema):
 
 def generation_out(generation, images=None) -> dict:
     """`images`: the generation's images when the caller has them (else they are read)."""
+    images = list(generation.images.all() if images is None else images)
+    reviews = reviews_for_images([image.pk for image in images])
     return {
         "id": generation.id, "status": generation.status, "model": generation.catalog_model.slug,
         "prompt": generation.prompt, "negative_prompt": generation.negative_prompt,
@@ -72,8 +77,9 @@ def generation_out(generation, images=None) -> dict:
                 "blurhash": image.blurhash,
                 "width": image.width, "height": image.height, "sha256": image.sha256,
                 "content_type": image.content_type, "duration_seconds": image.duration_seconds,
+                "review": review_payload(reviews.get(image.pk)),
             }
-            for image in (generation.images.all() if images is None else images)
+            for image in images
         ],
         "created_at": generation.created_at, "finished_at": generation.finished_at,
     }

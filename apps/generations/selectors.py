@@ -9,8 +9,8 @@ from .models import Generation, GenerationImage
 
 
 def _owned(user) -> QuerySet[Generation]:
-    return Generation.objects.filter(owner=user).select_related("catalog_model").prefetch_related(
-        Prefetch("images", queryset=GenerationImage.objects.order_by("index"))
+    return Generation.objects.filter(owner=user).select_related("catalog_model", "owner").prefetch_related(
+        Prefetch("images", queryset=GenerationImage.objects.order_by("index").select_related("review"))
     )
 
 

@@ -172,6 +172,7 @@ INSTALLED_APPS = [
     "apps.hooks",
     "apps.batches",
     "apps.openai_compat",
+    "apps.review",
 ]
 
 # ================================================================ 4. database
@@ -240,6 +241,8 @@ CELERY_TASK_ROUTES = {
     "apps.workflows.tasks.workflow_node_run_task": {"queue": "default"},
     "apps.workflows.tasks.workflow_node_follow_task": {"queue": "io"},
     "apps.hooks.tasks.webhook_deliver_task": {"queue": "io"},
+    # The quality judges (CPU: pixels and a small classifier), beside the media work.
+    "apps.review.tasks.review_generation_task": {"queue": "media"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A killed worker's unacknowledged messages come back after the visibility timeout, found by a sweep
@@ -586,6 +589,19 @@ WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
 OPENAI_COMPAT_DEFAULT_MODEL = env("OPENAI_COMPAT_DEFAULT_MODEL")
 OPENAI_COMPAT_EDIT_MODEL = env("OPENAI_COMPAT_EDIT_MODEL")
 OPENAI_COMPAT_POLL_SECONDS = env_float("OPENAI_COMPAT_POLL_SECONDS", 0.5)
+
+# Review (apps/review). The offline judges need nothing. Optional hosted judges, each any
+# OpenAI-compatible endpoint (base URL ending in /v1, a key, a model): a vision model that reads the
+# image against a per-task rubric, with a time budget past which the image is "not reviewed" (300 s
+# is what such judges were measured to need), and a /v1/moderations endpoint for prompts.
+REVIEW_VISION_URL = env("REVIEW_VISION_URL")
+REVIEW_VISION_API_KEY = env("REVIEW_VISION_API_KEY")
+REVIEW_VISION_MODEL = env("REVIEW_VISION_MODEL", "gpt-4o-mini")
+REVIEW_VISION_TIMEOUT_SECONDS = env_float("REVIEW_VISION_TIMEOUT_SECONDS", 300)
+REVIEW_MODERATION_URL = env("REVIEW_MODERATION_URL")
+REVIEW_MODERATION_API_KEY = env("REVIEW_MODERATION_API_KEY")
+REVIEW_MODERATION_MODEL = env("REVIEW_MODERATION_MODEL", "omni-moderation-latest")
+REVIEW_MODERATION_TIMEOUT_SECONDS = env_float("REVIEW_MODERATION_TIMEOUT_SECONDS", 5)
 
 # ================================================================ 14. observability
 LOGGING = {

@@ -269,6 +269,10 @@ def test_every_change_is_published_to_the_owner_after_commit(user, django_captur
             received.append(json.loads(message["text"]))
 
     messages = async_to_sync(drain)()
+    # The judges' verdict follows the end as its own message (the card with its badge).
+    assert messages[-1]["type"] == "generation.reviewed"
+    assert messages[-1]["data"]["images"][0]["review"]["verdict"] in ("green", "amber", "red")
+    messages = messages[:-1]
     types = [m["type"] for m in messages]
     progress = [m["data"]["progress"] for m in messages]
     # queued, running, three step updates (4 steps, the last is the result), succeeded: the offline

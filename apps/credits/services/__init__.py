@@ -8,7 +8,7 @@ The names below are the credits app's service API; the modules hold them by conc
 """
 
 from .grants import credits_adjust, credits_daily_grant, credits_daily_refresh, credits_grant_signup
-from .holds import credits_capture, credits_release, credits_reserve
+from .holds import credits_capture, credits_refund_charge, credits_release, credits_reserve
 from .limits import credits_limits_check
 from .purchases import (
     credits_charge_refunds_apply,
@@ -38,6 +38,7 @@ __all__ = [
     "credits_dispute_apply",
     "credits_grant_signup",
     "credits_limits_check",
+    "credits_refund_charge",
     "credits_purchase_close",
     "credits_purchase_grant",
     "credits_purchase_refund_request",

@@ -4,7 +4,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import CreditAccount, DailySpend, LedgerEntry
-from .ledger import account_lock, entry_append
+from .ledger import account_lock, entry_append, entry_post
 from .spend import everyone_spend_add, spend_add
 
 
@@ -111,6 +111,18 @@ def credits_capture(*, generation, amount: int | None = None, capture_note: str 
             returned = f"Returned {_credits(quoted - amount)}"
             _release(generation, quoted - amount, memo=returned + (f": {release_note}" if release_note else ""))
         return entry
+
+
+def credits_refund_charge(*, generation, memo: str) -> LedgerEntry | None:
+    """Give back what a succeeded generation was charged, once (its output was rejected by review and
+    made again: the user pays for the delivered one only). An adjustment tied to the generation, so
+    its own reserve/capture settlement stays as it was and reconciles."""
+    if not generation.charged_credits:
+        return None
+    return entry_post(
+        user=generation.owner, kind=LedgerEntry.Kind.ADJUSTMENT, amount=generation.charged_credits,
+        idempotency_key=f"generation:{generation.pk}:refund", generation=generation, memo=memo,
+    )
 
 
 def _credits(amount: int) -> str:

@@ -14,6 +14,7 @@ from apps.credits import services as credits_services
 from apps.providers import router
 from apps.providers.exceptions import ProviderError
 from apps.providers.types import ProviderStatus
+from apps.review import services as review_services
 
 from .. import storage, tasks
 from ..models import ACTIVE, Generation, Status
@@ -73,6 +74,8 @@ def generation_finish(*, generation_id, status: ProviderStatus) -> None:
         logger.warning("output rejected", extra={"generation": str(generation_id), "reason": str(error)})
         generation_reroute(generation_id=generation_id)
         return
+    # Safety runs before the image becomes visible: a flagged one is never shown plainly first.
+    review_services.review_safety_check(generation=generation)
     stored_timings = generation.timings  # with derivatives_done and outputs_stored
     with transaction.atomic():
         generation = generation_lock(generation_id)

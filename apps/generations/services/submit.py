@@ -15,6 +15,7 @@ from apps.catalog.models import CatalogModel, dimensions_for, nearest_aspect_rat
 from apps.catalog.selectors import catalog_model_availability
 from apps.credits import services as credits_services
 from apps.media import selectors as media_selectors
+from apps.review import services as review_services
 
 from .. import tasks
 from ..exceptions import InvalidGenerationError, ModelUnavailableError
@@ -173,6 +174,8 @@ def generation_create(
 
     A deterministic model asked again for exactly what it already made (same seed, same inputs)
     reuses the stored result at once, for RESULT_CACHE_PRICE credits, with no provider call."""
+    # Before anything else: a refused prompt reserves nothing and reaches no provider.
+    review_services.prompt_moderate(user=user, prompt=prompt, negative_prompt=negative_prompt)
     try:
         catalog_model = CatalogModel.objects.get(slug=model_slug)  # slugs are unique: no ORDER BY
     except CatalogModel.DoesNotExist:

@@ -1,0 +1,22 @@
+"""What the review app does when generations end."""
+
+from apps.core import events
+
+from . import services, tasks
+
+
+def subscribe() -> None:
+    events.subscribe(events.GenerationFinished, review_generation_enqueue,
+                     when=lambda event: event.status == "succeeded")
+    events.subscribe(events.GenerationFinished, review_regeneration_settle,
+                     when=lambda event: event.status == "succeeded")
+
+
+def review_generation_enqueue(event: events.GenerationFinished) -> None:
+    """After commit: the quality judges run in the media queue while the image is already shown."""
+    tasks.review_generation_task.delay(generation_id=str(event.generation_id))
+
+
+def review_regeneration_settle(event: events.GenerationFinished) -> None:
+    """A replacement for a red image was delivered: the first one's charge goes back."""
+    services.review_regeneration_settle(generation_id=event.generation_id)
