@@ -1,6 +1,7 @@
 """How runs and nodes look to pages, live events and the API: JSON data and HTML fragments."""
 
 from collections import defaultdict
+from urllib.parse import quote
 
 from django.template.loader import render_to_string
 
@@ -204,10 +205,32 @@ def _node_context(node: NodeRun, run: WorkflowRun, *, uploads: dict | None = Non
         "node": node, "run": run, "x": x, "y": y, "width": NODE_WIDTH, "height": NODE_HEIGHT,
         "label": spec.get("label") or (node_type.label if node_type else node.type_key),
         "type_label": node_type.label if node_type else node.type_key,
-        "images": node_images(node, uploads=uploads)[:4], "text": node_text(node),
+        "images": _with_download_names(node, node_images(node, uploads=uploads)[:4], uploads=uploads,
+                                       label=spec.get("label") or (node_type.label if node_type else node.type_key)),
+        "text": node_text(node),
         "can_retry": node.status == NodeStatus.FAILED and run.status in (RunStatus.RUNNING, RunStatus.FAILED),
         "oob": True,
     }
+
+
+def _with_download_names(node: NodeRun, images: list[dict], *, uploads: dict | None, label: str) -> list[dict]:
+    """A file name for each output's download: the photo's own name ("bottle – background removed")
+    or the step's label (numbered when the step made several), with the stored file's extension."""
+    refs = [ref for value in (node.outputs or {}).values() if isinstance(value, list)
+            for ref in value if isinstance(ref, dict) and ref.get("file")]
+    if uploads is None:
+        uploads = node_uploads([node])
+    named = []
+    for number, (image, ref) in enumerate(zip(images, refs, strict=False), start=1):
+        upload = uploads.get(str(ref.get("upload_id")))
+        base = (upload.original_name if upload else "") or (f"{label} {number}" if len(refs) > 1 else label)
+        filename = ref["file"].rsplit("/", 1)[-1]
+        extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "png"
+        if base.lower().endswith(f".{extension}"):
+            base = base[: -len(extension) - 1]
+        name = f"{base.replace('/', '-').replace(chr(92), '-')}.{extension}"
+        named.append({**image, "download_name": name, "download_url": f"{image['url']}?download={quote(name)}"})
+    return named
 
 
 def node_html(node: NodeRun, *, run: WorkflowRun, oob: bool = True, **context) -> str:
