@@ -498,7 +498,7 @@
     fetch(root.dataset.saveUrl, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify({ name: nameInput.value, graph: toGraph() }),
+      body: JSON.stringify({ name: nameInput.value, graph: toGraph(), starter: root.dataset.starter || undefined }),
     }).then(function (response) {
       return response.json().then(function (body) { return { ok: response.ok, body: body }; });
     }).then(function (result) {
@@ -512,6 +512,7 @@
         if (result.body.detail_url) runLink.href = result.body.detail_url;
         runLink.hidden = false;
         if (result.body.save_url) root.dataset.saveUrl = result.body.save_url;
+        delete root.dataset.starter;
         if (result.body.builder_url && window.location.pathname !== result.body.builder_url) {
           window.history.replaceState(null, "", result.body.builder_url); // the draft is a workflow now
         }

@@ -131,3 +131,33 @@ def test_a_link_dropped_on_overlapping_steps_attaches_or_says_why_not(open_page,
     graph = page.evaluate("() => window.darkroomBuilder.toGraph()")
     assert len(graph["edges"]) == 1
     expect(page.locator("#wf-status")).to_have_text("Upscale has no input for text (it takes: Image — image).")
+
+
+def test_new_and_starter_workflows_are_stored_only_when_saved(open_page, user, catalog, starters):
+    from apps.workflows.models import Workflow
+
+    page = open_page("/workflows/")
+    page.click("a:text-is('Use this starter') >> nth=0")
+    expect(page.locator("#wf-status")).to_contain_text("not saved yet")
+    expect(page.locator(".drawflow-node").first).to_be_visible()
+    expect(page.locator("#wf-run-link")).to_be_hidden()
+    assert Workflow.objects.count() == 0
+    page.click("#wf-save")
+    expect(page.locator("#wf-status")).to_contain_text("Saved as version 1")
+    workflow = Workflow.objects.get(owner=user)
+    assert workflow.starter_key and page.url.endswith(f"/workflows/{workflow.pk}/builder/")
+    page.click("#wf-save")  # the next save is the same workflow's next version
+    expect(page.locator("#wf-status")).to_contain_text("Saved as version 2")
+    assert Workflow.objects.count() == 1
+    page.click("#wf-run-link")
+    page.wait_for_url(f"**/workflows/{workflow.pk}/")
+
+    page.goto("/workflows/")
+    page.fill("#id_name", "Mine")
+    page.click("button:text-is('New workflow')")
+    expect(page.locator("#wf-name")).to_have_value("Mine")
+    page.click("button[data-add-node]:text-is('Text input')")
+    assert Workflow.objects.count() == 1
+    page.click("#wf-save")
+    expect(page.locator("#wf-status")).to_contain_text("Saved as version 1")
+    assert sorted(Workflow.objects.values_list("name", flat=True)) == ["Mine", workflow.name]
