@@ -233,9 +233,13 @@ def _with_download_names(node: NodeRun, images: list[dict], *, uploads: dict | N
     return named
 
 
-def node_html(node: NodeRun, *, run: WorkflowRun, oob: bool = True, **context) -> str:
+def node_html(node: NodeRun, *, run: WorkflowRun, oob: bool = True, csrf_token: str = "", **context) -> str:
+    """`csrf_token`: the page's own, so a step's Retry form posts without JavaScript (live
+    fragments have none; htmx sends the page's token in a header)."""
     ctx = _node_context(node, run, **context)
     ctx["oob"] = oob
+    if csrf_token:
+        ctx["csrf_token"] = csrf_token
     return render_to_string("workflows/_node.html", ctx)
 
 
@@ -261,9 +265,13 @@ def run_timeline(rows: list[dict]) -> list[dict]:
     return bars
 
 
-def run_header_html(run: WorkflowRun, *, oob: bool = True) -> str:
-    """The run's status, step counts and credits, from the run's own tallies: no read of its nodes."""
-    return render_to_string("workflows/_run_header.html", {"run": run, "oob": oob})
+def run_header_html(run: WorkflowRun, *, oob: bool = True, csrf_token: str = "") -> str:
+    """The run's status, step counts and credits, from the run's own tallies: no read of its nodes.
+    `csrf_token` as for `node_html`: the page's, so Cancel and Resume post without JavaScript."""
+    context = {"run": run, "oob": oob}
+    if csrf_token:
+        context["csrf_token"] = csrf_token
+    return render_to_string("workflows/_run_header.html", context)
 
 
 def run_timeline_html(run: WorkflowRun, *, oob: bool = True) -> str:
@@ -275,20 +283,21 @@ def run_timeline_html(run: WorkflowRun, *, oob: bool = True) -> str:
     return render_to_string("workflows/_run_timeline.html", {"run": run, "oob": oob, "timeline": run_timeline(rows)})
 
 
-def run_html(run: WorkflowRun, *, oob: bool = True, timeline_oob: bool | None = None) -> str:
+def run_html(run: WorkflowRun, *, oob: bool = True, timeline_oob: bool | None = None, csrf_token: str = "") -> str:
     """The header and the timeline (the timeline out of band unless said otherwise)."""
-    return run_header_html(run, oob=oob) + run_timeline_html(run, oob=oob if timeline_oob is None else timeline_oob)
+    return (run_header_html(run, oob=oob, csrf_token=csrf_token)
+            + run_timeline_html(run, oob=oob if timeline_oob is None else timeline_oob))
 
 
-def run_page_context(run: WorkflowRun, nodes: list[NodeRun]) -> dict:
+def run_page_context(run: WorkflowRun, nodes: list[NodeRun], *, csrf_token: str = "") -> dict:
     layout = version_layout(run.version)
     uploads = node_uploads(nodes)
     width = max((x for x, _ in layout.values()), default=0) + NODE_WIDTH + PAD
     height = max((y for _, y in layout.values()), default=0) + NODE_HEIGHT + PAD
     return {
         "run": run,
-        "node_fragments": [node_html(node, run=run, oob=False, uploads=uploads) for node in nodes],
+        "node_fragments": [node_html(node, run=run, oob=False, uploads=uploads, csrf_token=csrf_token) for node in nodes],
         "edges": edge_paths(run.version.graph, layout),
         "canvas_width": width, "canvas_height": height,
-        "run_header": run_html(run, oob=False),
+        "run_header": run_html(run, oob=False, csrf_token=csrf_token),
     }

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -155,7 +156,8 @@ def workflow_delete_view(request, workflow_id):
 @require_GET
 def run_view(request, run_id):
     run = selectors.run_get_for_user(user=request.user, run_id=run_id)
-    return render(request, "workflows/run.html", presenters.run_page_context(run, selectors.run_nodes(run=run)))
+    context = presenters.run_page_context(run, selectors.run_nodes(run=run), csrf_token=get_token(request))
+    return render(request, "workflows/run.html", context)
 
 
 @login_required

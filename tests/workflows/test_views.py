@@ -150,6 +150,25 @@ def test_retry_from_the_page(browser, user, photo, django_capture_on_commit_call
     assert run.status == RunStatus.SUCCEEDED
 
 
+def test_retry_and_resume_are_plain_forms_that_work_without_javascript(user, photo, django_capture_on_commit_callbacks):
+    workflow = workflow_with(user, diamond(upscale_fail=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)})
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    page = client.get(f"/workflows/runs/{run.pk}/").content.decode()
+    for action in (f"/workflows/runs/{run.pk}/nodes/upscale/retry/", f"/workflows/runs/{run.pk}/resume/"):
+        form = re.search(r'<form method="post" action="%s"[^>]*>(.*?)</form>' % re.escape(action), page, re.S)
+        assert form, action
+        assert re.search(r'name="csrfmiddlewaretoken" value="[^"]+"', form.group(1)), action
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/workflows/runs/{run.pk}/nodes/upscale/retry/", {"csrfmiddlewaretoken": token})
+    assert (response.status_code, response.url) == (302, f"/workflows/runs/{run.pk}/")
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+
+
 def test_cancel_from_the_page(browser, user, photo):
     workflow = workflow_with(user, diamond())
     run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)})
