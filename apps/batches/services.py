@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 GENERATION_PARAMS = ("prompt", "negative_prompt", "aspect_ratio", "tier", "num_images", "seed")
 
 
-def _quote(items: list[dict]) -> int:
+def batch_quote(items: list[dict]) -> int:
     """The whole batch's price now, item by item (each item's model and size tier)."""
     models = {m.slug: m for m in CatalogModel.objects.filter(slug__in={i.get("model") for i in items})}
     total = 0
@@ -52,7 +52,7 @@ def batch_create(*, user, items: list[dict], source: str, name: str = "") -> Bat
     as it is created, so the limit check recognises the batch's earlier items."""
     if source not in Batch.Source.values:
         raise BatchInvalidError("Unknown batch source.")
-    total_quote = _quote(items)
+    total_quote = batch_quote(items)
     balance = credits_balance_get(user=user)
     if total_quote > balance:
         raise InsufficientCreditsError(needed=total_quote, balance=balance)

@@ -7,7 +7,7 @@ class InsufficientCreditsError(ApplicationError):
 
     def __init__(self, *, needed: int, balance: int):
         super().__init__(
-            f"This needs {needed} credits and your balance is {balance}.",
+            f"This needs {needed} {'credit' if needed == 1 else 'credits'} and your balance is {balance}.",
             extra={"needed": needed, "balance": balance},
         )
 

@@ -23,7 +23,7 @@ from apps.catalog import pricing
 from apps.core.exceptions import ApplicationError
 from apps.core.files import link_bucket, link_bucket_seconds
 
-from .models import ACTIVE
+from .models import ACTIVE, Status
 from .services.state import SLOW_NOTE
 
 logger = logging.getLogger(__name__)
@@ -49,13 +49,14 @@ def _cached_key(kind: str, version: str, row, bucket: int) -> str:
             f"{row.catalog_updated_at.timestamp()}")
 
 
-def cached_per_generation(*, kind: str, version: str, rows: list, load, make) -> list:
-    """`make(generation)` for each row, in order, from the cache where the generation is finished.
+def cached_per_generation(*, kind: str, version: str, rows: list, load, make, always_fresh=ACTIVE) -> list:
+    """`make(generation)` for each row, in order, from the cache where the generation is finished
+    (and its status not in `always_fresh`).
     `load(ids)` returns those generations ready for `make` (images and catalogue model fetched);
     it is called once, for the rows not cached. `version` must change when what `make` returns
     does."""
     bucket = link_bucket()
-    keys = {row.pk: _cached_key(kind, version, row, bucket) for row in rows if row.status not in ACTIVE}
+    keys = {row.pk: _cached_key(kind, version, row, bucket) for row in rows if row.status not in always_fresh}
     store = caches["fragments"]
     try:
         found = store.get_many(list(keys.values())) if keys else {}
@@ -89,6 +90,9 @@ def cards_render(*, request, rows: list, load) -> list[SafeString]:
     cards = cached_per_generation(
         kind="card", version=_card_version(), rows=rows, load=load,
         make=lambda generation: template.render({**context, "generation": generation}),
+        # A failed card's "Try again" is a form with this request's CSRF token: made fresh, like
+        # an active card's Cancel, so it posts without JavaScript after a new sign-in too.
+        always_fresh=(*ACTIVE, Status.FAILED),
     )
     return [mark_safe(card) for card in cards]
 

@@ -24,13 +24,15 @@ class EndpointOut(Schema):
     events: list[str]
     is_active: bool
     disabled_reason: str
-    secret: str = Field(description="The whsec_… key deliveries are signed with (Standard Webhooks).")
     created_at: datetime
 
 
 class EndpointCreatedOut(EndpointOut):
-    secret: str | None = Field(description="The whsec_… signing key; null when this answer is a replay (same "
-                               "Idempotency-Key): read it with GET /webhooks/{endpoint_id}.")
+    """The only answers that hold the signing secret: reads never show it."""
+
+    secret: str | None = Field(description="The whsec_… key deliveries are signed with (Standard Webhooks), shown "
+                               "only here; null when this answer is a replay (same Idempotency-Key). Lost it? "
+                               "Make a new one with POST /webhooks/{endpoint_id}/secret.")
 
 
 class EndpointIn(Schema):
@@ -105,6 +107,13 @@ def endpoint_get(request, endpoint_id: UUID):
 @router.patch("/webhooks/{endpoint_id}", response=EndpointOut, summary="Change a webhook endpoint")
 def endpoint_update(request, endpoint_id: UUID, payload: EndpointPatch):
     return services.webhook_endpoint_update(user=request.auth, endpoint_id=endpoint_id, **payload.dict())
+
+
+@router.post("/webhooks/{endpoint_id}/secret", response=EndpointCreatedOut, summary="Roll the signing secret")
+def endpoint_roll_secret(request, endpoint_id: UUID):
+    """Makes a new signing secret and shows it, this once; the old one signs nothing from now on."""
+    idempotency_redact(request, "secret")
+    return services.webhook_endpoint_rotate_secret(user=request.auth, endpoint_id=endpoint_id)
 
 
 @router.delete("/webhooks/{endpoint_id}", response={204: None}, summary="Delete a webhook endpoint")

@@ -10,6 +10,14 @@ from apps.core.exceptions import ApplicationError
 from . import selectors, services
 from .models import EVENT_TYPES
 
+# The signing secret is shown once, on the page right after it was made (the endpoint added or its
+# secret rolled): the session carries it to that one page, which takes it out.
+_SECRET_ONCE = "hooks.secret_once"
+
+
+def _show_secret_once(request, endpoint) -> None:
+    request.session[_SECRET_ONCE] = {"endpoint_id": str(endpoint.pk), "secret": endpoint.secret}
+
 
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -23,6 +31,7 @@ def endpoints_view(request):
         except ApplicationError as exc:
             error = exc.message
         else:
+            _show_secret_once(request, endpoint)
             messages.success(request, "Endpoint added. Send it a test event to check your receiver.")
             return redirect("hooks:endpoint", endpoint_id=endpoint.pk)
     context = {
@@ -35,8 +44,13 @@ def endpoints_view(request):
 @login_required
 def endpoint_view(request, endpoint_id):
     endpoint = selectors.webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+    once = request.session.get(_SECRET_ONCE) or {}
+    new_secret = ""
+    if once.get("endpoint_id") == str(endpoint.pk):
+        del request.session[_SECRET_ONCE]
+        new_secret = once.get("secret") if once.get("secret") == endpoint.secret else ""
     context = {
-        "endpoint": endpoint, "event_types": EVENT_TYPES,
+        "endpoint": endpoint, "event_types": EVENT_TYPES, "new_secret": new_secret,
         "deliveries": selectors.webhook_delivery_recent(endpoint=endpoint),
     }
     return render(request, "hooks/endpoint.html", context)
@@ -67,7 +81,8 @@ def endpoint_toggle_view(request, endpoint_id):
 @login_required
 @require_POST
 def endpoint_rotate_view(request, endpoint_id):
-    services.webhook_endpoint_rotate_secret(user=request.user, endpoint_id=endpoint_id)
+    endpoint = services.webhook_endpoint_rotate_secret(user=request.user, endpoint_id=endpoint_id)
+    _show_secret_once(request, endpoint)
     messages.success(request, "New signing secret made; the old one no longer signs anything.")
     return redirect("hooks:endpoint", endpoint_id=endpoint_id)
 

@@ -25,6 +25,7 @@ from .exceptions import (
     ResultTooLargeError,
 )
 from .models import Kind, Upload
+from .naming import derived_name
 from .storage import file_delete, file_read, file_write, original_path, preview_path, thumbnail_path
 from .validation import image_validate, mask_validate
 
@@ -174,5 +175,5 @@ def upload_apply_operation(*, user, upload_id, operation: str, params: dict | No
         source=source,
         operation=spec.key,
         operation_params=cleaned,
-        original_name=source.original_name,
+        original_name=derived_name(source.original_name, spec.key, cleaned),
     )

@@ -25,6 +25,7 @@ from apps.workflows.engine.types import Field, NodeFailed, NodeResult, NodeType,
 
 from . import selectors
 from .models import Kind, Upload
+from .naming import derived_name
 from .services import upload_store
 from .storage import file_read
 from .validation import image_validate
@@ -63,7 +64,8 @@ def _store(ctx, image: Image.Image, fmt: str, *, source_ref: dict, operation: st
         "upload_id") else None
     upload = upload_store(
         owner=ctx.user, kind=Kind.PHOTO, clean=clean, source=source, operation=operation, operation_params=params,
-        original_name=(source.original_name if source else "") or "Workflow result",
+        original_name=derived_name(source.original_name if source else source_ref.get("name", ""), operation, params,
+                                   fallback="Generated image" if source_ref.get("generation_image_id") else "Photo"),
     )
     return upload_ref(upload)
 

@@ -1,6 +1,7 @@
 """How runs and nodes look to pages, live events and the API: JSON data and HTML fragments."""
 
 from collections import defaultdict
+from urllib.parse import quote
 
 from django.template.loader import render_to_string
 
@@ -204,15 +205,41 @@ def _node_context(node: NodeRun, run: WorkflowRun, *, uploads: dict | None = Non
         "node": node, "run": run, "x": x, "y": y, "width": NODE_WIDTH, "height": NODE_HEIGHT,
         "label": spec.get("label") or (node_type.label if node_type else node.type_key),
         "type_label": node_type.label if node_type else node.type_key,
-        "images": node_images(node, uploads=uploads)[:4], "text": node_text(node),
+        "images": _with_download_names(node, node_images(node, uploads=uploads)[:4], uploads=uploads,
+                                       label=spec.get("label") or (node_type.label if node_type else node.type_key)),
+        "text": node_text(node),
         "can_retry": node.status == NodeStatus.FAILED and run.status in (RunStatus.RUNNING, RunStatus.FAILED),
         "oob": True,
     }
 
 
-def node_html(node: NodeRun, *, run: WorkflowRun, oob: bool = True, **context) -> str:
+def _with_download_names(node: NodeRun, images: list[dict], *, uploads: dict | None, label: str) -> list[dict]:
+    """A file name for each output's download: the photo's own name ("bottle – background removed")
+    or the step's label (numbered when the step made several), with the stored file's extension."""
+    refs = [ref for value in (node.outputs or {}).values() if isinstance(value, list)
+            for ref in value if isinstance(ref, dict) and ref.get("file")]
+    if uploads is None:
+        uploads = node_uploads([node])
+    named = []
+    for number, (image, ref) in enumerate(zip(images, refs, strict=False), start=1):
+        upload = uploads.get(str(ref.get("upload_id")))
+        base = (upload.original_name if upload else "") or (f"{label} {number}" if len(refs) > 1 else label)
+        filename = ref["file"].rsplit("/", 1)[-1]
+        extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "png"
+        if base.lower().endswith(f".{extension}"):
+            base = base[: -len(extension) - 1]
+        name = f"{base.replace('/', '-').replace(chr(92), '-')}.{extension}"
+        named.append({**image, "download_name": name, "download_url": f"{image['url']}?download={quote(name)}"})
+    return named
+
+
+def node_html(node: NodeRun, *, run: WorkflowRun, oob: bool = True, csrf_token: str = "", **context) -> str:
+    """`csrf_token`: the page's own, so a step's Retry form posts without JavaScript (live
+    fragments have none; htmx sends the page's token in a header)."""
     ctx = _node_context(node, run, **context)
     ctx["oob"] = oob
+    if csrf_token:
+        ctx["csrf_token"] = csrf_token
     return render_to_string("workflows/_node.html", ctx)
 
 
@@ -238,9 +265,13 @@ def run_timeline(rows: list[dict]) -> list[dict]:
     return bars
 
 
-def run_header_html(run: WorkflowRun, *, oob: bool = True) -> str:
-    """The run's status, step counts and credits, from the run's own tallies: no read of its nodes."""
-    return render_to_string("workflows/_run_header.html", {"run": run, "oob": oob})
+def run_header_html(run: WorkflowRun, *, oob: bool = True, csrf_token: str = "") -> str:
+    """The run's status, step counts and credits, from the run's own tallies: no read of its nodes.
+    `csrf_token` as for `node_html`: the page's, so Cancel and Resume post without JavaScript."""
+    context = {"run": run, "oob": oob}
+    if csrf_token:
+        context["csrf_token"] = csrf_token
+    return render_to_string("workflows/_run_header.html", context)
 
 
 def run_timeline_html(run: WorkflowRun, *, oob: bool = True) -> str:
@@ -252,20 +283,21 @@ def run_timeline_html(run: WorkflowRun, *, oob: bool = True) -> str:
     return render_to_string("workflows/_run_timeline.html", {"run": run, "oob": oob, "timeline": run_timeline(rows)})
 
 
-def run_html(run: WorkflowRun, *, oob: bool = True, timeline_oob: bool | None = None) -> str:
+def run_html(run: WorkflowRun, *, oob: bool = True, timeline_oob: bool | None = None, csrf_token: str = "") -> str:
     """The header and the timeline (the timeline out of band unless said otherwise)."""
-    return run_header_html(run, oob=oob) + run_timeline_html(run, oob=oob if timeline_oob is None else timeline_oob)
+    return (run_header_html(run, oob=oob, csrf_token=csrf_token)
+            + run_timeline_html(run, oob=oob if timeline_oob is None else timeline_oob))
 
 
-def run_page_context(run: WorkflowRun, nodes: list[NodeRun]) -> dict:
+def run_page_context(run: WorkflowRun, nodes: list[NodeRun], *, csrf_token: str = "") -> dict:
     layout = version_layout(run.version)
     uploads = node_uploads(nodes)
     width = max((x for x, _ in layout.values()), default=0) + NODE_WIDTH + PAD
     height = max((y for _, y in layout.values()), default=0) + NODE_HEIGHT + PAD
     return {
         "run": run,
-        "node_fragments": [node_html(node, run=run, oob=False, uploads=uploads) for node in nodes],
+        "node_fragments": [node_html(node, run=run, oob=False, uploads=uploads, csrf_token=csrf_token) for node in nodes],
         "edges": edge_paths(run.version.graph, layout),
         "canvas_width": width, "canvas_height": height,
-        "run_header": run_html(run, oob=False),
+        "run_header": run_html(run, oob=False, csrf_token=csrf_token),
     }

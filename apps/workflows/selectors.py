@@ -82,3 +82,10 @@ def run_list(*, user, workflow: Workflow | None = None, cursor: str | None = Non
 
 def starter_list() -> list[StarterWorkflow]:
     return list(StarterWorkflow.objects.all())
+
+
+def starter_get(*, key) -> StarterWorkflow | None:
+    """A shipped starter by its key (shared by everyone), or None."""
+    if not isinstance(key, str) or not key:
+        return None
+    return StarterWorkflow.objects.filter(key=key).first()

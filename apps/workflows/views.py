@@ -1,12 +1,14 @@
 """HTML views: read the request, call a selector or a service, render. No rules here."""
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.exceptions import ApplicationError
 from apps.core.htmx import is_htmx
@@ -47,20 +49,42 @@ def workflow_list_view(request):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def workflow_new_view(request):
+    """GET: the builder on a draft that is not stored anywhere yet. POST (the builder's first save,
+    JSON): the workflow and its first version, together. A plain form post just opens the builder."""
+    if request.method == "GET":
+        name = (request.GET.get("name") or "").strip()[:100] or "Untitled workflow"
+        return _builder_render(request, workflow=None, name=name, graph={"nodes": [], "edges": []})
+    if request.content_type != "application/json":
+        return redirect(f"{reverse('workflows:new')}?{urlencode({'name': request.POST.get('name', '')})}")
+    body, refusal = _json_body(request)
+    if refusal is not None:
+        return refusal
+    starter = selectors.starter_get(key=body.get("starter")) if isinstance(body.get("starter"), str) else None
     try:
-        workflow = services.workflow_create(user=request.user, name=request.POST.get("name") or "Untitled workflow")
+        workflow = services.workflow_create(
+            user=request.user, name=body.get("name") or "Untitled workflow", graph=body.get("graph") or {},
+            description=starter.description if starter else "", starter_key=starter.key if starter else "",
+        )
+    except WorkflowInvalidError as exc:
+        return JsonResponse({"detail": exc.message, "code": exc.code, "errors": exc.errors}, status=exc.http_status)
     except ApplicationError as exc:
-        return render(request, "error.html", {"message": exc.message}, status=exc.http_status)
-    return redirect("workflows:builder", workflow_id=workflow.pk)
+        return JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.http_status)
+    return _saved(workflow, selectors.workflow_version_get(workflow=workflow))
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def starter_use_view(request, key):
-    workflow = services.workflow_from_starter(user=request.user, starter_key=key)
-    return redirect("workflows:detail", workflow_id=workflow.pk)
+    """The starter in the builder, as a draft of the user's own: nothing is stored until it is saved."""
+    if request.method == "POST":
+        return redirect("workflows:starter_use", key=key)
+    starter = selectors.starter_get(key=key)
+    if starter is None:
+        raise Http404("Starter workflow not found.")
+    return _builder_render(request, workflow=None, name=starter.name, graph=presenters.graph_with_layout(starter.graph),
+                           starter=starter)
 
 
 def _detail_context(request, workflow, *, error=None, errors=None, data=None) -> dict:
@@ -132,7 +156,8 @@ def workflow_delete_view(request, workflow_id):
 @require_GET
 def run_view(request, run_id):
     run = selectors.run_get_for_user(user=request.user, run_id=run_id)
-    return render(request, "workflows/run.html", presenters.run_page_context(run, selectors.run_nodes(run=run)))
+    context = presenters.run_page_context(run, selectors.run_nodes(run=run), csrf_token=get_token(request))
+    return render(request, "workflows/run.html", context)
 
 
 @login_required
@@ -200,47 +225,65 @@ def node_type_catalogue() -> list[dict]:
     return [node_type.schema() for node_type in sorted(node_types(), key=order)]
 
 
+def _builder_render(request, *, workflow, name: str, graph: dict, version=None, starter=None):
+    return render(request, "workflows/builder.html", {
+        "workflow": workflow, "name": name, "version": version, "graph": graph, "starter": starter,
+        "node_types": node_type_catalogue(),
+        "save_url": reverse("workflows:version_save", args=[workflow.pk]) if workflow else reverse("workflows:new"),
+    })
+
+
 @login_required
 @require_GET
 def builder_view(request, workflow_id):
     workflow = selectors.workflow_get_for_user(user=request.user, workflow_id=workflow_id)
     version = selectors.workflow_version_get(workflow=workflow)
     graph = presenters.graph_with_layout(version.graph) if version is not None else {"nodes": [], "edges": []}
-    return render(request, "workflows/builder.html", {
-        "workflow": workflow, "version": version, "graph": graph, "node_types": node_type_catalogue(),
+    return _builder_render(request, workflow=workflow, name=workflow.name, graph=graph, version=version)
+
+
+def _json_body(request) -> tuple[dict, JsonResponse | None]:
+    if request.content_type != "application/json":
+        # A form post has had its body read already (CSRF middleware parses forms): refuse it plainly.
+        return {}, JsonResponse({"detail": "Send the workflow as JSON.", "code": "unsupported_media_type"}, status=415)
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}, JsonResponse({"detail": "The request body is not JSON.", "code": "invalid_request"}, status=400)
+    if not isinstance(body, dict):
+        return {}, JsonResponse({"detail": "The request body must be an object.", "code": "invalid_request"}, status=400)
+    return body, None
+
+
+def _saved(workflow, version) -> JsonResponse:
+    graph = graph_load(version.graph)
+    return JsonResponse({
+        "version": version.number, "quote": services.workflow_quote(graph=graph),
+        "detail_url": reverse("workflows:detail", args=[workflow.pk]),
+        "builder_url": reverse("workflows:builder", args=[workflow.pk]),
         "save_url": reverse("workflows:version_save", args=[workflow.pk]),
-    })
+        "unavailable": _unavailable(graph),
+    }, status=201)
 
 
 @login_required
 @require_POST
 def version_save_view(request, workflow_id):
     """The builder's save: JSON {graph, name?} → a new version, or errors pointing at nodes."""
-    selectors.workflow_get_for_user(user=request.user, workflow_id=workflow_id)  # another's: 404, whatever the body
-    if request.content_type != "application/json":
-        # A form post has had its body read already (CSRF middleware parses forms): refuse it plainly.
-        return JsonResponse({"detail": "Send the workflow as JSON.", "code": "unsupported_media_type"}, status=415)
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        return JsonResponse({"detail": "The request body is not JSON.", "code": "invalid_request"}, status=400)
-    if not isinstance(body, dict):
-        return JsonResponse({"detail": "The request body must be an object.", "code": "invalid_request"}, status=400)
+    workflow = selectors.workflow_get_for_user(user=request.user, workflow_id=workflow_id)  # another's: 404 first
+    body, refusal = _json_body(request)
+    if refusal is not None:
+        return refusal
     try:
         if body.get("name"):
             services.workflow_update(user=request.user, workflow_id=workflow_id, name=body["name"],
-                                     description=body.get("description", ""))
+                                     description=body.get("description", workflow.description))
         version = services.workflow_version_create(user=request.user, workflow_id=workflow_id, graph=body.get("graph"))
     except WorkflowInvalidError as exc:
         return JsonResponse({"detail": exc.message, "code": exc.code, "errors": exc.errors}, status=exc.http_status)
     except ApplicationError as exc:
         return JsonResponse({"detail": exc.message, "code": exc.code}, status=exc.http_status)
-    graph = graph_load(version.graph)
-    return JsonResponse({
-        "version": version.number, "quote": services.workflow_quote(graph=graph),
-        "detail_url": reverse("workflows:detail", args=[workflow_id]),
-        "unavailable": _unavailable(graph),
-    }, status=201)
+    return _saved(workflow, version)
 
 
 @login_required

@@ -16,9 +16,61 @@
   var typeByKey = {};
   TYPES.forEach(function (t) { typeByKey[t.key] = t; });
 
-  var editor = new Drawflow(document.getElementById("drawflow"));
+  var container = document.getElementById("drawflow");
+  var editor = new Drawflow(container);
   editor.reroute = false;
+  editor.zoom_min = 0.3;
+  editor.zoom_max = 1.6;
   editor.start();
+  var NODE_W = 200, NODE_H = 110; // a typical step's box, for placing new ones
+
+  // Zoom about a point of the view (its centre by default). The canvas is scaled from its top left
+  // corner (workflows.css), so a point p shows at translate + zoom × p.
+  function zoomTo(value, atX, atY) {
+    var z = Math.min(editor.zoom_max, Math.max(editor.zoom_min, value));
+    var box = container.getBoundingClientRect();
+    var sx = atX === undefined ? box.width / 2 : atX, sy = atY === undefined ? box.height / 2 : atY;
+    var px = (sx - editor.canvas_x) / editor.zoom, py = (sy - editor.canvas_y) / editor.zoom;
+    place(z, sx - z * px, sy - z * py);
+  }
+
+  function place(z, x, y) {
+    editor.zoom = z;
+    editor.zoom_last_value = z;
+    editor.canvas_x = x;
+    editor.canvas_y = y;
+    editor.precanvas.style.transform = "translate(" + x + "px, " + y + "px) scale(" + z + ")";
+    var label = document.getElementById("wf-zoom-level");
+    if (label) label.textContent = Math.round(z * 100) + "%";
+  }
+
+  // Every step in view, as large as fits (never above 100 %), centred.
+  function fitView() {
+    var boxes = nodeBoxes();
+    var box = container.getBoundingClientRect();
+    if (!boxes.length || !box.width) { place(1, 0, 0); return; }
+    var minX = Math.min.apply(null, boxes.map(function (b) { return b.x; }));
+    var minY = Math.min.apply(null, boxes.map(function (b) { return b.y; }));
+    var maxX = Math.max.apply(null, boxes.map(function (b) { return b.x + b.width; }));
+    var maxY = Math.max.apply(null, boxes.map(function (b) { return b.y + b.height; }));
+    var pad = 32;
+    var z = Math.min(1, (box.width - 2 * pad) / (maxX - minX), (box.height - 2 * pad) / (maxY - minY));
+    z = Math.max(editor.zoom_min, z);
+    place(z, (box.width - z * (maxX - minX)) / 2 - z * minX, (box.height - z * (maxY - minY)) / 2 - z * minY);
+  }
+  editor.on("zoom", function (z) {
+    var label = document.getElementById("wf-zoom-level");
+    if (label) label.textContent = Math.round(z * 100) + "%";
+  });
+  document.getElementById("wf-zoom-in").addEventListener("click", function () { zoomTo(editor.zoom * 1.2); });
+  document.getElementById("wf-zoom-out").addEventListener("click", function () { zoomTo(editor.zoom / 1.2); });
+  document.getElementById("wf-zoom-fit").addEventListener("click", fitView);
+  container.addEventListener("keydown", function (event) {
+    if (event.target !== container) return;
+    if (event.key === "+" || event.key === "=") { zoomTo(editor.zoom * 1.2); event.preventDefault(); }
+    else if (event.key === "-") { zoomTo(editor.zoom / 1.2); event.preventDefault(); }
+    else if (event.key === "0") { fitView(); event.preventDefault(); }
+  });
 
   var statusEl = document.getElementById("wf-status");
   var errorsEl = document.getElementById("wf-errors");
@@ -26,6 +78,8 @@
   var errorsByNode = {}; // our node id → [{field, message}]
   var selected = null; // Drawflow id
   var dirty = false;
+  var loading = false; // drawing a stored or imported graph is not a change
+  var versionEl = document.getElementById("wf-version");
 
   function status(text, kind) {
     statusEl.textContent = text;
@@ -70,13 +124,22 @@
     for (var i = 2; ; i++) if (!taken[base + "_" + i]) return base + "_" + i;
   }
 
+  // The step's name and type, then one row per port level: each input's name beside its circle on
+  // the left, each output's beside its circle on the right (Drawflow stacks the circles at the
+  // bottom of the node, one row apart; the rows below line up with them).
   function nodeHtml(type, data) {
-    var ins = type.inputs.map(function (p) { return p.label; }).join(", ");
-    var outs = type.outputs.map(function (p) { return p.label; }).join(", ");
+    var rows = Math.max(type.inputs.length, type.outputs.length);
+    var ports = "";
+    for (var r = 0; r < rows; r++) {
+      var input = type.inputs[r - (rows - type.inputs.length)];
+      var output = type.outputs[r - (rows - type.outputs.length)];
+      ports += '<div class="wf-df-port-row"><span class="wf-df-in">' + (input ? escapeHtml(input.label) +
+        (input.required ? "" : ' <span class="wf-df-optional">(optional)</span>') : "") + '</span><span class="wf-df-out">' +
+        (output ? escapeHtml(output.label) : "") + "</span></div>";
+    }
     return '<div class="wf-df-node"><strong class="wf-df-label">' + escapeHtml(data._label || type.label) +
       '</strong><span class="wf-df-type">' + escapeHtml(type.label) + " · " + escapeHtml(data._id) + "</span>" +
-      '<div class="wf-df-ports">' + (ins ? "in: " + escapeHtml(ins) : "") + (ins && outs ? " · " : "") +
-      (outs ? "out: " + escapeHtml(outs) : "") + "</div>" + '<div class="wf-df-error" role="alert"></div></div>';
+      '<div class="wf-df-error" role="alert"></div><div class="wf-df-ports">' + ports + "</div></div>";
   }
 
   function decoratePorts(dfId, type) {
@@ -84,11 +147,11 @@
     if (!nodeEl) return;
     type.inputs.forEach(function (p, i) {
       var port = nodeEl.querySelector(".inputs .input_" + (i + 1));
-      if (port) { port.dataset.type = p.type; port.title = p.label + " (" + p.type + (p.required ? "" : ", optional") + ")"; }
+      if (port) { port.dataset.type = p.type; port.dataset.port = p.name; port.title = "In: " + p.label + " (" + p.type + (p.required ? "" : ", optional") + ")"; }
     });
     type.outputs.forEach(function (p, i) {
       var port = nodeEl.querySelector(".outputs .output_" + (i + 1));
-      if (port) { port.dataset.type = p.type; port.title = p.label + " (" + p.type + ")"; }
+      if (port) { port.dataset.type = p.type; port.dataset.port = p.name; port.title = "Out: " + p.label + " (" + p.type + ")"; }
     });
     nodeEl.dataset.nodeId = editor.getNodeFromId(dfId).data._id;
   }
@@ -145,11 +208,56 @@
     changed();
   });
   ["connectionRemoved", "nodeRemoved", "nodeMoved"].forEach(function (name) { editor.on(name, changed); });
+
+  // A wire let go over a step but not on one of its input circles (steps overlap, a circle is
+  // covered, or it was simply dropped on the body): attach it to the first free input of the
+  // right type of the topmost step under the pointer, or say why it can't be attached.
+  var dragging = null, cancelled = false;
+  editor.on("connectionStart", function (c) { dragging = c; cancelled = false; });
+  editor.on("connectionCancel", function () { cancelled = true; });
+  editor.on("mouseUp", function (event) {
+    var from = dragging, wasCancelled = cancelled;
+    dragging = null;
+    cancelled = false;
+    if (!from || !wasCancelled) return;
+    var point = event.changedTouches ? event.changedTouches[0] : event;
+    if (!point || point.clientX === undefined) return;
+    var source = editor.getNodeFromId(from.output_id);
+    var outPort = typeByKey[source.name].outputs[Number(from.output_class.split("_")[1]) - 1];
+    var seen = {}, candidates = [];
+    document.elementsFromPoint(point.clientX, point.clientY).forEach(function (element) {
+      var nodeEl = element.closest && element.closest(".drawflow-node");
+      if (!nodeEl || seen[nodeEl.id]) return;
+      seen[nodeEl.id] = true;
+      var id = nodeEl.id.replace("node-", "");
+      if (id !== String(from.output_id)) candidates.push(id);
+    });
+    if (!candidates.length) return;
+    for (var i = 0; i < candidates.length; i++) {
+      var target = editor.getNodeFromId(candidates[i]);
+      var inputs = typeByKey[target.name].inputs;
+      var fitting = inputs.map(function (p, index) { return { port: p, cls: "input_" + (index + 1) }; })
+        .filter(function (entry) { return entry.port.type === outPort.type; });
+      var free = fitting.filter(function (entry) { return !(target.inputs[entry.cls].connections || []).length; });
+      var choice = free[0] || fitting[0];
+      if (choice) {
+        editor.addConnection(from.output_id, candidates[i], from.output_class, choice.cls);
+        status("Connected “" + outPort.label + "” to “" + choice.port.label + "” of " + (target.data._label || typeByKey[target.name].label) + ".");
+        return;
+      }
+    }
+    var top = editor.getNodeFromId(candidates[0]);
+    var topType = typeByKey[top.name];
+    var takes = topType.inputs.map(function (p) { return p.label + " — " + p.type; }).join(", ");
+    status((top.data._label || topType.label) + " has no input for " + outPort.type +
+      (takes ? " (it takes: " + takes + ")." : " (it takes no inputs)."), "error");
+  });
   editor.on("nodeRemoved", function (id) { if (String(id) === String(selected)) { selected = null; renderInspector(); } });
   editor.on("nodeSelected", function (id) { selected = String(id); renderInspector(); });
   editor.on("nodeUnselected", function () { selected = null; renderInspector(); });
 
   function changed() {
+    if (loading) return;
     dirty = true;
     if (statusEl.className.indexOf("error") === -1) status("Unsaved changes.");
   }
@@ -293,6 +401,13 @@
   }
 
   function load(graph) {
+    loading = true;
+    try { draw(graph); } finally { loading = false; }
+    dirty = false;
+    fitView();
+  }
+
+  function draw(graph) {
     editor.clear();
     errorsByNode = {};
     var ids = {};
@@ -311,7 +426,6 @@
     selected = null;
     renderInspector();
     showErrors([]);
-    dirty = false;
   }
 
   function showErrors(errors) {
@@ -328,13 +442,47 @@
 
   // ------------------------------------------------------------ palette, save, import, export
 
+  // The part of the canvas on screen, in canvas coordinates.
+  function visibleArea() {
+    var box = container.getBoundingClientRect(), pre = editor.precanvas.getBoundingClientRect();
+    return { x: (box.left - pre.left) / editor.zoom, y: (box.top - pre.top) / editor.zoom,
+      width: box.width / editor.zoom, height: box.height / editor.zoom };
+  }
+
+  function nodeBoxes() {
+    return allNodes().map(function (n) {
+      var nodeEl = document.getElementById("node-" + n.id);
+      return { x: n.pos_x, y: n.pos_y, width: nodeEl ? nodeEl.offsetWidth : NODE_W, height: nodeEl ? nodeEl.offsetHeight : NODE_H };
+    });
+  }
+
+  // A free spot for a new step inside the visible canvas: the first place on a grid (left to
+  // right, top to bottom) that no step covers; when the view is full, a little below the last.
+  function freeSpot() {
+    var view = visibleArea(), boxes = nodeBoxes(), gap = 24;
+    var cols = Math.max(1, Math.floor((view.width - gap) / (NODE_W + gap)));
+    var rows = Math.max(1, Math.floor((view.height - gap) / (NODE_H + gap)));
+    function free(spot) {
+      return !boxes.some(function (b) {
+        return spot.x < b.x + b.width + 8 && b.x < spot.x + spot.width + 8 && spot.y < b.y + b.height + 8 && b.y < spot.y + spot.height + 8;
+      });
+    }
+    // In view first; when the view is full, the next free place below it (the view then zooms out
+    // to show it: `overflow`).
+    for (var r = 0; r < rows + 60; r++) {
+      for (var c = 0; c < cols; c++) {
+        var spot = { x: view.x + gap + c * (NODE_W + gap), y: view.y + gap + r * (NODE_H + gap), width: NODE_W, height: NODE_H };
+        if (free(spot)) { spot.overflow = r >= rows; return spot; }
+      }
+    }
+    return { x: view.x + gap, y: view.y + gap, overflow: false };
+  }
+
   document.querySelectorAll("[data-add-node]").forEach(function (button) {
     button.addEventListener("click", function () {
-      // New steps go on a grid in the visible part of the canvas, so they never land on each other.
-      var count = allNodes().length;
-      var x = (-editor.canvas_x + 30) / editor.zoom + 240 * (count % 4);
-      var y = (-editor.canvas_y + 30) / editor.zoom + 150 * (Math.floor(count / 4) % 4);
-      var dfId = addNode(button.dataset.addNode, null, x, y);
+      var spot = freeSpot();
+      var dfId = addNode(button.dataset.addNode, null, spot.x, spot.y);
+      if (spot.overflow) fitView();
       changed();
       if (dfId !== null) { selected = String(dfId); renderInspector(); }
     });
@@ -350,7 +498,7 @@
     fetch(root.dataset.saveUrl, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-      body: JSON.stringify({ name: nameInput.value, graph: toGraph() }),
+      body: JSON.stringify({ name: nameInput.value, graph: toGraph(), starter: root.dataset.starter || undefined }),
     }).then(function (response) {
       return response.json().then(function (body) { return { ok: response.ok, body: body }; });
     }).then(function (result) {
@@ -359,7 +507,15 @@
         dirty = false;
         var note = result.body.unavailable.length ? " Note: " + result.body.unavailable.map(function (u) { return u.label + " — " + u.reason; }).join(" ") : "";
         status("Saved as version " + result.body.version + " · a run holds " + result.body.quote + " credits." + note, "ok");
-        document.getElementById("wf-run-link").hidden = false;
+        if (versionEl) versionEl.textContent = "Editing version " + result.body.version;
+        var runLink = document.getElementById("wf-run-link");
+        if (result.body.detail_url) runLink.href = result.body.detail_url;
+        runLink.hidden = false;
+        if (result.body.save_url) root.dataset.saveUrl = result.body.save_url;
+        delete root.dataset.starter;
+        if (result.body.builder_url && window.location.pathname !== result.body.builder_url) {
+          window.history.replaceState(null, "", result.body.builder_url); // the draft is a workflow now
+        }
       } else {
         showErrors(result.body.errors || []);
         status(result.body.detail || "Could not save.", "error");
@@ -405,5 +561,6 @@
   });
 
   load(INITIAL);
-  window.darkroomBuilder = { editor: editor, toGraph: toGraph, load: load, showErrors: showErrors };
+  window.darkroomBuilder = { editor: editor, toGraph: toGraph, load: load, showErrors: showErrors, fitView: fitView,
+    zoomTo: zoomTo, visibleArea: visibleArea };
 })();

@@ -445,7 +445,7 @@ def test_fifty_concurrent_submissions_get_exactly_ten_holds_and_dead_workers_cos
         thread.join(timeout=120)
 
     assert outcomes.count("ok") == 10
-    assert sorted(set(outcomes) - {"ok"}) == ["This needs 1 credits and your balance is 0."]
+    assert sorted(set(outcomes) - {"ok"}) == ["This needs 1 credit and your balance is 0."]
     assert len(outcomes) == 50
     assert LedgerEntry.objects.filter(user=user, kind="reserve").count() == 10
     assert len(killed) == 3
@@ -462,3 +462,11 @@ def test_fifty_concurrent_submissions_get_exactly_ten_holds_and_dead_workers_cos
     assert balance(user) == 3  # the three failed jobs cost nothing
     report = services.credits_reconcile()
     assert report["balance_mismatches"] == report["settlement_mismatches"] == report["spend_mismatches"] == []
+
+
+@pytest.mark.parametrize(("needed", "message"), [
+    (1, "This needs 1 credit and your balance is 0."),
+    (2, "This needs 2 credits and your balance is 0."),
+])
+def test_the_insufficient_credits_message_agrees_in_number(needed, message):
+    assert InsufficientCreditsError(needed=needed, balance=0).message == message

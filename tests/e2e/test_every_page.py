@@ -63,7 +63,10 @@ def prepare(page: Page, base: str) -> dict[str, str]:
     assert generation.status == "succeeded", generation.error_code
 
     page.goto(f"{base}/workflows/")
-    page.locator("form[action$='/starters/four-variations-best/use/'] button").click()
+    page.locator("a[href$='/starters/four-variations-best/use/']").click()
+    page.click("#wf-save")  # a starter is a draft until it is saved
+    expect(page.locator("#wf-status")).to_contain_text("Saved as version 1")
+    page.click("#wf-run-link")
     page.fill("#input-prompt", "a red kite")
     page.get_by_role("button", name="Run").click()
     page.wait_for_url(f"{base}/workflows/runs/**")

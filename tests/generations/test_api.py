@@ -117,6 +117,14 @@ def test_insufficient_credits_is_402_and_nothing_is_reserved(api, user):
     assert Generation.objects.count() == 0
 
 
+def test_the_insufficient_credits_message_says_1_credit_not_1_credits(api, user):
+    CreditAccount.objects.filter(user=user).update(balance=0)
+    response = api.post("/generations", {"model": "offline-sketch", "prompt": "x"})
+    assert (response.status_code, response.json()) == (
+        402, {"detail": "This needs 1 credit and your balance is 0.", "code": "insufficient_credits"},
+    )
+
+
 def test_list_pages_newest_first_with_a_cursor(api, user, other_user):
     made = [GenerationFactory(owner=user) for _ in range(5)]
     GenerationFactory(owner=other_user)

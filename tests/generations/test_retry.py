@@ -35,10 +35,28 @@ def failed(user, **kwargs) -> Generation:
 def test_a_failed_card_offers_to_try_again_at_its_price(browser, user):
     generation = failed(user, tier="standard", num_images=2)
     page = browser.get(f"/generations/{generation.id}/").content.decode()
-    button = re.search(r'<button[^>]*hx-post="/generations/%s/retry/"[^>]*>([^<]*)</button>' % generation.id, page)
-    assert button, page
-    assert button.group(1) == "Try again · 4 credits"
-    assert f'hx-target="#gen-{generation.id}"' in button.group(0) and 'hx-swap="beforebegin"' in button.group(0)
+    form = re.search(r'<form[^>]*hx-post="/generations/%s/retry/"[^>]*>.*?</form>' % generation.id, page)
+    assert form, page
+    assert re.search(r'<button type="submit"[^>]*>([^<]*)</button>', form.group(0)).group(1) == "Try again · 4 credits"
+    assert f'hx-target="#gen-{generation.id}"' in form.group(0) and 'hx-swap="beforebegin"' in form.group(0)
+
+
+def test_try_again_is_a_plain_form_that_works_without_javascript(user):
+    """No htmx: the form posts with its CSRF token and lands on the new generation's page, also when
+    the card was first drawn before a new sign-in (a cached card would carry a stale token)."""
+    generation = failed(user, tier="standard")
+    for _ in range(2):  # the second sign-in gets a new CSRF secret
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        client.get("/")  # sets the CSRF cookie, as a browser's first page does
+        page = client.get("/images/").content.decode()
+    form = re.search(r'<form class="card-actions retry" method="post" action="([^"]+)"[^>]*>(.*?)</form>', page, re.S)
+    assert form, page
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.group(2)).group(1)
+    response = client.post(form.group(1), {"csrfmiddlewaretoken": token})
+    assert response.status_code == 302, response.content[:300]
+    again = Generation.objects.exclude(pk=generation.pk).get()
+    assert response["Location"] == f"/generations/{again.id}/"
 
 
 def test_trying_again_submits_the_same_request_as_a_new_generation(browser, user):

@@ -91,3 +91,25 @@ def test_a_replayed_create_never_shows_the_signing_secret_again(api, user, setti
     assert (again.status_code, again["Idempotent-Replayed"]) == (201, "true")
     assert again.json() == first.json() | {"secret": None}
     assert endpoint.secret.encode() not in bytes(IdempotencyKey.objects.get().body)
+
+
+def test_reads_never_show_the_signing_secret_and_rolling_shows_a_new_one_once(api, user, settings):
+    from django.test import Client
+
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    created = api.post("/webhooks", {"url": "http://127.0.0.1:9/x", "events": ["batch.finished"]}).json()
+    endpoint = WebhookEndpoint.objects.get()
+    assert created["secret"] == endpoint.secret
+    for answer in (api.get(f"/webhooks/{endpoint.pk}").json(), api.get("/webhooks").json()["items"][0],
+                   api.client.patch(f"/api/v1/webhooks/{endpoint.pk}", {"description": "d"},
+                                    content_type="application/json", headers=api.headers).json()):
+        assert "secret" not in answer, answer
+        assert endpoint.secret not in str(answer)
+    rolled = api.post(f"/webhooks/{endpoint.pk}/secret")
+    endpoint.refresh_from_db()
+    assert rolled.status_code == 200
+    assert rolled.json()["secret"] == endpoint.secret != created["secret"]
+    assert endpoint.secret.startswith("whsec_")
+    schemas = Client().get("/api/v1/openapi.json").json()["components"]["schemas"]
+    assert "secret" not in schemas["EndpointOut"]["properties"]
+    assert "secret" in schemas["EndpointCreatedOut"]["properties"]

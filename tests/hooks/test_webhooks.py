@@ -206,6 +206,8 @@ def test_the_account_page_adds_an_endpoint_sends_a_test_event_and_shows_the_log(
     assert (endpoint.events, endpoint.description, endpoint.secret[:6]) == (
         ["generation.succeeded", "batch.finished"], "shop", "whsec_",
     )
+    first_look = client.get(response["Location"]).content.decode()
+    assert endpoint.secret in first_look and "shown only this once" in first_look
     response = client.post(f"/account/webhooks/{endpoint.pk}/test/", follow=True)
     [request] = receiver.requests
     payload = verified(endpoint, request)
@@ -213,7 +215,18 @@ def test_the_account_page_adds_an_endpoint_sends_a_test_event_and_shows_the_log(
     assert payload["data"] == {"endpoint_id": str(endpoint.pk), "message": "A test event from Darkroom. It worked!"}
     page = response.content.decode()
     assert "Test event delivered (HTTP 204)." in page
-    assert endpoint.secret in page and "webhook.test" in page and ">204<" in page
+    assert "webhook.test" in page and ">204<" in page
+    assert endpoint.secret not in page  # shown once, right after it was made
+
+
+def test_the_account_page_shows_a_rolled_secret_once(user, receiver):
+    endpoint = endpoint_for(user, receiver)
+    client = login(user)
+    assert endpoint.secret not in client.get(f"/account/webhooks/{endpoint.pk}/").content.decode()
+    page = client.post(f"/account/webhooks/{endpoint.pk}/rotate/", follow=True).content.decode()
+    endpoint.refresh_from_db()
+    assert endpoint.secret in page and "shown only this once" in page
+    assert endpoint.secret not in client.get(f"/account/webhooks/{endpoint.pk}/").content.decode()
 
 
 def test_the_test_event_reports_a_failing_receiver(user, receiver):

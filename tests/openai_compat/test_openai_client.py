@@ -84,7 +84,7 @@ def test_openai_errors_have_openais_shape(client, live_server, user):
     with pytest.raises(openai.APIStatusError) as broke:
         client.images.generate(model="offline-sketch", prompt="x")
     assert (broke.value.status_code, broke.value.body) == (402, {
-        "message": "This needs 1 credits and your balance is 0.", "type": "insufficient_quota", "param": None,
+        "message": "This needs 1 credit and your balance is 0.", "type": "insufficient_quota", "param": None,
         "code": "insufficient_credits",
     })
     bad_key = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="sk-not-darkroom", max_retries=0)

@@ -65,6 +65,7 @@ def test_save_makes_a_new_version_or_returns_errors_on_nodes(browser, user):
     assert response.status_code == 201
     assert response.json() == {
         "version": 1, "quote": 0, "detail_url": f"/workflows/{workflow.pk}/", "unavailable": [],
+        "builder_url": f"/workflows/{workflow.pk}/builder/", "save_url": f"/workflows/{workflow.pk}/versions/",
     }
     workflow.refresh_from_db()
     assert (workflow.name, workflow.latest_version_number) == ("Catalogue shot", 1)

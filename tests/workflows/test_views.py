@@ -1,5 +1,6 @@
 """Pages: the list with starters, run form, the run page with its live graph, and page actions."""
 
+import json
 import re
 from unittest import mock
 
@@ -32,19 +33,49 @@ def test_the_list_page_shows_my_workflows_and_the_starters(browser, user, starte
     assert "Face swap is not available" not in page  # the catalogue has a face-swap model
 
 
-def test_a_starter_is_copied_into_my_workflows(browser, user, starters):
-    response = browser.post("/workflows/starters/product-photo-white/use/")
+def test_a_starter_opens_as_a_draft_and_is_stored_only_when_saved(browser, user, starters):
+    page = browser.get("/workflows/starters/product-photo-white/use/")
+    assert page.status_code == 200 and Workflow.objects.count() == 0
+    html = page.content.decode()
+    assert 'data-save-url="/workflows/new/"' in html and 'data-starter="product-photo-white"' in html
+    assert 'value="Product photo on white"' in html and "not saved yet" in html
+    assert browser.post("/workflows/starters/product-photo-white/use/").url == "/workflows/starters/product-photo-white/use/"
+    assert Workflow.objects.count() == 0
+    graph = json.loads(re.search(r'<script id="wf-graph" type="application/json">(.*?)</script>', html).group(1))
+    saved = browser.post("/workflows/new/", {"name": "Product photo on white", "graph": graph,
+                                             "starter": "product-photo-white"}, content_type="application/json")
     workflow = Workflow.objects.get(owner=user)
-    assert response.status_code == 302 and response.url == f"/workflows/{workflow.pk}/"
+    assert saved.status_code == 201 and saved.json() | {"quote": None, "unavailable": None} == {
+        "version": 1, "quote": None, "unavailable": None, "detail_url": f"/workflows/{workflow.pk}/",
+        "builder_url": f"/workflows/{workflow.pk}/builder/", "save_url": f"/workflows/{workflow.pk}/versions/",
+    }
     assert (workflow.name, workflow.starter_key, workflow.latest_version_number) == (
         "Product photo on white", "product-photo-white", 1,
     )
+    assert browser.get("/workflows/starters/no-such-starter/use/").status_code == 404
 
 
-def test_new_workflow_opens_the_builder(browser, user):
-    response = browser.post("/workflows/new/", {"name": "Mine"})
+def test_new_workflow_opens_the_builder_without_storing_anything(browser, user):
+    page = browser.get("/workflows/new/", {"name": "Mine"})
+    assert page.status_code == 200 and 'value="Mine"' in page.content.decode()
+    assert browser.post("/workflows/new/", {"name": "Mine"}).url == "/workflows/new/?name=Mine"
+    assert Workflow.objects.count() == 0
+    refused = browser.post("/workflows/new/", {"name": "Mine", "graph": {"nodes": [{"id": "x", "type": "upscale"}],
+                                                                          "edges": []}}, content_type="application/json")
+    assert refused.status_code == 422 and Workflow.objects.count() == 0  # an invalid first save stores nothing
+    saved = browser.post("/workflows/new/", {"name": "Mine", "graph": diamond()}, content_type="application/json")
     workflow = Workflow.objects.get(owner=user)
-    assert response.url == f"/workflows/{workflow.pk}/builder/"
+    assert saved.status_code == 201 and (workflow.name, workflow.latest_version_number) == ("Mine", 1)
+
+
+def test_an_abandoned_draft_can_be_deleted_from_the_list(browser, user):
+    draft = Workflow.objects.create(owner=user, name="Left behind")
+    kept = workflow_with(user, diamond(), name="Kept")
+    page = browser.get("/workflows/").content.decode()
+    assert f'action="/workflows/{draft.pk}/delete/"' in page and "Delete draft" in page
+    assert f'action="/workflows/{kept.pk}/delete/"' not in page  # a saved one is deleted from its own page
+    assert browser.post(f"/workflows/{draft.pk}/delete/").url == "/workflows/"
+    assert list(Workflow.objects.values_list("name", flat=True)) == ["Kept"]
 
 
 def test_run_from_the_page_and_watch_the_graph(browser, user, photo, django_capture_on_commit_callbacks):
@@ -115,6 +146,25 @@ def test_retry_from_the_page(browser, user, photo, django_capture_on_commit_call
         response = browser.post(f"/workflows/runs/{run.pk}/nodes/upscale/retry/", headers=HTMX)
     assert response.status_code == 200
     assert f'<section id="run-{run.pk}" class="panel wf-run-header status-' in response.content.decode()
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+
+
+def test_retry_and_resume_are_plain_forms_that_work_without_javascript(user, photo, django_capture_on_commit_callbacks):
+    workflow = workflow_with(user, diamond(upscale_fail=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)})
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    page = client.get(f"/workflows/runs/{run.pk}/").content.decode()
+    for action in (f"/workflows/runs/{run.pk}/nodes/upscale/retry/", f"/workflows/runs/{run.pk}/resume/"):
+        form = re.search(r'<form method="post" action="%s"[^>]*>(.*?)</form>' % re.escape(action), page, re.S)
+        assert form, action
+        assert re.search(r'name="csrfmiddlewaretoken" value="[^"]+"', form.group(1)), action
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/workflows/runs/{run.pk}/nodes/upscale/retry/", {"csrfmiddlewaretoken": token})
+    assert (response.status_code, response.url) == (302, f"/workflows/runs/{run.pk}/")
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
 
