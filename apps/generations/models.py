@@ -79,6 +79,9 @@ class Generation(BaseModel):
     # Phase timings in seconds since creation (queued, dispatched, provider_start, provider_end,
     # outputs_stored, derivatives_done, event_published) and the provider's own reported time.
     timings = models.JSONField(default=dict, blank=True)
+    # Deleted by its owner (apps/library): hidden at once, restorable for LIBRARY_UNDO_SECONDS, then
+    # its files and prompt are removed. The row stays: the credits ledger names it.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -175,6 +178,8 @@ class GenerationImage(BaseModel):
     sha256 = models.CharField(max_length=64)
     content_type = models.CharField(max_length=40, default="image/png", help_text="Media type of the original.")
     duration_seconds = models.FloatField(null=True, blank=True, help_text="Length of a video output.")
+    # Deleted by its owner on its own (apps/library); its files are removed after the undo window.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     @property
     def is_video(self) -> bool:

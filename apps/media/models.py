@@ -55,6 +55,8 @@ class Upload(BaseModel):
     thumbnail = models.CharField(max_length=300, blank=True, help_text="Storage path of the WebP thumbnail.")
     blurhash = models.CharField(max_length=100, blank=True)
     derivatives_at = models.DateTimeField(null=True, blank=True)
+    # Deleted by its owner (apps/library): hidden at once, its files removed after the undo window.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
