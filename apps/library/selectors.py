@@ -297,3 +297,9 @@ def data_export_latest(*, user) -> DataExport | None:
 
 def generation_statuses() -> list[tuple[str, str]]:
     return list(Status.choices)
+
+
+def image_as_item(image: GenerationImage, generation: Generation) -> LibraryItem:
+    """An image already loaded with its generation (the result page), as a library item."""
+    image.generation = generation
+    return _image_item(image)
