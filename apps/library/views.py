@@ -183,14 +183,14 @@ def collections_view(request):
 @require_POST
 def collection_create_view(request):
     try:
-        collection = services.collection_create(user=request.user, name=request.POST.get("name", ""))
+        # "New collection…" from a selection: the new board holds it.
+        collection = services.collection_create(user=request.user, name=request.POST.get("name", ""),
+                                                items=_refs(request))
     except ApplicationError as exc:
+        if exc.http_status == 404:
+            raise
         page = selectors.collection_list(user=request.user)
         return render(request, "library/collections.html", {"page": page, "error": exc.message}, status=exc.http_status)
-    refs = request.POST.getlist("items")
-    if refs:  # "New collection…" from a selection: the new board holds it
-        services.collection_items_add(user=request.user, collection_id=collection.id,
-                                      items=[ItemRef.from_token(t) for t in refs])
     return redirect(f"{reverse('library:library')}?collection={collection.id}")
 
 

@@ -36,8 +36,13 @@ def star_set(*, user, item: ItemRef, starred: bool) -> bool:
     return True
 
 
-def collection_create(*, user, name: str) -> Collection:
-    return Collection.objects.create(owner=user, name=_name(name))
+def collection_create(*, user, name: str, items: list[ItemRef] = ()) -> Collection:
+    """A new board, holding `items` from the start (all of them the user's, or nothing is made)."""
+    with transaction.atomic():
+        collection = Collection.objects.create(owner=user, name=_name(name))
+        if items:
+            collection_items_add(user=user, collection_id=collection.id, items=list(items))
+    return collection
 
 
 def collection_rename(*, user, collection_id, name: str) -> Collection:
