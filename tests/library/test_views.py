@@ -97,7 +97,7 @@ def test_the_result_page_shows_each_image_with_its_actions(browser, user, make_g
     assert page.count(">Use these settings<") == 2 and page.count(">Vary<") == 2
     assert page.count(">Upscale<") == 2 and page.count(">Remove background<") == 2
     assert page.count(">Edit as photo<") == 2 and page.count(">Image to video<") == 2
-    assert f'data-copy="a red fox asleep in deep snow"' in page
+    assert 'data-copy="a red fox asleep in deep snow"' in page
     settings_link = re.search(r'href="(/\?[^"]+)">Use these settings', page).group(1).replace("&amp;", "&")
     query = parse_qs(urlparse(settings_link).query)
     assert (query["model"], query["prompt"], query["seed"], query["num_images"]) == (
