@@ -299,7 +299,8 @@ def generation_statuses() -> list[tuple[str, str]]:
     return list(Status.choices)
 
 
-def image_as_item(image: GenerationImage, generation: Generation) -> LibraryItem:
+def image_as_item(image: GenerationImage, generation: Generation, *, user) -> LibraryItem:
     """An image already loaded with its generation (the result page), as a library item."""
     image.generation = generation
+    image.is_starred = Star.objects.filter(owner=user, image=image).exists()
     return _image_item(image)

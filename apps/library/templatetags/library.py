@@ -16,10 +16,10 @@ def download_name(item) -> str:
     return item_download_name(item)
 
 
-@register.simple_tag
-def library_item(image, generation):
+@register.simple_tag(takes_context=True)
+def library_item(context, image, generation):
     """A generation's image as the library shows it (for the per-image actions)."""
-    return image_as_item(image, generation)
+    return image_as_item(image, generation, user=context["request"].user)
 
 
 @register.simple_tag(takes_context=True)
