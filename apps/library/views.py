@@ -222,7 +222,10 @@ def collection_remove_view(request, collection_id):
 def collection_move_view(request, collection_id):
     """Moves one item a place earlier or later in the collection's order."""
     refs = selectors.collection_item_refs(user=request.user, collection_id=collection_id)
-    item = ItemRef.from_token(request.POST.get("item", ""))
+    try:
+        item = ItemRef.from_token(request.POST.get("item", ""))
+    except InvalidItemError:
+        item = None
     if item in refs:
         at = refs.index(item)
         to = max(0, min(len(refs) - 1, at + (1 if request.POST.get("direction") == "later" else -1)))
