@@ -15,6 +15,7 @@ from .schemas import (
     CollectionOut,
     CollectionPage,
     DeletionOut,
+    ExportIn,
     ExportOut,
     ItemsIn,
     LibraryItemOut,
@@ -154,10 +155,11 @@ def collection_reorder(request, collection_id: UUID, payload: ItemsIn):
 
 
 @router.post("/account/export", response={202: ExportOut}, summary="Export your data")
-def export_request(request):
+def export_request(request, payload: ExportIn | None = None):
     """Builds a zip of every file plus `darkroom.json` in the background; poll GET /account/export
     (and an e-mail arrives with the link). One at a time: 409 `export_pending`."""
-    return Status(202, export_out(services.data_export_request(user=request.auth)))
+    notify = payload.notify if payload is not None else True
+    return Status(202, export_out(services.data_export_request(user=request.auth, notify=notify)))
 
 
 @router.get("/account/export", response=ExportOut, summary="Your latest data export")

@@ -96,6 +96,10 @@ class CollectionPage(Schema):
     next_cursor: str | None
 
 
+class ExportIn(Schema):
+    notify: bool = Field(True, description="E-mail the link when the zip is ready.")
+
+
 class ExportOut(Schema):
     id: UUID
     status: Literal["pending", "ready", "failed"]

@@ -16,8 +16,8 @@ def library_purge_due_task() -> int:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def data_export_build_task(*, export_id: str) -> None:
-    services.data_export_build(export_id=export_id)
+def data_export_build_task(*, export_id: str, notify: bool = True) -> None:
+    services.data_export_build(export_id=export_id, notify=notify)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -16,9 +16,9 @@ urlpatterns = [
     path("collections/<uuid:collection_id>/delete/", views.collection_delete_view, name="collection_delete"),
     path("collections/<uuid:collection_id>/remove/", views.collection_remove_view, name="collection_remove"),
     path("collections/<uuid:collection_id>/move/", views.collection_move_view, name="collection_move"),
-    path("image/<int:item_id>/vary/", views.image_vary_view, name="vary"),
-    path("image/<int:item_id>/to-photo/", views.image_to_photo_view, name="to_photo"),
     path("<slug:kind>/<str:item_id>/", views.library_item_view, name="item"),
     path("<slug:kind>/<str:item_id>/download/", views.library_item_download_view, name="download"),
     path("<slug:kind>/<str:item_id>/star/", views.library_star_view, name="star"),
+    path("<slug:kind>/<str:item_id>/vary/", views.image_vary_view, name="vary"),
+    path("<slug:kind>/<str:item_id>/to-photo/", views.image_to_photo_view, name="to_photo"),
 ]

@@ -147,9 +147,9 @@ def library_restore_view(request):
 
 @login_required
 @require_POST
-def image_vary_view(request, item_id):
+def image_vary_view(request, kind, item_id):
     try:
-        generation = services.library_image_vary(user=request.user, image_id=item_id)
+        generation = services.library_image_vary(user=request.user, item=ItemRef.parse(kind, item_id))
     except ApplicationError as exc:
         if exc.http_status == 404:
             raise
@@ -159,11 +159,12 @@ def image_vary_view(request, item_id):
 
 @login_required
 @require_POST
-def image_to_photo_view(request, item_id):
+def image_to_photo_view(request, kind, item_id):
     """Edit as photo, upscale, remove background, image to video: all start from the photo page."""
     operation = request.POST.get("operation", "")
     try:
-        photo = services.library_image_to_photo(user=request.user, image_id=item_id, operation=operation)
+        photo = services.library_image_to_photo(user=request.user, item=ItemRef.parse(kind, item_id),
+                                                operation=operation)
     except ApplicationError as exc:
         if exc.http_status == 404:
             raise

@@ -176,3 +176,13 @@ def test_export_through_the_api(api, other_api, user, make_generation, django_ca
     assert (latest["status"], latest["files_count"]) == ("ready", 1)
     assert latest["url"].startswith("http")
     assert other_api.get("/account/export").status_code == 404
+    assert api.post("/account/export", {"notify": False}).status_code == 202  # the first was built: a new one
+
+
+def test_the_export_endpoint_takes_a_json_body_or_none(api, user, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/account/export", {"notify": False})
+    assert response.status_code == 202 and mail.outbox == []
+    assert api.post("/account/export", raw="{not json").status_code in (400, 422)

@@ -164,6 +164,7 @@ def test_every_library_page_is_404_for_another_user_and_a_login_redirect_for_a_v
         (f"/library/image/{image.pk}/star/", {"starred": "1"}),
         (f"/library/photo/{photo.id}/star/", {"starred": "1"}),
         (f"/library/image/{image.pk}/vary/", {}),
+        (f"/library/photo/{photo.id}/to-photo/", {"operation": "upscale"}),
         (f"/library/image/{image.pk}/to-photo/", {}),
         ("/library/collections/add/", {"collection": str(board.id), "items": [f"image:{image.pk}"]}),
         ("/library/collections/new/", {"name": "x", "items": [f"image:{image.pk}"]}),

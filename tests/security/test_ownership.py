@@ -195,9 +195,9 @@ BODIES = {
     "/api/v1/workflows/{workflow_id}/runs": {"inputs": {}},
     "/api/v1/webhooks/{endpoint_id}": {"description": "changed"},
     "/api/v1/collections/{collection_id}": {"name": "changed"},
-    "/api/v1/collections/{collection_id}/items": {"items": [{"kind": "image", "id": "{item_id}"}]},
-    "/api/v1/collections/{collection_id}/items/remove": {"items": [{"kind": "image", "id": "{item_id}"}]},
-    "/api/v1/collections/{collection_id}/order": {"items": [{"kind": "image", "id": "{item_id}"}]},
+    "/api/v1/collections/{collection_id}/items": {"items": [{"kind": "{kind}", "id": "{item_id}"}]},
+    "/api/v1/collections/{collection_id}/items/remove": {"items": [{"kind": "{kind}", "id": "{item_id}"}]},
+    "/api/v1/collections/{collection_id}/order": {"items": [{"kind": "{kind}", "id": "{item_id}"}]},
 }
 
 
@@ -222,8 +222,8 @@ def test_api_keys_reach_only_their_own_objects_and_anonymous_calls_are_401(world
         unknown = [n for n in names if n not in OWNED_PARAMS | QUALIFIER_PARAMS | NOT_OWNED_API_PARAMS]
         assert not unknown, f"the matrix can't fill {unknown} in {template}"
         path = re.sub(r"\{(\w+)\}", lambda m: str(world.params.get(m.group(1), "offline-sketch")), template)
-        body = {key: [{k: str(world.params["item_id"]) if v == "{item_id}" else v for k, v in item.items()}
-                      for item in value] if key == "items" else value
+        body = {key: [{k: str(world.params[v[1:-1]]) if v in ("{kind}", "{item_id}") else v
+                       for k, v in item.items()} for item in value] if key == "items" else value
                 for key, value in BODIES.get(template, {}).items()}
         kwargs = {"data": body, "content_type": "application/json"} if method in ("post", "patch", "put") else {}
         before = db_snapshot()

@@ -7,14 +7,17 @@ from apps.generations import services as generation_services
 from apps.media import services as media_services
 from apps.media.storage import file_read
 
-from ..refs import IMAGE, ItemRef
+from ..exceptions import InvalidItemError
+from ..refs import ItemRef
 from ..selectors import library_item_get
 
 
-def library_image_vary(*, user, image_id):
+def library_image_vary(*, user, item: ItemRef):
     """Submits the image's generation again, as it was asked for, with a new random seed."""
-    item = library_item_get(user=user, item=ItemRef(IMAGE, str(image_id)))
-    generation = item.generation
+    found = library_item_get(user=user, item=item)  # another user's: 404 before anything else
+    if found.generation is None:
+        raise InvalidItemError("Only a generated image can be varied.", code="not_generated")
+    generation = found.generation
     params = generation.params
     fields = {
         "prompt": generation.prompt, "negative_prompt": generation.negative_prompt,
@@ -35,17 +38,19 @@ def library_image_vary(*, user, image_id):
     return generation_services.generation_create(user=user, model_slug=generation.catalog_model.slug, **fields)
 
 
-def library_image_to_photo(*, user, image_id, operation: str = ""):
-    """The image as a new photo of the user's (validated and cleaned like any upload); with an
-    `operation` (upscale, remove_background …) that is applied to it too, and the result returned."""
-    item = library_item_get(user=user, item=ItemRef(IMAGE, str(image_id)))
-    if item.is_video:
-        from ..exceptions import InvalidItemError
-
+def library_image_to_photo(*, user, item: ItemRef, operation: str = ""):
+    """A generated image as a new photo of the user's (validated and cleaned like any upload); a
+    photo is itself. With an `operation` (upscale, remove_background …) that is applied to it too,
+    and the result returned."""
+    found = library_item_get(user=user, item=item)
+    if found.is_video:
         raise InvalidItemError("A clip cannot be opened as a photo.", code="not_an_image")
-    name = f"{(item.prompt or 'Generated image')[:180]}.{item.file.rsplit('.', 1)[-1]}"
-    with transaction.atomic():
-        photo = media_services.upload_create(user=user, content=file_read(item.file), filename=name)
+    if found.upload is not None:
+        photo = found.upload
+    else:
+        name = f"{(found.prompt or 'Generated image')[:180]}.{found.file.rsplit('.', 1)[-1]}"
+        with transaction.atomic():
+            photo = media_services.upload_create(user=user, content=file_read(found.file), filename=name)
     if operation:
         return media_services.upload_apply_operation(user=user, upload_id=photo.id, operation=operation, params={})
     return photo

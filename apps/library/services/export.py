@@ -38,14 +38,16 @@ def export_path(export: DataExport) -> str:
     return f"exports/{export.owner_id}/{export.id}.zip"
 
 
-def data_export_request(*, user) -> DataExport:
-    """One at a time: asking again while one is built answers 409 export_pending."""
+def data_export_request(*, user, notify: bool = True) -> DataExport:
+    """One at a time: asking again while one is built answers 409 export_pending. With `notify`
+    the link is e-mailed when the zip is ready."""
     from ..tasks import data_export_build_task
 
     try:
         with transaction.atomic():
             export = DataExport.objects.create(owner=user)
-            transaction.on_commit(lambda: data_export_build_task.delay(export_id=str(export.id)), robust=True)
+            transaction.on_commit(
+                lambda: data_export_build_task.delay(export_id=str(export.id), notify=notify), robust=True)
     except IntegrityError:
         raise ExportPendingError() from None
     return export
@@ -108,7 +110,7 @@ def _manifest_and_files(user) -> tuple[dict, list[tuple[str, str]]]:
     return manifest, files
 
 
-def data_export_build(*, export_id) -> DataExport | None:
+def data_export_build(*, export_id, notify: bool = True) -> DataExport | None:
     """The task's work: safe to run twice (a finished export is left alone)."""
     with transaction.atomic():
         export = DataExport.objects.select_for_update().select_related("owner").filter(pk=export_id).first()
@@ -121,7 +123,8 @@ def data_export_build(*, export_id) -> DataExport | None:
             export.status, export.finished_at = DataExport.Status.FAILED, timezone.now()
             export.save()
             return export
-        transaction.on_commit(lambda: _export_mail(export))
+        if notify:
+            transaction.on_commit(lambda: _export_mail(export))
     return export
 
 
