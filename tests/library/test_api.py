@@ -186,3 +186,21 @@ def test_the_export_endpoint_takes_a_json_body_or_none(api, user, django_capture
         response = api.post("/account/export", {"notify": False})
     assert response.status_code == 202 and mail.outbox == []
     assert api.post("/account/export", raw="{not json").status_code in (400, 422)
+
+
+def test_generations_search_filters_by_status_and_prompt(api, user, other_api, make_generation, settings):
+    fox = make_generation(user, prompt="a red fox in snow")
+    settings.OFFLINE_ENGINE_FAILURE_RATE = 1.0
+    from apps.generations import services as generation_services
+    from tests.generations.factories import GenerationFactory
+
+    failed = GenerationFactory(owner=user, prompt="a red fox at night")
+    generation_services.generation_run(generation_id=failed.id)
+    assert Generation.objects.get(pk=failed.pk).status == "failed"
+
+    both = api.get("/library/generations", q="fox").json()["items"]
+    assert [g["id"] for g in both] == [str(failed.id), str(fox.id)]
+    only_failed = api.get("/library/generations", q="fox", status="failed").json()["items"]
+    assert [g["id"] for g in only_failed] == [str(failed.id)]
+    assert api.get("/library/generations", q="night", status="succeeded").json()["items"] == []
+    assert other_api.get("/library/generations", q="fox").json()["items"] == []

@@ -221,3 +221,19 @@ def test_the_export_page_builds_a_zip_of_every_file_and_mails_the_link(
     assert "Ready: 3 files" in page and "Download the zip" in page
     (message,) = mail.outbox
     assert message.to == [user.email] and "/files/" in message.body and "/account/export/" in message.body
+
+
+def test_the_credits_history_names_a_deleted_generation_as_such(browser, user, make_generation, committed):
+    from apps.library import services
+    from apps.library.refs import GENERATION, ItemRef
+
+    from .conftest import past_window
+
+    generation = make_generation(user, prompt="a secret garden")
+    assert "a secret garden" in browser.get("/credits/").content.decode()
+    services.library_items_delete(user=user, items=[ItemRef(GENERATION, str(generation.id))])
+    past_window(generation)
+    committed(services.library_purge_due)
+    page = browser.get("/credits/").content.decode()
+    assert "A deleted generation" in page and "a secret garden" not in page
+    assert f"/generations/{generation.id}/" not in page
