@@ -122,3 +122,22 @@ def test_credits_still_reconcile_after_deletion(user, make_generation, committed
     assert LedgerEntry.objects.filter(user=user).aggregate(total=Sum("amount"))["total"] == balance
     report = credits_reconcile()
     assert report["balance_mismatches"] == report["settlement_mismatches"] == report["spend_mismatches"] == []
+
+
+@pytest.mark.django_db
+def test_prompt_search_is_served_by_its_full_text_index():
+    from django.db import connection
+
+    from apps.library.selectors import prompt_matches
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'generation_prompt_search'")
+        (definition,) = cursor.fetchone()
+        assert "USING gin (to_tsvector('english'::regconfig, prompt))" in definition
+        # The expression the search writes is the indexed one (an owner's few rows may use the owner index).
+        query = prompt_matches(Generation.objects.all(), "fox snow")
+        sql, params = query.query.sql_with_params()
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "generation_prompt_search" in plan, plan

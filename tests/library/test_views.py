@@ -142,9 +142,10 @@ def test_a_photo_is_deleted_from_its_page(browser, user, make_photo):
     photo = make_photo(user)
     page = browser.get(f"/photos/{photo.id}/edit/").content.decode()
     assert f'name="items" value="photo:{photo.id}"' in page
-    browser.post("/library/delete/", {"items": [f"photo:{photo.id}"], "next": "/photos/"})
+    response = browser.post("/library/delete/", {"items": [f"photo:{photo.id}"], "next": "/photos/"})
     assert browser.get(f"/photos/{photo.id}/edit/").status_code == 404
-    assert "holiday" not in browser.get("/photos/").content.decode()
+    photos = browser.get(response["Location"]).content.decode()
+    assert "holiday" not in photos and "Deleted 1 item." in photos and f'value="photo:{photo.id}"' in photos
 
 
 def test_every_library_page_is_404_for_another_user_and_a_login_redirect_for_a_visitor(

@@ -4,8 +4,9 @@ from django.db import migrations, models
 
 # Library search (apps/library/selectors.py) matches prompts with PostgreSQL full-text search on
 # exactly this expression, so the index serves it. SQLite has no GIN: it searches with LIKE.
+# Built CONCURRENTLY (the migration is not atomic): a large table keeps taking writes meanwhile.
 PROMPT_SEARCH_INDEX = (
-    "CREATE INDEX IF NOT EXISTS generation_prompt_search ON generations_generation "
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS generation_prompt_search ON generations_generation "
     "USING gin (to_tsvector('english'::regconfig, prompt))"
 )
 
@@ -17,10 +18,11 @@ def prompt_search_index_create(apps, schema_editor):
 
 def prompt_search_index_drop(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP INDEX IF EXISTS generation_prompt_search")
+        schema_editor.execute("DROP INDEX CONCURRENTLY IF EXISTS generation_prompt_search")
 
 
 class Migration(migrations.Migration):
+    atomic = False
 
     dependencies = [
         ('generations', '0009_images_delivered_charged_credits'),
