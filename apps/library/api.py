@@ -11,6 +11,7 @@ from . import selectors, services
 from .exceptions import ItemNotFoundError
 from .refs import ItemRef
 from .schemas import (
+    AddedOut,
     CollectionIn,
     CollectionOut,
     CollectionPage,
@@ -21,6 +22,7 @@ from .schemas import (
     LibraryItemOut,
     LibraryPage,
     LibraryQuery,
+    RemovedOut,
     RestoredOut,
     StarOut,
     export_out,
@@ -135,13 +137,13 @@ def collection_delete(request, collection_id: UUID):
     return Status(204, None)
 
 
-@router.post("/collections/{collection_id}/items", response={200: dict}, summary="Add images or photos")
+@router.post("/collections/{collection_id}/items", response=AddedOut, summary="Add images or photos")
 def collection_items_add(request, collection_id: UUID, payload: ItemsIn):
-    """Appends the items not in it yet (kinds `image` and `photo`). Answers `{"added": n}`."""
+    """Appends the items not in it yet (kinds `image` and `photo`), in the order given."""
     return {"added": services.collection_items_add(user=request.auth, collection_id=collection_id, items=payload.refs())}
 
 
-@router.post("/collections/{collection_id}/items/remove", response={200: dict}, summary="Remove images or photos")
+@router.post("/collections/{collection_id}/items/remove", response=RemovedOut, summary="Remove images or photos")
 def collection_items_remove(request, collection_id: UUID, payload: ItemsIn):
     removed = services.collection_items_remove(user=request.auth, collection_id=collection_id, items=payload.refs())
     return {"removed": removed}

@@ -80,6 +80,14 @@ class LibraryQuery(Schema):
     limit: int = Field(48, ge=1, le=100)
 
 
+class AddedOut(Schema):
+    added: int = Field(description="Items added (those already in it are left where they are).")
+
+
+class RemovedOut(Schema):
+    removed: int
+
+
 class CollectionIn(Schema):
     name: str = Field(min_length=1, max_length=100)
 
