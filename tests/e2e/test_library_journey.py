@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.accounts.models import User
+from apps.credits.services import credits_reconcile
 from apps.generations.models import Generation
 from apps.library.models import Collection, DataExport, Star
 from apps.media.models import Upload
@@ -168,5 +169,7 @@ def test_a_new_user_manages_their_library(live, browser, tmp_path):
     leftovers = [p for folder in ("generations", "uploads", "exports")
                  for p in (live.media_root / folder / str(user.pk)).rglob("*") if p.is_file()]
     assert leftovers == []
+    report = credits_reconcile()
+    assert report["balance_mismatches"] == report["settlement_mismatches"] == report["spend_mismatches"] == []
     context.close()
     assert problems == [], problems
