@@ -85,7 +85,11 @@ class Generation(BaseModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["owner", "-created_at", "-id"], name="generation_owner_newest")]
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "-id"], name="generation_owner_newest"),
+            # The deleted ones only (few): the library's purge sweep finds what is due without a scan.
+            models.Index(fields=["deleted_at"], condition=models.Q(deleted_at__isnull=False), name="generation_deleted"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.prompt[:40]} ({self.get_status_display()})"
@@ -192,4 +196,7 @@ class GenerationImage(BaseModel):
 
     class Meta:
         ordering = ["index"]
+        indexes = [
+            models.Index(fields=["deleted_at"], condition=models.Q(deleted_at__isnull=False), name="generation_image_deleted"),
+        ]
         constraints = [models.UniqueConstraint(fields=["generation", "index"], name="generation_image_unique_index")]

@@ -63,6 +63,8 @@ class Upload(BaseModel):
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="upload_owner_newest"),
             models.Index(fields=["owner", "kind", "-created_at", "-id"], name="upload_owner_kind_newest"),
+            # The deleted ones only (few): the library's purge sweep finds what is due without a scan.
+            models.Index(fields=["deleted_at"], condition=models.Q(deleted_at__isnull=False), name="upload_deleted"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(kind__in=Kind.values), name="upload_kind_valid"),

@@ -39,5 +39,13 @@ class Migration(migrations.Migration):
             name='deleted_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
+        migrations.AddIndex(
+            model_name='generation',
+            index=models.Index(condition=models.Q(('deleted_at__isnull', False)), fields=['deleted_at'], name='generation_deleted'),
+        ),
+        migrations.AddIndex(
+            model_name='generationimage',
+            index=models.Index(condition=models.Q(('deleted_at__isnull', False)), fields=['deleted_at'], name='generation_image_deleted'),
+        ),
         migrations.RunPython(prompt_search_index_create, prompt_search_index_drop, elidable=False),
     ]
