@@ -20,6 +20,7 @@ urlpatterns = [
     path("account/", include("apps.accounts.urls")),
     path("credits/", include("apps.credits.urls")),
     path("batches/", include("apps.batches.urls")),
+    path("library/", include("apps.library.urls")),
     # dj-stripe's signed webhook: /stripe/webhook/<uuid>/ (manage.py credits_stripe_webhook prints it)
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("api/v1/", api.urls),

@@ -59,7 +59,7 @@ def batch_progress(batch: Batch) -> Progress:
 
 def _items(batch: Batch) -> QuerySet[BatchItem]:
     return BatchItem.objects.filter(batch=batch).select_related("generation__catalog_model").prefetch_related(
-        Prefetch("generation__images", queryset=GenerationImage.objects.order_by("index"))
+        Prefetch("generation__images", queryset=GenerationImage.objects.filter(deleted_at=None).order_by("index"))
     )
 
 

@@ -79,10 +79,17 @@ class Generation(BaseModel):
     # Phase timings in seconds since creation (queued, dispatched, provider_start, provider_end,
     # outputs_stored, derivatives_done, event_published) and the provider's own reported time.
     timings = models.JSONField(default=dict, blank=True)
+    # Deleted by its owner (apps/library): hidden at once, restorable for LIBRARY_UNDO_SECONDS, then
+    # its files and prompt are removed. The row stays: the credits ledger names it.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["owner", "-created_at", "-id"], name="generation_owner_newest")]
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "-id"], name="generation_owner_newest"),
+            # The deleted ones only (few): the library's purge sweep finds what is due without a scan.
+            models.Index(fields=["deleted_at"], condition=models.Q(deleted_at__isnull=False), name="generation_deleted"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.prompt[:40]} ({self.get_status_display()})"
@@ -175,6 +182,8 @@ class GenerationImage(BaseModel):
     sha256 = models.CharField(max_length=64)
     content_type = models.CharField(max_length=40, default="image/png", help_text="Media type of the original.")
     duration_seconds = models.FloatField(null=True, blank=True, help_text="Length of a video output.")
+    # Deleted by its owner on its own (apps/library); its files are removed after the undo window.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     @property
     def is_video(self) -> bool:
@@ -187,4 +196,7 @@ class GenerationImage(BaseModel):
 
     class Meta:
         ordering = ["index"]
+        indexes = [
+            models.Index(fields=["deleted_at"], condition=models.Q(deleted_at__isnull=False), name="generation_image_deleted"),
+        ]
         constraints = [models.UniqueConstraint(fields=["generation", "index"], name="generation_image_unique_index")]

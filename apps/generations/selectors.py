@@ -9,8 +9,9 @@ from .models import Generation, GenerationImage
 
 
 def _owned(user) -> QuerySet[Generation]:
-    return Generation.objects.filter(owner=user).select_related("catalog_model", "owner").prefetch_related(
-        Prefetch("images", queryset=GenerationImage.objects.order_by("index").select_related("review"))
+    """The user's generations and their images, less what they deleted (apps/library)."""
+    return Generation.objects.filter(owner=user, deleted_at=None).select_related("catalog_model", "owner").prefetch_related(
+        Prefetch("images", queryset=GenerationImage.objects.filter(deleted_at=None).order_by("index").select_related("review"))
     )
 
 
@@ -29,7 +30,7 @@ def generation_card_rows(*, user, cursor: str | None = None, limit: int = 24) ->
     """A page of the user's generations as light rows (pk, created_at, status, revision,
     updated_at, catalog_updated_at): enough to find their cached cards or API items without
     loading them."""
-    rows = Generation.objects.filter(owner=user).annotate(catalog_updated_at=F("catalog_model__updated_at"))
+    rows = Generation.objects.filter(owner=user, deleted_at=None).annotate(catalog_updated_at=F("catalog_model__updated_at"))
     return keyset_page(
         rows.values_list("pk", "created_at", "status", "revision", "updated_at", "catalog_updated_at", named=True),
         cursor=cursor, limit=limit,

@@ -84,7 +84,8 @@ EXAMPLE_PROMPTS = (
 def home_view(request):
     if not request.user.is_authenticated:
         return render(request, "generations/landing.html")
-    context = _generate_context(request)
+    # "Use these settings" (apps/library) opens the form filled in through the query string.
+    context = _generate_context(request, data=request.GET if request.GET.get("model") else None)
     context["recent"] = selectors.generation_recent(user=request.user)
     if request.session.pop(WELCOME_SESSION_KEY, False):
         context["examples"] = EXAMPLE_PROMPTS

@@ -55,12 +55,16 @@ class Upload(BaseModel):
     thumbnail = models.CharField(max_length=300, blank=True, help_text="Storage path of the WebP thumbnail.")
     blurhash = models.CharField(max_length=100, blank=True)
     derivatives_at = models.DateTimeField(null=True, blank=True)
+    # Deleted by its owner (apps/library): hidden at once, its files removed after the undo window.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="upload_owner_newest"),
             models.Index(fields=["owner", "kind", "-created_at", "-id"], name="upload_owner_kind_newest"),
+            # The deleted ones only (few): the library's purge sweep finds what is due without a scan.
+            models.Index(fields=["deleted_at"], condition=models.Q(deleted_at__isnull=False), name="upload_deleted"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(kind__in=Kind.values), name="upload_kind_valid"),

@@ -9,7 +9,8 @@ from .models import Kind, Upload
 
 
 def _owned(user) -> QuerySet[Upload]:
-    return Upload.objects.filter(owner=user)
+    """The user's uploads, less what they deleted (apps/library)."""
+    return Upload.objects.filter(owner=user, deleted_at=None)
 
 
 def upload_get_for_user(*, user, upload_id, kind: str | None = None) -> Upload:

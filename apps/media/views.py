@@ -61,7 +61,8 @@ def photo_edit_view(request, upload_id):
         "operations": [OPERATIONS.get(key) for key in OPERATIONS],
         "edit_models": [
             model for model in catalog_model_list()
-            if (model.can("image-to-image") or model.can("inpaint")) and catalog_model_availability(model).available
+            if (model.can("image-to-image") or model.can("inpaint") or model.can("image-to-video"))
+            and catalog_model_availability(model).available
         ],
     }
     return render(request, "media/edit.html", context)

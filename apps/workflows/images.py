@@ -20,8 +20,8 @@ def image_refs_exist(outputs: dict, *, owner_id) -> bool:
     refs = image_refs(outputs)
     upload_ids = {str(ref["upload_id"]) for ref in refs if ref.get("upload_id")}
     image_ids = {int(ref["generation_image_id"]) for ref in refs if ref.get("generation_image_id")}
-    if upload_ids and Upload.objects.filter(owner_id=owner_id, pk__in=upload_ids).count() != len(upload_ids):
+    if upload_ids and Upload.objects.filter(owner_id=owner_id, pk__in=upload_ids, deleted_at=None).count() != len(upload_ids):
         return False
     return not image_ids or GenerationImage.objects.filter(
-        generation__owner_id=owner_id, pk__in=image_ids
+        generation__owner_id=owner_id, pk__in=image_ids, deleted_at=None, generation__deleted_at=None
     ).count() == len(image_ids)

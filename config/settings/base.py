@@ -173,6 +173,7 @@ INSTALLED_APPS = [
     "apps.batches",
     "apps.openai_compat",
     "apps.review",
+    "apps.library",
 ]
 
 # ================================================================ 4. database
@@ -300,6 +301,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.batches.tasks.batches_finish_stale_task",
         "schedule": crontab(minute="*"),
     },
+    # Deleted library items whose undo window has passed: files removed (a missed countdown's net).
+    "library-purge-due": {
+        "task": "apps.library.tasks.library_purge_due_task",
+        "schedule": crontab(minute="*"),
+    },
     "workflows-reap-stuck": {
         "task": "apps.workflows.tasks.workflows_reap_stuck_task",
         "schedule": crontab(minute="*"),
@@ -410,6 +416,10 @@ FILE_UPLOAD_HANDLERS = [
 # The largest request body the server reads at all (a photo and its mask in one upload, and room
 # for the form around them); a larger one is refused with 413 as it arrives (apps/core/body_limit.py).
 REQUEST_MAX_BODY_BYTES = env_int("REQUEST_MAX_BODY_BYTES", 2 * MEDIA_MAX_UPLOAD_BYTES + 1024 * 1024)
+# Library (apps/library): a deleted generation, image or photo can be restored for this many seconds;
+# then a task removes its files from storage. Data exports (zips) are kept this many days.
+LIBRARY_UNDO_SECONDS = env_int("LIBRARY_UNDO_SECONDS", 20)
+LIBRARY_EXPORT_KEEP_DAYS = env_int("LIBRARY_EXPORT_KEEP_DAYS", 7)
 
 # ================================================================ 9. accounts and email
 AUTH_USER_MODEL = "accounts.User"

@@ -126,7 +126,9 @@ def test_an_edit_card_shows_the_size_of_the_file_it_delivered(browser, user):
                  browser.get("/images/").content.decode()):
         shown = card(page, generation)
         assert meta(shown) == "Offline Photo Edit · 1024×1536 · 2 credits"
-        assert 'style="aspect-ratio: 1024 / 1536"' in shown
+        if page is not detail:  # the result page shows the image itself above its card
+            assert 'style="aspect-ratio: 1024 / 1536"' in shown
+    assert 'width="1024" height="1536"' in detail
     assert "<dt>Size</dt><dd>1024×1536 (asked for 832×1248)</dd>" in detail
     # The API keeps its documented fields: the size asked for, and each image's own.
     api = Client(headers={"Authorization": f"Bearer {api_key_create(user=user, name='t').secret}"})

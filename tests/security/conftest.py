@@ -11,6 +11,7 @@ from apps.accounts.services import api_key_create
 from apps.batches import services as batch_services
 from apps.credits.models import CreditPackage, Purchase
 from apps.hooks import services as hook_services
+from apps.library.models import Collection, CollectionItem
 from apps.workflows import services as workflow_services
 from tests.accounts.factories import UserFactory
 from tests.generations.factories import GenerationFactory
@@ -81,7 +82,11 @@ def world(db, catalog, settings) -> World:
     run = workflow_services.run_start(user=owner, workflow_id=workflow.pk, inputs={"photo": str(upload.pk)})
     package = CreditPackage.objects.create(name="Starter", credits=500, price_cents=500, currency="usd")
     purchase = Purchase.objects.create(user=owner, package=package, credits=500, amount_cents=500, currency="usd")
+    # The library's item, star and collection routes: A's photo, in a collection of A's.
+    collection = Collection.objects.create(owner=owner, name="A's board")
+    CollectionItem.objects.create(collection=collection, upload=upload, position=1)
     params = {
+        "kind": "photo", "item_id": upload.id, "collection_id": collection.id,
         "generation_id": generation.id, "upload_id": upload.id, "endpoint_id": endpoint.id,
         "delivery_id": delivery.pk, "batch_id": batch.id, "api_key_id": owner_key.api_key.pk,
         "workflow_id": workflow.pk, "run_id": run.pk, "node_id": "upscale", "number": 1,

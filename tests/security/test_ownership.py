@@ -22,10 +22,10 @@ PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>|\(\?P<(?P<rnam
 # Parameters naming an object that belongs to someone (filled from the `world` fixture).
 OWNED_PARAMS = {
     "generation_id", "upload_id", "endpoint_id", "delivery_id", "batch_id", "api_key_id", "workflow_id",
-    "run_id", "purchase_id",
+    "run_id", "purchase_id", "item_id", "collection_id",
 }
 # Parameters that qualify an owned object (a node of a run, an operation on a photo, a version number).
-QUALIFIER_PARAMS = {"node_id", "operation", "number"}
+QUALIFIER_PARAMS = {"node_id", "operation", "number", "kind"}
 
 # Routes with a parameter that names something public or is checked another way, and why.
 NOT_OWNED = {
@@ -194,6 +194,10 @@ BODIES = {
     "/api/v1/workflows/{workflow_id}/versions": {"graph": GRAPH},
     "/api/v1/workflows/{workflow_id}/runs": {"inputs": {}},
     "/api/v1/webhooks/{endpoint_id}": {"description": "changed"},
+    "/api/v1/collections/{collection_id}": {"name": "changed"},
+    "/api/v1/collections/{collection_id}/items": {"items": [{"kind": "{kind}", "id": "{item_id}"}]},
+    "/api/v1/collections/{collection_id}/items/remove": {"items": [{"kind": "{kind}", "id": "{item_id}"}]},
+    "/api/v1/collections/{collection_id}/order": {"items": [{"kind": "{kind}", "id": "{item_id}"}]},
 }
 
 
@@ -218,7 +222,9 @@ def test_api_keys_reach_only_their_own_objects_and_anonymous_calls_are_401(world
         unknown = [n for n in names if n not in OWNED_PARAMS | QUALIFIER_PARAMS | NOT_OWNED_API_PARAMS]
         assert not unknown, f"the matrix can't fill {unknown} in {template}"
         path = re.sub(r"\{(\w+)\}", lambda m: str(world.params.get(m.group(1), "offline-sketch")), template)
-        body = BODIES.get(template, {})
+        body = {key: [{k: str(world.params[v[1:-1]]) if v in ("{kind}", "{item_id}") else v
+                       for k, v in item.items()} for item in value] if key == "items" else value
+                for key, value in BODIES.get(template, {}).items()}
         kwargs = {"data": body, "content_type": "application/json"} if method in ("post", "patch", "put") else {}
         before = db_snapshot()
         operations += 1

@@ -218,7 +218,7 @@ def generation_create(
         )
         cached = (
             Generation.objects
-            .filter(owner=user, cache_key=cache_key, status=Status.SUCCEEDED, cached_from=None)
+            .filter(owner=user, cache_key=cache_key, status=Status.SUCCEEDED, cached_from=None, deleted_at=None)
             .order_by("-created_at").first()
         )
         if cached is not None:
