@@ -20,6 +20,7 @@ from apps.core.pagination import InvalidCursorError, Page, keyset_page
 from apps.generations.models import Generation, GenerationImage, Status
 from apps.media.models import Kind as UploadKind
 from apps.media.models import Upload
+from apps.review.selectors import image_shown_as
 
 from .exceptions import InvalidItemError, ItemNotFoundError
 from .models import Collection, CollectionItem, DataExport, Star
@@ -64,6 +65,7 @@ class LibraryItem:
     generation: Generation | None = None
     upload: Upload | None = None
     extra: dict = field(default_factory=dict)
+    shown: str = "plain"  # "blurred" or "withheld" for an image its safety review flagged
 
     @property
     def is_video(self) -> bool:
@@ -117,7 +119,7 @@ def _dates(queryset: QuerySet, filters: LibraryFilters) -> QuerySet:
 def _images(user, filters: LibraryFilters) -> QuerySet[GenerationImage]:
     images = GenerationImage.objects.filter(
         generation__owner=user, generation__deleted_at=None, deleted_at=None,
-    ).select_related("generation__catalog_model")
+    ).select_related("generation__catalog_model", "generation__owner", "review")
     images = _dates(_generation_filters(images, filters, prefix="generation__"), filters)
     if filters.kind == KIND_VIDEO:
         images = images.filter(content_type__startswith="video/")
@@ -151,6 +153,7 @@ def _image_item(image: GenerationImage) -> LibraryItem:
         thumbnail=image.thumbnail, width=image.width, height=image.height, content_type=image.content_type,
         starred=getattr(image, "is_starred", False), prompt=generation.prompt,
         model_label=generation.catalog_model.label, generation=generation, extra={"image": image},
+        shown=image_shown_as(getattr(image, "review", None), generation.owner),
     )
 
 

@@ -22,6 +22,16 @@ def is_safety_clear(image) -> bool:
     return review.safety_passed is True or (review.safety_passed is False and review.staff_approved)
 
 
+def image_shown_as(review: ImageReview | None, owner) -> str:
+    """How an image with `review` is shown to its owner: "plain", "blurred" (flagged, and the owner
+    chose to see flagged images blurred) or "withheld" (flagged, or hidden by staff)."""
+    if review is None or not review.withheld:
+        return "plain"
+    if review.staff_hidden:
+        return "withheld"
+    return "blurred" if getattr(owner, "flagged_images", "hide") == "blur" else "withheld"
+
+
 def reviews_for_images(image_ids) -> dict:
     """{image id: ImageReview} in one query."""
     ids = [i for i in image_ids if i is not None]

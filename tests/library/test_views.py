@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.core import mail
 from django.test import Client
+from django.urls import reverse
 
 from apps.generations.models import Generation, GenerationImage
 from apps.library.models import Collection, CollectionItem, Star
@@ -238,3 +239,20 @@ def test_the_credits_history_names_a_deleted_generation_as_such(browser, user, m
     page = browser.get("/credits/").content.decode()
     assert "A deleted generation" in page and "a secret garden" not in page
     assert f"/generations/{generation.id}/" not in page
+
+
+@pytest.mark.parametrize(("preference", "shown"), [("hide", "Hidden: may not be safe to show"), ("blur", 'flagged" src=')])
+def test_a_flagged_image_is_never_shown_plainly_in_the_library(browser, user, make_generation, preference, shown):
+    from apps.review.models import ImageReview
+
+    user.flagged_images = preference
+    user.save(update_fields=["flagged_images"])
+    generation = make_generation(user, prompt="a flagged picture")
+    (image,) = images(generation)
+    ImageReview.objects.update_or_create(image=image, defaults={
+        "generation": generation, "task": "text-to-image", "verdict": "red", "safety_passed": False})
+    item_page = reverse("library:item", args=["image", image.pk])
+    for path in ("/library/", item_page):
+        page = browser.get(path).content.decode()
+        assert shown in page, path
+        assert "data-viewer data-src" not in page, path  # no full-size viewer of it

@@ -6,6 +6,7 @@ from django.db.models import Q
 
 from ..models import Verdict
 from ..registry import judges
+from ..selectors import image_shown_as
 
 register = template.Library()
 
@@ -47,13 +48,8 @@ def review_summary(generation, images) -> dict | None:
 
 @register.filter
 def shown_as(image, owner) -> str:
-    """"plain", "blurred" (flagged, the owner chose to see it blurred) or "withheld"."""
-    review = _review(image)
-    if review is None or not review.withheld:
-        return "plain"
-    if review.staff_hidden:
-        return "withheld"
-    return "blurred" if getattr(owner, "flagged_images", "hide") == "blur" else "withheld"
+    """"plain", "blurred" or "withheld" (see `image_shown_as`)."""
+    return image_shown_as(_review(image), owner)
 
 
 @register.simple_tag
