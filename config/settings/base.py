@@ -172,6 +172,7 @@ INSTALLED_APPS = [
     "apps.hooks",
     "apps.batches",
     "apps.openai_compat",
+    "apps.ops",
 ]
 
 # ================================================================ 4. database
@@ -605,6 +606,8 @@ LOGGING = {
 # staff; quantiles of phase timings cover the generations created in the last window.
 METRICS_TOKEN = env("METRICS_TOKEN")
 METRICS_WINDOW_SECONDS = env_int("METRICS_WINDOW_SECONDS", 900)
+# GET /readyz: each dependency (database, Redis, broker, storage) must answer within this many seconds.
+READYZ_TIMEOUT_SECONDS = env_float("READYZ_TIMEOUT_SECONDS", 2)
 
 SENTRY_DSN = env("SENTRY_DSN")
 if SENTRY_DSN:
