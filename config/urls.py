@@ -9,9 +9,6 @@ from apps.providers.views import provider_webhook_view
 
 from .api import api
 
-admin.site.site_header = "Darkroom operations"
-admin.site.site_title = "Darkroom admin"
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),

@@ -145,7 +145,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # ================================================================ 3. apps
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "apps.ops.admin_site.OpsAdminConfig",  # django.contrib.admin, the dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -488,6 +488,15 @@ GENERATION_RESULT_READ_ATTEMPTS = env_int("GENERATION_RESULT_READ_ATTEMPTS", 3)
 # billable job. Where its job can surface (a webhook naming our generation), the generation waits
 # this long at most (within its deadline) to adopt it, then moves on; a job surfacing later is canceled.
 PROVIDER_ADOPT_WAIT_SECONDS = env_float("PROVIDER_ADOPT_WAIT_SECONDS", 60)
+# The continuous provider benchmark (apps/ops): every this many minutes (0 = off, the default) a beat
+# task sends one tiny probe to each configured route, at most PROVIDER_BENCHMARK_DAILY_PROBES probes a
+# day in all (each costs a provider call); PROVIDER_BENCHMARK_ROUTES limits it to some routes
+# (provider:model, comma-separated; empty = every configured route). With PROVIDER_BENCHMARK_BREAKER,
+# a probe's failure counts against the route's breakers like a job's.
+PROVIDER_BENCHMARK_MINUTES = env_int("PROVIDER_BENCHMARK_MINUTES", 0)
+PROVIDER_BENCHMARK_DAILY_PROBES = env_int("PROVIDER_BENCHMARK_DAILY_PROBES", 200)
+PROVIDER_BENCHMARK_ROUTES = env_list("PROVIDER_BENCHMARK_ROUTES")
+PROVIDER_BENCHMARK_BREAKER = env_bool("PROVIDER_BENCHMARK_BREAKER", True)
 # Outputs are refused (and the job moves to the next route, uncharged) when they are a single
 # colour (no ~16 px tile of the full-size grey image spreads this far, as a standard deviation
 # of 0–255 levels), all black (mean below this and no point brighter than 64), shaped unlike
@@ -556,6 +565,15 @@ CATALOG_FILE = BASE_DIR / "apps" / "catalog" / "catalog.toml"
 MEDIA_PREVIEW_EDGE = env_int("MEDIA_PREVIEW_EDGE", 1536)
 MEDIA_THUMBNAIL_EDGE = env_int("MEDIA_THUMBNAIL_EDGE", 512)
 MEDIA_IMAGE_BACKEND = env("MEDIA_IMAGE_BACKEND", "auto")
+
+# Estimated progress and the ETA on a card: each model's P50 and P95 time to result, learned from
+# its last PROGRESS_LEARNING_SAMPLES successes of the last PROGRESS_LEARNING_DAYS days (recomputed
+# every PROGRESS_LEARNING_CACHE_SECONDS); with fewer than PROGRESS_LEARNING_MIN_SAMPLES, the
+# catalogue's typical_seconds.
+PROGRESS_LEARNING_SAMPLES = env_int("PROGRESS_LEARNING_SAMPLES", 200)
+PROGRESS_LEARNING_DAYS = env_int("PROGRESS_LEARNING_DAYS", 7)
+PROGRESS_LEARNING_MIN_SAMPLES = env_int("PROGRESS_LEARNING_MIN_SAMPLES", 10)
+PROGRESS_LEARNING_CACHE_SECONDS = env_int("PROGRESS_LEARNING_CACHE_SECONDS", 300)
 
 # Workflows.
 WORKFLOW_STARTERS_FILE = BASE_DIR / "apps" / "workflows" / "starters.toml"
