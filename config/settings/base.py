@@ -302,6 +302,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.workflows.tasks.workflows_reap_stuck_task",
         "schedule": crontab(minute="*"),
     },
+    # Old provider calls, webhook receipts, delivery logs and job samples (RETENTION_* below).
+    "ops-retention-prune": {
+        "task": "apps.ops.tasks.retention_prune_task",
+        "schedule": crontab(minute=41),
+    },
 }
 
 # ================================================================ 7. Channels (live updates)
@@ -624,6 +629,15 @@ LOGGING = {
 # staff; quantiles of phase timings cover the generations created in the last window.
 METRICS_TOKEN = env("METRICS_TOKEN")
 METRICS_WINDOW_SECONDS = env_int("METRICS_WINDOW_SECONDS", 900)
+# Retention of the append-only operational tables, in days (0 keeps them for ever), pruned hourly in
+# batches: provider calls (the ops latency and error data), provider webhook receipts, outgoing
+# webhook delivery logs (pending deliveries are kept) and the ops job samples and benchmark probes
+# (the dashboard's 7-day window needs 7). Live events: EVENTS_RETENTION_HOURS.
+RETENTION_PROVIDER_CALLS_DAYS = env_int("RETENTION_PROVIDER_CALLS_DAYS", 30)
+RETENTION_WEBHOOK_RECEIPTS_DAYS = env_int("RETENTION_WEBHOOK_RECEIPTS_DAYS", 14)
+RETENTION_DELIVERY_LOGS_DAYS = env_int("RETENTION_DELIVERY_LOGS_DAYS", 30)
+RETENTION_JOB_SAMPLES_DAYS = env_int("RETENTION_JOB_SAMPLES_DAYS", 90)
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000)
 # GET /readyz: each dependency (database, Redis, broker, storage) must answer within this many seconds.
 READYZ_TIMEOUT_SECONDS = env_float("READYZ_TIMEOUT_SECONDS", 2)
 
