@@ -12,3 +12,7 @@ class OpsConfig(AppConfig):
 
         # Every ended generation leaves one timing sample (the dashboard's and the progress curve's data).
         events.subscribe(events.GenerationFinished, job_sample_on_finished)
+        # Generation ids on log lines (always) and OpenTelemetry traces (when an OTLP endpoint is set).
+        from .tracing import tracing_setup
+
+        tracing_setup()

@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.ops.middleware.RequestContextMiddleware",  # request id and user id on every log line
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -640,6 +641,12 @@ RETENTION_JOB_SAMPLES_DAYS = env_int("RETENTION_JOB_SAMPLES_DAYS", 90)
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000)
 # GET /readyz: each dependency (database, Redis, broker, storage) must answer within this many seconds.
 READYZ_TIMEOUT_SECONDS = env_float("READYZ_TIMEOUT_SECONDS", 2)
+
+# OpenTelemetry traces (web → Celery → provider calls) over OTLP/HTTP to this collector, e.g.
+# http://otel-collector:4318; empty: no tracing. The exporter also reads the standard OTEL_*
+# variables (headers, timeout, compression) itself.
+OTEL_EXPORTER_OTLP_ENDPOINT = env("OTEL_EXPORTER_OTLP_ENDPOINT")
+OTEL_SERVICE_NAME = env("OTEL_SERVICE_NAME", "darkroom")
 
 SENTRY_DSN = env("SENTRY_DSN")
 if SENTRY_DSN:
