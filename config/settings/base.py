@@ -242,6 +242,7 @@ CELERY_TASK_ROUTES = {
     "apps.workflows.tasks.workflow_node_run_task": {"queue": "default"},
     "apps.workflows.tasks.workflow_node_follow_task": {"queue": "io"},
     "apps.hooks.tasks.webhook_deliver_task": {"queue": "io"},
+    "apps.ops.tasks.probe_run_task": {"queue": "io"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A killed worker's unacknowledged messages come back after the visibility timeout, found by a sweep
@@ -503,6 +504,10 @@ PROVIDER_BENCHMARK_MINUTES = env_int("PROVIDER_BENCHMARK_MINUTES", 0)
 PROVIDER_BENCHMARK_DAILY_PROBES = env_int("PROVIDER_BENCHMARK_DAILY_PROBES", 200)
 PROVIDER_BENCHMARK_ROUTES = env_list("PROVIDER_BENCHMARK_ROUTES")
 PROVIDER_BENCHMARK_BREAKER = env_bool("PROVIDER_BENCHMARK_BREAKER", True)
+if PROVIDER_BENCHMARK_MINUTES > 0:  # its one entry in the beat schedule (section 6), only when on
+    CELERY_BEAT_SCHEDULE["ops-provider-benchmark"] = {
+        "task": "apps.ops.tasks.benchmark_round_task", "schedule": float(PROVIDER_BENCHMARK_MINUTES * 60),
+    }
 # Outputs are refused (and the job moves to the next route, uncharged) when they are a single
 # colour (no ~16 px tile of the full-size grey image spreads this far, as a standard deviation
 # of 0–255 levels), all black (mean below this and no point brighter than 64), shaped unlike

@@ -31,10 +31,3 @@ def reliability(*, now=None) -> list[dict]:
             }
     return [providers[name] for name in sorted(providers)]
 
-
-def recent_probe_failures(*, provider: str, since) -> int:
-    """Failed probes of a provider since `since` with no successful probe after them."""
-    last_ok = (ProbeResult.objects.filter(provider=provider, ok=True, window_start__gte=since)
-               .order_by("-window_start").values_list("window_start", flat=True).first())
-    failed = ProbeResult.objects.filter(provider=provider, ok=False, window_start__gte=last_ok or since)
-    return failed.count()
