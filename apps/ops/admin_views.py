@@ -4,15 +4,18 @@ provider reliability page. Staff only: the admin site wraps each view in `admin_
 import logging
 
 from django.conf import settings
+from django.core.cache import cache
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from redis.exceptions import RedisError
 
 from . import charts
 from .selectors import dashboard, latency, probes
 
 logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 15
+TABLE_CACHE_SECONDS = 60
 
 
 def _window(request) -> str:
@@ -28,6 +31,25 @@ def _queue_depths():
         return {"error": type(error).__name__}
 
 
+def _cached_table(group: str, window: str, since) -> list[dict]:
+    """The 24 h and 7 d tables read the most rows and move slowly: every staff page and every
+    refresh within a minute share one computation."""
+    if window == latency.DEFAULT_WINDOW:
+        return latency.latency_table(group=group, since=since)
+    key = f"ops:latency-table:{group}:{window}"
+    try:
+        rows = cache.get(key)
+    except RedisError:
+        rows = None
+    if rows is None:
+        rows = latency.latency_table(group=group, since=since)
+        try:
+            cache.set(key, rows, timeout=TABLE_CACHE_SECONDS)
+        except RedisError:
+            pass
+    return rows
+
+
 def dashboard_context(request) -> dict:
     now = timezone.now()
     window = _window(request)
@@ -37,8 +59,8 @@ def dashboard_context(request) -> dict:
     for row in providers:
         row["history_chart"] = charts.sparkline(row["calls_per_hour"], danger=row["errors_per_hour"],
                                                 label=f"{row['provider']}: calls and errors per hour, last 24 h")
-    by_provider = latency.latency_table(group="provider", since=since)
-    by_model = latency.latency_table(group="model", since=since)
+    by_provider = _cached_table("provider", window, since)
+    by_model = _cached_table("model", window, since)
     for row in by_provider + by_model:
         row["success_chart"] = charts.meter(row["success_rate"])
     return {

@@ -5,21 +5,25 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Count, Q
+from django.db.models.functions import TruncHour, TruncMinute
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from apps.credits.models import DailySpend
 from apps.credits.selectors import credits_spend_today
 from apps.generations.models import ACTIVE, Generation
 from apps.providers.models import CircuitBreaker, ProviderCall
 
-from .stats import grouped_percentiles
+from .stats import QUANTILES, grouped_percentiles
 
 # kombu's Redis transport keeps a queue's priorities in separate lists: "<queue>" and "<queue>\x06\x16<n>".
 PRIORITY_STEPS = (0, 3, 6, 9)
 PRIORITY_SEPARATOR = "\x06\x16"
 FAILING_ERROR_RATE = 0.5
 SLOW_FACTOR = 2.0
+BASELINE_CACHE_SECONDS = 60
 CALL_ERRORS = (ProviderCall.Outcome.RETRYABLE, ProviderCall.Outcome.ANSWER_LOST)
 
 
@@ -55,9 +59,9 @@ def active_generations() -> dict[str, int]:
     return {status: counts.get(status, 0) for status in ACTIVE}
 
 
-def provider_calls(*, since, now=None, buckets: int = 24) -> dict[str, dict]:
-    """Per provider: calls since `since`, errors by outcome, P50/P95/P99 call latency and the errors
-    per bucket (oldest first) for a history sparkline."""
+def provider_calls(*, since, now=None, buckets: int = 24, quantiles=QUANTILES, trunc=TruncMinute) -> dict[str, dict]:
+    """Per provider: calls since `since`, errors by outcome, call latency quantiles and the calls and
+    errors per bucket (oldest first) for a history sparkline, counted in the database per `trunc`."""
     now = now or timezone.now()
     calls = ProviderCall.objects.filter(created_at__gte=since)
     out: dict[str, dict] = {}
@@ -68,13 +72,17 @@ def provider_calls(*, since, now=None, buckets: int = 24) -> dict[str, dict]:
     for row in calls.exclude(outcome=ProviderCall.Outcome.OK).order_by().values("provider", "outcome").annotate(
             n=Count("id")):
         out[row["provider"]]["outcomes"][row["outcome"]] = row["n"]
-    for provider, quantiles in grouped_percentiles(calls, group="provider", fields=["latency_ms"]).items():
-        out[provider]["latency_ms"] = quantiles["latency_ms"]
+    for provider, values in grouped_percentiles(calls, group="provider", fields=["latency_ms"],
+                                                quantiles=quantiles).items():
+        out[provider]["latency_ms"] = values["latency_ms"]
+    # Counted in the database per minute, then folded into the buckets.
     width = (now - since) / buckets
-    for provider, created_at, outcome in calls.values_list("provider", "created_at", "outcome").order_by()[:100_000]:
-        index = min(buckets - 1, int((created_at - since) / width))
-        out[provider]["calls_per_bucket"][index] += 1
-        out[provider]["errors_per_bucket"][index] += outcome in CALL_ERRORS
+    per_minute = (calls.annotate(minute=trunc("created_at")).order_by().values("provider", "minute")
+                  .annotate(n=Count("id"), bad=Count("id", filter=Q(outcome__in=CALL_ERRORS))))
+    for row in per_minute:
+        index = min(buckets - 1, max(0, int((row["minute"] - since) / width)))
+        out[row["provider"]]["calls_per_bucket"][index] += row["n"]
+        out[row["provider"]]["errors_per_bucket"][index] += row["bad"]
     return out
 
 
@@ -91,13 +99,30 @@ def breakers() -> dict[str, dict]:
     return dict(grouped)
 
 
+def _day_baseline(now) -> dict[str, dict]:
+    """The last 24 hours of calls: the median only, counted per hour, and shared for a minute by
+    every dashboard refresh (it is the largest read here, and moves slowly)."""
+    key = "ops:provider-calls-24h"
+    try:
+        day = cache.get(key)
+    except RedisError:
+        day = None
+    if day is None:
+        day = provider_calls(since=now - timedelta(hours=24), now=now, buckets=24, quantiles=(0.5,), trunc=TruncHour)
+        try:
+            cache.set(key, day, timeout=BASELINE_CACHE_SECONDS)
+        except RedisError:
+            pass
+    return day
+
+
 def providers_now(*, now=None) -> list[dict]:
     """Which provider is slow or failing right now, from the last 15 minutes of calls and the
     breaker: failing (breaker not closed, or half the calls erred), slow (median call latency over
     twice the last 24 hours'), degraded (a model's breaker open), ok or idle. Worst first."""
     now = now or timezone.now()
     recent = provider_calls(since=now - timedelta(minutes=15), now=now, buckets=15)
-    day = provider_calls(since=now - timedelta(hours=24), now=now, buckets=24)
+    day = _day_baseline(now)
     states = breakers()
     rows = []
     for provider in sorted(set(recent) | set(day) | set(states)):
