@@ -51,3 +51,18 @@ class ProbeResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.route} @ {self.window_start:%Y-%m-%d %H:%M}: {self.ok}"
+
+
+class BreakerTransition(models.Model):
+    """A circuit breaker changed state: its history, for the dashboard. Pruned with the samples."""
+
+    key = models.CharField(max_length=250, help_text="provider, or provider:model")
+    state = models.CharField(max_length=10)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "-at"], name="breaker_transition_key"),
+                   models.Index(fields=["-at"], name="breaker_transition_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.state} at {self.at:%Y-%m-%d %H:%M:%S}"

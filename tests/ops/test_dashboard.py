@@ -65,7 +65,7 @@ def test_the_latency_table_gives_each_provider_its_percentiles_successes_and_fai
 
 
 def test_throughput_counts_ended_jobs_per_minute_and_the_success_rate():
-    now = timezone.now()
+    now = timezone.now().replace(second=50)  # the samples below: two in this clock minute, one in the first
     JobSampleFactory(finished_at=now - timedelta(seconds=30))
     JobSampleFactory(finished_at=now - timedelta(seconds=20), status="failed", error_code="x")
     JobSampleFactory(finished_at=now - timedelta(minutes=59, seconds=30))
@@ -149,3 +149,24 @@ def test_the_dashboard_fragment_refreshes_for_staff_only(staff_client):
     person = Client()
     person.force_login(UserFactory())
     assert person.get("/admin/").status_code == 302
+
+
+def test_breaker_changes_are_kept_and_shown(staff_client, settings):
+    from apps.providers import breaker
+
+    settings.BREAKER_FAILURE_THRESHOLD = 2
+    settings.BREAKER_COOLDOWN_SECONDS = 0
+    breaker.breakers_record_success(("fal",))  # pristine: nothing to record
+    breaker.breaker_record_failure("fal")  # one failure: still closed
+    breaker.breakers_record_success(("fal",))  # a reset of a closed breaker is not a change
+    for _ in range(2):
+        breaker.breaker_record_failure("fal")  # opens
+    assert breaker.breaker_allows("fal") is True  # cooldown over: half-open, this call is the probe
+    breaker.breaker_record_failure("fal")  # the probe failed: open again
+    assert breaker.breaker_allows("fal") is True
+    breaker.breakers_record_success(("fal",))  # closed
+    history = dashboard.breaker_history(since=timezone.now() - timedelta(hours=1))
+    assert [(t.key, t.state) for t in reversed(history)] == [
+        ("fal", "open"), ("fal", "half_open"), ("fal", "open"), ("fal", "half_open"), ("fal", "closed")]
+    page = staff_client.get("/admin/").content.decode()
+    assert '<span class="ops-change closed">' in page and "fal → half_open" in page

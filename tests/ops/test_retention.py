@@ -59,7 +59,7 @@ def test_each_table_keeps_its_retention_and_pending_deliveries_stay(user, settin
     removed = retention_prune()
 
     assert removed == {"provider_calls": 5, "webhook_receipts": 1, "delivery_attempts": 1, "deliveries": 1,
-                       "job_samples": 1, "probe_results": 1}
+                       "job_samples": 1, "probe_results": 1, "breaker_transitions": 0}
     assert sorted(ProviderCall.objects.values_list("pk", flat=True)) == sorted(c.pk for c in kept_calls)
     assert list(WebhookReceipt.objects.values_list("pk", flat=True)) == [kept_receipt.pk]
     assert sorted(WebhookDelivery.objects.values_list("pk", flat=True)) == sorted([pending.pk, recent.pk])

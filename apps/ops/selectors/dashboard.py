@@ -16,7 +16,8 @@ from apps.credits.selectors import credits_spend_today
 from apps.generations.models import ACTIVE, Generation
 from apps.providers.models import CircuitBreaker, ProviderCall
 
-from .stats import QUANTILES, grouped_percentiles
+from ..models import BreakerTransition
+from .stats import QUANTILES, bucket_index, grouped_percentiles
 
 # kombu's Redis transport keeps a queue's priorities in separate lists: "<queue>" and "<queue>\x06\x16<n>".
 PRIORITY_STEPS = (0, 3, 6, 9)
@@ -75,14 +76,16 @@ def provider_calls(*, since, now=None, buckets: int = 24, quantiles=QUANTILES, t
     for provider, values in grouped_percentiles(calls, group="provider", fields=["latency_ms"],
                                                 quantiles=quantiles).items():
         out[provider]["latency_ms"] = values["latency_ms"]
-    # Counted in the database per minute, then folded into the buckets.
-    width = (now - since) / buckets
-    per_minute = (calls.annotate(minute=trunc("created_at")).order_by().values("provider", "minute")
-                  .annotate(n=Count("id"), bad=Count("id", filter=Q(outcome__in=CALL_ERRORS))))
-    for row in per_minute:
-        index = min(buckets - 1, max(0, int((row["minute"] - since) / width)))
-        out[row["provider"]]["calls_per_bucket"][index] += row["n"]
-        out[row["provider"]]["errors_per_bucket"][index] += row["bad"]
+    # Counted in the database per clock minute or hour (`trunc`), the current one last.
+    width = timedelta(hours=1) if trunc is TruncHour else timedelta(minutes=1)
+    last = now.replace(minute=0 if trunc is TruncHour else now.minute, second=0, microsecond=0)
+    per_unit = (calls.annotate(unit=trunc("created_at")).order_by().values("provider", "unit")
+                .annotate(n=Count("id"), bad=Count("id", filter=Q(outcome__in=CALL_ERRORS))))
+    for row in per_unit:
+        index = bucket_index(row["unit"], last=last, width=width, buckets=buckets)
+        if index is not None:
+            out[row["provider"]]["calls_per_bucket"][index] += row["n"]
+            out[row["provider"]]["errors_per_bucket"][index] += row["bad"]
     return out
 
 
@@ -157,6 +160,11 @@ def providers_now(*, now=None) -> list[dict]:
         })
     order = {"credentials refused": 0, "failing": 1, "slow": 2, "degraded": 3, "ok": 4, "idle": 5}
     return sorted(rows, key=lambda r: (order[r["verdict"]], r["provider"]))
+
+
+def breaker_history(*, since, limit: int = 30) -> list[BreakerTransition]:
+    """Breaker state changes since `since`, newest first."""
+    return list(BreakerTransition.objects.filter(at__gte=since).order_by("-at", "-pk")[:limit])
 
 
 def money_today(*, now=None, top: int = 10) -> dict:

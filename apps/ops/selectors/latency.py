@@ -14,7 +14,7 @@ from apps.generations.metrics import PHASE_SPANS
 from apps.generations.models import Status
 
 from ..models import JobSample
-from .stats import QUANTILES, grouped_percentiles, percentile
+from .stats import QUANTILES, bucket_index, grouped_percentiles, percentile
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 DEFAULT_WINDOW = "1h"
@@ -68,19 +68,23 @@ def latency_table(*, group: str, since) -> list[dict]:
     return sorted(rows, key=lambda r: (-(r["total"].get(0.95) or 0), r["key"]))
 
 
-def throughput(*, since, now=None, buckets: int = 60) -> dict:
-    """Jobs ended per bucket (oldest first) and the success rate since `since`."""
+def throughput(*, since, now=None) -> dict:
+    """Jobs ended per clock minute (oldest first, the current minute last) and the success rate
+    since `since`."""
     now = now or timezone.now()
-    width = (now - since) / buckets
+    width = timedelta(minutes=1)
+    buckets = max(1, round((now - since) / width))
     series = [0] * buckets
     failed = [0] * buckets
     per_minute = (JobSample.objects.filter(finished_at__gte=since, finished_at__lte=now)
                   .annotate(minute=TruncMinute("finished_at")).order_by().values("minute")
                   .annotate(n=Count("id"), bad=Count("id", filter=Q(status__in=FAILED))))
+    last = now.replace(second=0, microsecond=0)
     for row in per_minute:
-        index = min(buckets - 1, max(0, int((row["minute"] - since) / width)))
-        series[index] += row["n"]
-        failed[index] += row["bad"]
+        index = bucket_index(row["minute"], last=last, width=width, buckets=buckets)
+        if index is not None:
+            series[index] += row["n"]
+            failed[index] += row["bad"]
     ended = sum(series)
     bad = sum(failed)
     return {"per_bucket": series, "failed_per_bucket": failed, "bucket_seconds": width.total_seconds(),

@@ -56,3 +56,10 @@ def grouped_percentiles(queryset, *, group: str, fields: Iterable[str], quantile
                 values[row[group]][field].append(row[field])
     return {key: {field: {q: percentile(by_field.get(field, []), q) for q in quantiles} for field in fields}
             for key, by_field in values.items()}
+
+
+def bucket_index(at, *, last, width, buckets: int) -> int | None:
+    """Which of `buckets` clock-aligned buckets (the last one starting at `last`, each `width`
+    long) a database-truncated time falls in; None before the first."""
+    index = buckets - 1 - int((last - at) / width)
+    return index if 0 <= index < buckets else None

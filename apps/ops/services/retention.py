@@ -18,7 +18,7 @@ from apps.hooks.models import WebhookDelivery as OutgoingDelivery
 from apps.providers.models import ProviderCall
 from apps.providers.models import WebhookDelivery as WebhookReceipt
 
-from ..models import JobSample, ProbeResult
+from ..models import BreakerTransition, JobSample, ProbeResult
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ RULES = (
          keep=Q(status=OutgoingDelivery.Status.PENDING)),
     Rule("job_samples", JobSample, "finished_at", "RETENTION_JOB_SAMPLES_DAYS"),
     Rule("probe_results", ProbeResult, "window_start", "RETENTION_JOB_SAMPLES_DAYS"),
+    Rule("breaker_transitions", BreakerTransition, "at", "RETENTION_JOB_SAMPLES_DAYS"),
 )
 
 
