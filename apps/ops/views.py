@@ -1,5 +1,6 @@
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from . import health
 
@@ -11,6 +12,7 @@ def healthz_view(request):
 
 
 @never_cache
+@require_safe
 def readyz_view(request):
     ready, detail = health.readiness()
     if request.method == "HEAD":
