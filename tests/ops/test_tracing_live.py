@@ -1,6 +1,6 @@
 """With an OTLP collector configured, one generation submitted over HTTP is one trace: the web
-request, the Celery task in the worker and the provider's HTTP calls share its trace id, and
-every one of those spans names the generation."""
+request, the Celery task in the worker, the provider's HTTP calls and the stored files share its
+trace id, and every one of those spans names the generation."""
 
 import pytest
 
@@ -79,5 +79,7 @@ def test_one_generation_is_one_trace_across_web_worker_and_provider(traced_stack
     calls = [s for s in in_trace if s["scope"].endswith("httpx")]
     assert calls and all(s["attributes"]["darkroom.generation_id"] == generation_id for s in calls)
     assert any("predictions" in s["attributes"].get("url.full", s["attributes"].get("http.url", "")) for s in calls)
+    stored = [s for s in in_trace if s["name"] == "storage.write"]  # the outputs and their derivatives
+    assert len(stored) >= 3 and all(s["attributes"]["darkroom.generation_id"] == generation_id for s in stored)
     # Everything done for this generation is in this one trace.
     assert {s["trace_id"] for s in named} == {trace_id}
