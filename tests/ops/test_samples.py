@@ -46,3 +46,19 @@ def test_an_active_generation_is_not_sampled(user):
     generation = GenerationFactory(owner=user)
     assert job_sample_record(generation_id=generation.pk) is None
     assert JobSample.objects.count() == 0
+
+
+def test_the_backfill_samples_generations_that_ended_without_one(user, django_capture_on_commit_callbacks):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    first = run_to_the_end(user, django_capture_on_commit_callbacks)
+    second = run_to_the_end(user, django_capture_on_commit_callbacks)
+    JobSample.objects.filter(generation_id=first.pk).delete()
+    out = StringIO()
+    call_command("ops_samples_backfill", "--days", "1", stdout=out)
+    assert out.getvalue() == "1 job sample(s) added\n"
+    assert set(JobSample.objects.values_list("generation_id", flat=True)) == {first.pk, second.pk}
+    call_command("ops_samples_backfill", stdout=out)
+    assert JobSample.objects.count() == 2
