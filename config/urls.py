@@ -3,14 +3,11 @@ from django.urls import include, path
 
 from apps.core.metrics import metrics_view
 from apps.core.views import file_view
-from apps.generations.views import healthz_view
 from apps.openai_compat.api import openai_api
+from apps.ops.views import healthz_view, readyz_view
 from apps.providers.views import provider_webhook_view
 
 from .api import api
-
-admin.site.site_header = "Darkroom operations"
-admin.site.site_title = "Darkroom admin"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -29,6 +26,7 @@ urlpatterns = [
     path("files/<str:token>", file_view, name="file"),
     path("webhooks/providers/<slug:provider>/", provider_webhook_view, name="provider_webhook"),
     path("healthz", healthz_view, name="healthz"),
+    path("readyz", readyz_view, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("workflows/", include("apps.workflows.urls")),
     path("", include("apps.media.urls")),

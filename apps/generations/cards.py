@@ -9,6 +9,7 @@ are always made fresh.
 
 import hashlib
 import logging
+import math
 import time
 from functools import cache
 
@@ -16,12 +17,14 @@ from django.conf import settings
 from django.core.cache import caches
 from django.template.context_processors import csrf
 from django.template.loader import get_template
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from redis.exceptions import RedisError
 
 from apps.catalog import pricing
 from apps.core.exceptions import ApplicationError
 from apps.core.files import link_bucket, link_bucket_seconds
+from apps.ops.selectors.latency import model_time_to_result
 
 from .models import ACTIVE, Status
 from .services.state import SLOW_NOTE
@@ -122,6 +125,20 @@ def retry_quote(generation) -> int | None:
 
 def requested_size(generation) -> str:
     return f"{generation.width}×{generation.height}"
+
+
+def eta_label(generation) -> str:
+    """"about 12 s left" on an active card: the model's learned P50 time to result (its P95 once the
+    P50 has passed) minus the time since submit; nothing once both have passed (the slow note says so)."""
+    if generation.status not in ACTIVE:
+        return ""
+    expected = model_time_to_result(model_slug=generation.catalog_model.slug,
+                                    typical_seconds=generation.catalog_model.typical_seconds)
+    elapsed = (timezone.now() - generation.created_at).total_seconds()
+    left = expected.p50 - elapsed if elapsed < expected.p50 else expected.p95 - elapsed
+    if left < 1:
+        return ""
+    return f"about {math.ceil(left)} s left" if left < 90 else f"about {math.ceil(left / 60)} min left"
 
 
 def waited_seconds(generation) -> float | None:

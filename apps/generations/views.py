@@ -3,7 +3,6 @@
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -187,6 +186,3 @@ def my_images_view(request):
                          load=lambda ids: selectors.generation_list_by_ids(user=request.user, ids=ids))
     return render(request, "generations/my_images.html", {"page": page, "cards": cards})
 
-
-def healthz_view(request):
-    return HttpResponse("ok", content_type="text/plain")

@@ -2,8 +2,12 @@
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from opentelemetry import trace
 
 from .models import EXTENSIONS
+
+# A span per stored file when tracing is on (apps/ops/tracing.py); a no-op otherwise.
+tracer = trace.get_tracer("darkroom.storage")
 
 
 def upload_dir(*, owner_id, upload_id) -> str:
@@ -25,9 +29,10 @@ def thumbnail_path(*, owner_id, upload_id) -> str:
 def file_write(path: str, content: bytes) -> str:
     """Write at exactly `path`, replacing what is there: names are deterministic, so a task that
     runs twice overwrites instead of leaving a second copy."""
-    if default_storage.exists(path):
-        default_storage.delete(path)
-    saved = default_storage.save(path, ContentFile(content))
+    with tracer.start_as_current_span("storage.write", attributes={"storage.path": path, "storage.bytes": len(content)}):
+        if default_storage.exists(path):
+            default_storage.delete(path)
+        saved = default_storage.save(path, ContentFile(content))
     if saved != path:  # pragma: no cover - a storage that renames despite the delete
         raise RuntimeError(f"storage saved {path!r} as {saved!r}")
     return saved

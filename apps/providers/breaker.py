@@ -16,6 +16,18 @@ from .models import CircuitBreaker
 
 State = CircuitBreaker.State
 logger = logging.getLogger(__name__)
+# Called with (keys, new state) after a breaker changed state (the ops app keeps its history). A
+# close is reported whenever a success reset a breaker that was not pristine; listeners tell
+# whether it was open. Listeners must be cheap and must not raise.
+transition_listeners: list = []
+
+
+def _changed(keys, state: str) -> None:
+    for listener in transition_listeners:
+        try:
+            listener(tuple(keys), state)
+        except Exception:  # the history is for staff: it never breaks a job
+            logger.exception("breaker transition listener failed")
 
 
 def _row(key: str) -> CircuitBreaker:
@@ -31,11 +43,14 @@ def breaker_allows(key: str) -> bool:
         if now - breaker.opened_at < timedelta(seconds=settings.BREAKER_COOLDOWN_SECONDS):
             return False
         # Cooldown over: whoever flips it to half-open first is the probe.
-        return bool(
+        probing = bool(
             CircuitBreaker.objects.filter(pk=breaker.pk, state=State.OPEN, opened_at=breaker.opened_at).update(
                 state=State.HALF_OPEN, probe_started_at=now
             )
         )
+        if probing:
+            _changed((key,), State.HALF_OPEN)
+        return probing
     # Half-open: a probe is out. If it never reported back, let another one try.
     stale = now - timedelta(seconds=settings.BREAKER_PROBE_TIMEOUT_SECONDS)
     return bool(
@@ -54,12 +69,14 @@ def breakers_allow(keys) -> bool:
 
 
 def breakers_record_success(keys) -> None:
-    CircuitBreaker.objects.filter(key__in=keys).exclude(
+    reset = CircuitBreaker.objects.filter(key__in=keys).exclude(
         state=State.CLOSED, consecutive_failures=0, refused_at=None
     ).update(
         state=State.CLOSED, consecutive_failures=0, opened_at=None, probe_started_at=None, refused_at=None,
         refused_status=None,
     )
+    if reset:
+        _changed(keys, State.CLOSED)
 
 
 def breakers_record_refusal(keys, *, status: int | None) -> None:
@@ -82,13 +99,15 @@ def breaker_record_failure(key: str) -> None:
     _row(key)
     now = timezone.now()
     # A failed probe re-opens at once.
-    CircuitBreaker.objects.filter(key=key, state=State.HALF_OPEN).update(
+    reopened = CircuitBreaker.objects.filter(key=key, state=State.HALF_OPEN).update(
         state=State.OPEN, opened_at=now, probe_started_at=None, consecutive_failures=F("consecutive_failures") + 1
     )
     CircuitBreaker.objects.filter(key=key, state=State.CLOSED).update(consecutive_failures=F("consecutive_failures") + 1)
-    CircuitBreaker.objects.filter(
+    opened = CircuitBreaker.objects.filter(
         key=key, state=State.CLOSED, consecutive_failures__gte=settings.BREAKER_FAILURE_THRESHOLD
     ).update(state=State.OPEN, opened_at=now)
+    if reopened or opened:
+        _changed((key,), State.OPEN)
 
 
 def breaker_state(key: str) -> str:

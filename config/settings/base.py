@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.ops.middleware.RequestContextMiddleware",  # request id and user id on every log line
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -145,7 +146,7 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # ================================================================ 3. apps
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "apps.ops.admin_site.OpsAdminConfig",  # django.contrib.admin, the dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -174,6 +175,7 @@ INSTALLED_APPS = [
     "apps.openai_compat",
     "apps.review",
     "apps.library",
+    "apps.ops",
 ]
 
 # ================================================================ 4. database
@@ -244,6 +246,7 @@ CELERY_TASK_ROUTES = {
     "apps.hooks.tasks.webhook_deliver_task": {"queue": "io"},
     # The quality judges (CPU: pixels and a small classifier), beside the media work.
     "apps.review.tasks.review_generation_task": {"queue": "media"},
+    "apps.ops.tasks.probe_run_task": {"queue": "io"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A killed worker's unacknowledged messages come back after the visibility timeout, found by a sweep
@@ -309,6 +312,11 @@ CELERY_BEAT_SCHEDULE = {
     "workflows-reap-stuck": {
         "task": "apps.workflows.tasks.workflows_reap_stuck_task",
         "schedule": crontab(minute="*"),
+    },
+    # Old provider calls, webhook receipts, delivery logs and job samples (RETENTION_* below).
+    "ops-retention-prune": {
+        "task": "apps.ops.tasks.retention_prune_task",
+        "schedule": crontab(minute=41),
     },
 }
 
@@ -500,6 +508,19 @@ GENERATION_RESULT_READ_ATTEMPTS = env_int("GENERATION_RESULT_READ_ATTEMPTS", 3)
 # billable job. Where its job can surface (a webhook naming our generation), the generation waits
 # this long at most (within its deadline) to adopt it, then moves on; a job surfacing later is canceled.
 PROVIDER_ADOPT_WAIT_SECONDS = env_float("PROVIDER_ADOPT_WAIT_SECONDS", 60)
+# The continuous provider benchmark (apps/ops): every this many minutes (0 = off, the default) a beat
+# task sends one tiny probe to each configured route, at most PROVIDER_BENCHMARK_DAILY_PROBES probes a
+# day in all (each costs a provider call); PROVIDER_BENCHMARK_ROUTES limits it to some routes
+# (provider:model, comma-separated; empty = every configured route). With PROVIDER_BENCHMARK_BREAKER,
+# a probe's failure counts against the route's breakers like a job's.
+PROVIDER_BENCHMARK_MINUTES = env_int("PROVIDER_BENCHMARK_MINUTES", 0)
+PROVIDER_BENCHMARK_DAILY_PROBES = env_int("PROVIDER_BENCHMARK_DAILY_PROBES", 200)
+PROVIDER_BENCHMARK_ROUTES = env_list("PROVIDER_BENCHMARK_ROUTES")
+PROVIDER_BENCHMARK_BREAKER = env_bool("PROVIDER_BENCHMARK_BREAKER", True)
+if PROVIDER_BENCHMARK_MINUTES > 0:  # its one entry in the beat schedule (section 6), only when on
+    CELERY_BEAT_SCHEDULE["ops-provider-benchmark"] = {
+        "task": "apps.ops.tasks.benchmark_round_task", "schedule": float(PROVIDER_BENCHMARK_MINUTES * 60),
+    }
 # Outputs are refused (and the job moves to the next route, uncharged) when they are a single
 # colour (no ~16 px tile of the full-size grey image spreads this far, as a standard deviation
 # of 0–255 levels), all black (mean below this and no point brighter than 64), shaped unlike
@@ -569,6 +590,15 @@ MEDIA_PREVIEW_EDGE = env_int("MEDIA_PREVIEW_EDGE", 1536)
 MEDIA_THUMBNAIL_EDGE = env_int("MEDIA_THUMBNAIL_EDGE", 512)
 MEDIA_IMAGE_BACKEND = env("MEDIA_IMAGE_BACKEND", "auto")
 
+# Estimated progress and the ETA on a card: each model's P50 and P95 time to result, learned from
+# its last PROGRESS_LEARNING_SAMPLES successes of the last PROGRESS_LEARNING_DAYS days (recomputed
+# every PROGRESS_LEARNING_CACHE_SECONDS); with fewer than PROGRESS_LEARNING_MIN_SAMPLES, the
+# catalogue's typical_seconds.
+PROGRESS_LEARNING_SAMPLES = env_int("PROGRESS_LEARNING_SAMPLES", 200)
+PROGRESS_LEARNING_DAYS = env_int("PROGRESS_LEARNING_DAYS", 7)
+PROGRESS_LEARNING_MIN_SAMPLES = env_int("PROGRESS_LEARNING_MIN_SAMPLES", 10)
+PROGRESS_LEARNING_CACHE_SECONDS = env_int("PROGRESS_LEARNING_CACHE_SECONDS", 300)
+
 # Workflows.
 WORKFLOW_STARTERS_FILE = BASE_DIR / "apps" / "workflows" / "starters.toml"
 # A generate step finishes when its generation announces its end (a GenerationFinished event); as a safety
@@ -631,6 +661,23 @@ LOGGING = {
 # staff; quantiles of phase timings cover the generations created in the last window.
 METRICS_TOKEN = env("METRICS_TOKEN")
 METRICS_WINDOW_SECONDS = env_int("METRICS_WINDOW_SECONDS", 900)
+# Retention of the append-only operational tables, in days (0 keeps them for ever), pruned hourly in
+# batches: provider calls (the ops latency and error data), provider webhook receipts, outgoing
+# webhook delivery logs (pending deliveries are kept) and the ops job samples and benchmark probes
+# (the dashboard's 7-day window needs 7). Live events: EVENTS_RETENTION_HOURS.
+RETENTION_PROVIDER_CALLS_DAYS = env_int("RETENTION_PROVIDER_CALLS_DAYS", 30)
+RETENTION_WEBHOOK_RECEIPTS_DAYS = env_int("RETENTION_WEBHOOK_RECEIPTS_DAYS", 14)
+RETENTION_DELIVERY_LOGS_DAYS = env_int("RETENTION_DELIVERY_LOGS_DAYS", 30)
+RETENTION_JOB_SAMPLES_DAYS = env_int("RETENTION_JOB_SAMPLES_DAYS", 90)
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 5000)
+# GET /readyz: each dependency (database, Redis, broker, storage) must answer within this many seconds.
+READYZ_TIMEOUT_SECONDS = env_float("READYZ_TIMEOUT_SECONDS", 2)
+
+# OpenTelemetry traces (web → Celery → provider calls) over OTLP/HTTP to this collector, e.g.
+# http://otel-collector:4318; empty: no tracing. The exporter also reads the standard OTEL_*
+# variables (headers, timeout, compression) itself.
+OTEL_EXPORTER_OTLP_ENDPOINT = env("OTEL_EXPORTER_OTLP_ENDPOINT")
+OTEL_SERVICE_NAME = env("OTEL_SERVICE_NAME", "darkroom")
 
 SENTRY_DSN = env("SENTRY_DSN")
 if SENTRY_DSN:

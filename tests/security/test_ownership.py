@@ -38,7 +38,7 @@ NOT_OWNED = {
     "accounts/^password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$": "password-reset key from the mail",
 }
 # Pages anyone may open (everything else without a parameter must send an anonymous visitor to log in).
-PUBLIC_PAGES = {"", "healthz"}
+PUBLIC_PAGES = {"", "healthz", "readyz"}
 # Mounted APIs: matched one-to-one against their OpenAPI schemas below.
 API_PREFIXES = ("api/v1/", "v1/")
 # Sign-up, log-in and password flows of django-allauth: public by nature.

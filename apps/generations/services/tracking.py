@@ -1,5 +1,6 @@
 """Tracking a generation at its provider: polls and webhooks feed one `apply_provider_status`;
-progress comes from the provider or is estimated from the model's typical time."""
+progress comes from the provider or is estimated from the model's P50/P95 time to result, learned
+from its recent successes (apps.ops)."""
 
 import math
 from dataclasses import replace
@@ -10,6 +11,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core import leases
+from apps.ops.selectors.latency import model_time_to_result
 from apps.providers import router
 from apps.providers.exceptions import ProviderBlockedError, ProviderError
 from apps.providers.face_swap import NO_FACE_CODE, no_face_message_from
@@ -84,9 +86,10 @@ def generation_apply_provider_status(*, generation_id, status: ProviderStatus) -
         return False
     progress = status.progress
     if progress is None and status.state == JobState.RUNNING and generation.started_at:
+        expected = model_time_to_result(model_slug=generation.catalog_model.slug,
+                                        typical_seconds=generation.catalog_model.typical_seconds)
         progress = estimated_progress(
-            elapsed=(timezone.now() - generation.started_at).total_seconds(),
-            typical=generation.catalog_model.typical_seconds,
+            elapsed=(timezone.now() - generation.created_at).total_seconds(), p50=expected.p50, p95=expected.p95,
         )
     if progress is not None:
         generation_apply_progress(generation_id=generation_id, status=replace(status, progress=progress))
@@ -198,6 +201,15 @@ def generation_apply_result(*, generation_id, status: ProviderStatus) -> None:
                                   message=ProviderError.default_message)
 
 
-def estimated_progress(*, elapsed: float, typical: float) -> float:
-    """A provider that reports no progress gets a curve that nears, but never reaches, 95 %."""
-    return 0.95 * (1 - math.exp(-max(elapsed, 0) / max(typical, 1)))
+def estimated_progress(*, elapsed: float, p50: float, p95: float) -> float:
+    """Progress for a provider that reports none, from the seconds since submit and the model's P50
+    and P95 time to result: a curve that rises fast then slows to 50 % at the P50, climbs to 90 % at
+    the P95, then creeps toward 98 % without ever getting there (never "done" before it is)."""
+    elapsed = max(elapsed, 0.0)
+    p50 = max(p50, 0.1)
+    p95 = max(p95, p50 * 1.05)
+    if elapsed <= p50:
+        return 0.5 * (1 - math.exp(-elapsed / p50)) / (1 - math.exp(-1))
+    if elapsed <= p95:
+        return 0.5 + 0.4 * (elapsed - p50) / (p95 - p50)
+    return 0.9 + 0.08 * (1 - math.exp(-(elapsed - p95) / (p95 - p50)))
