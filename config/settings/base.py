@@ -461,6 +461,14 @@ OPENAI_BASE_URL = env("OPENAI_BASE_URL", "https://api.openai.com/v1")
 OPENAI_API_KEY = env("OPENAI_API_KEY")
 STABILITY_BASE_URL = env("STABILITY_BASE_URL", "https://api.stability.ai")
 STABILITY_API_KEY = env("STABILITY_API_KEY")
+# Provider keys may also be entered in the admin (Providers → Provider credentials); a variable set
+# above wins over the stored key. Stored keys are encrypted with this key (any long random string).
+# Empty: derived from SECRET_KEY, so a fresh install works at once — set it to rotate SECRET_KEY
+# without losing the stored keys. Changing it makes the stored keys unreadable (enter them again).
+CREDENTIALS_ENCRYPTION_KEY = env("CREDENTIALS_ENCRYPTION_KEY")
+# How long (seconds) a process may use a stored key before reading it again; saving one in the
+# admin clears the shared cache at once.
+PROVIDER_CREDENTIALS_CACHE_SECONDS = env_int("PROVIDER_CREDENTIALS_CACHE_SECONDS", 30)
 # A self-hosted ComfyUI server, e.g. http://gpu-box:8188; empty means none.
 COMFYUI_URL = env("COMFYUI_URL")
 
