@@ -48,6 +48,9 @@ class ProviderCall(models.Model):
     latency_ms = models.PositiveIntegerField()
     # The generation the call was made for (no foreign key: providers know nothing of generations).
     generation_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # What the provider bills for this call, estimated from the route's cost (costs.py); empty for
+    # calls that bill nothing (polls, refusals) and for routes without a cost.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

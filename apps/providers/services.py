@@ -17,12 +17,14 @@ from .registry import adapter_registry
 from .types import JobState, ProviderOutput, ProviderStatus
 
 
-def provider_call_record(*, provider: str, model: str, operation: str, outcome: str, seconds: float) -> None:
-    """One call, on the job it was made for (the job whose budget it ran in), if any."""
+def provider_call_record(*, provider: str, model: str, operation: str, outcome: str, seconds: float,
+                         cost_usd=None) -> None:
+    """One call, on the job it was made for (the job whose budget it ran in), if any, with what the
+    provider bills for it (a create that succeeded on a route with a cost)."""
     current = budget.current()
     ProviderCall.objects.create(
         provider=provider, model=model[:200], operation=operation, outcome=outcome, latency_ms=int(seconds * 1000),
-        generation_id=current.generation_id if current else None,
+        generation_id=current.generation_id if current else None, cost_usd=cost_usd,
     )
 
 

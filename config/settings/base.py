@@ -535,6 +535,9 @@ LOW_BALANCE_CREDITS = env_int("LOW_BALANCE_CREDITS", 10)
 RESULT_CACHE_PRICE = env_int("RESULT_CACHE_PRICE", 0)
 # Credits a local image step (upscale, remove background, …) costs in a workflow run; 0 = free.
 WORKFLOW_LOCAL_OPERATION_CREDITS = env_int("WORKFLOW_LOCAL_OPERATION_CREDITS", 0)
+# What one credit brings in, in US dollars: the admin's costs and margin page sets credits charged
+# against provider dollars with it (your packages' price per credit, e.g. 10 USD for 1000 = 0.01).
+CREDIT_VALUE_USD = env_float("CREDIT_VALUE_USD", 0.01)
 
 # ================================================================ 12. limits
 # Limits on submissions, enforced in the database across processes; 0 switches one off.
@@ -544,6 +547,9 @@ USER_DAILY_SPEND_CAP = env_int("USER_DAILY_SPEND_CAP", 5000)
 GLOBAL_DAILY_BUDGET = env_int("GLOBAL_DAILY_BUDGET", 0)
 # Staff are alerted (log warning + mail to ADMINS) once a day when all users' spend passes this.
 DAILY_SPEND_ALERT_CREDITS = env_int("DAILY_SPEND_ALERT_CREDITS", 10000)
+# …and once a day when what the providers billed for the day's calls (estimated from the catalogue's
+# route costs) passes this many US dollars; 0 = off.
+DAILY_PROVIDER_SPEND_ALERT_USD = env_float("DAILY_PROVIDER_SPEND_ALERT_USD", 100)
 # Video outputs: the longest clip and the most pixels a frame may have; larger ones are refused.
 VIDEO_MAX_SECONDS = env_float("VIDEO_MAX_SECONDS", 60)
 VIDEO_MAX_PIXELS = env_int("VIDEO_MAX_PIXELS", 3840 * 2160)

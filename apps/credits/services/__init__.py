@@ -20,7 +20,11 @@ from .purchases import (
     credits_refund_apply,
 )
 from .reconcile import credits_reconcile
-from .spend import credits_spend_alert_send, credits_spend_totals_refresh
+from .spend import (
+    credits_provider_spend_alert_check,
+    credits_spend_alert_send,
+    credits_spend_totals_refresh,
+)
 from .stripe_endpoint import (
     credits_stripe_webhook_endpoint_sync,
     credits_stripe_webhook_path,
@@ -45,6 +49,7 @@ __all__ = [
     "credits_refund_apply",
     "credits_release",
     "credits_reserve",
+    "credits_provider_spend_alert_check",
     "credits_spend_alert_send",
     "credits_spend_totals_refresh",
     "credits_stripe_webhook_endpoint_sync",
