@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 
-from . import selectors, services
+from . import admin_stripe, selectors, services  # noqa: F401  (admin_stripe: trims dj-stripe's admin)
 from .models import (
     CostReport,
     CreditAccount,
@@ -178,6 +178,12 @@ class CreditPackageAdmin(admin.ModelAdmin):
     @admin.display(description="paid purchases")
     def sold(self, obj):
         return obj.purchases.exclude(paid_at=None).count()
+
+    def save_model(self, request, obj, form, change):
+        services.credits_package_save(package=obj, actor=request.user)  # audited
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # purchases point at their package; switch it off (is_active) instead
 
 
 @admin.register(DailySpend)

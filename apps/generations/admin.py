@@ -32,9 +32,16 @@ class GenerationAdmin(admin.ModelAdmin):
         "progress", "revision", "provider", "route_index", "provider_job_id", "notes", "predict_seconds",
         "error_code", "error_message", "created_at", "deadline_at", "dispatched_at", "started_at", "finishing_at",
         "finished_at", "phase_timings", "timings", "route_attempts", "lost_answers", "double_cost",
+        "provider_cost_usd", "outage_waits", "next_attempt_at", "result_read_failures", "cached_from",
     ]
+    raw_id_fields = ["owner", "catalog_model", "cached_from"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Nothing here is for staff to edit (routing, leases, provider job ids, timings, money):
+        # the page is a view, and the only action is cancel, which goes through the service.
         return False
 
     @admin.display(description="Possible double cost", boolean=True)

@@ -158,7 +158,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "ninja",
-    "djstripe",
+    "apps.credits.stripe_app.StripeRecordsConfig",  # dj-stripe, named "Stripe records" in the admin
     # Darkroom
     "apps.core",
     "apps.accounts",
