@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin
 
@@ -9,18 +11,26 @@ from .validation import CatalogInvalidError, routes_clean, tiers_clean
 JSON_WIDGET = forms.Textarea(attrs={"rows": 8, "cols": 100, "style": "font-family: monospace"})
 
 
+class OnePerLineJSONField(forms.JSONField):
+    """A list shown one entry per line, so staff reorder routes by moving lines."""
+
+    def prepare_value(self, value):
+        if isinstance(value, list) and value:
+            return "[\n" + ",\n".join("  " + json.dumps(item, ensure_ascii=False) for item in value) + "\n]"
+        return super().prepare_value(value)
+
+
 class CatalogModelForm(forms.ModelForm):
+    routes = OnePerLineJSONField(widget=JSON_WIDGET, help_text=(
+        "Tried in order (move a line up or down to reorder). Each: {\"provider\", \"model\", \"enabled\": "
+        "true/false, \"cost\": {\"unit\": \"image\" | \"megapixel\" | \"second\", \"usd\": 0.003}, "
+        "…adapter options}."))
+    tiers = OnePerLineJSONField(widget=JSON_WIDGET, help_text=(
+        "Each: {\"key\", \"label\", \"area\" (pixels), \"price\" (credits per image, or per second of video)}."))
+
     class Meta:
         model = CatalogModel
         fields = list(services.STAFF_FIELDS)
-        widgets = {"routes": JSON_WIDGET, "tiers": JSON_WIDGET}
-        help_texts = {
-            "routes": "Tried in order (move an entry up or down to reorder). Each: {\"provider\", \"model\", "
-                      "\"enabled\": true/false, \"cost\": {\"unit\": \"image\" | \"megapixel\" | \"second\", "
-                      "\"usd\": 0.003}, …adapter options}.",
-            "tiers": "Each: {\"key\", \"label\", \"area\" (pixels), \"price\" (credits per image, or per second "
-                     "of video)}.",
-        }
 
     def clean_routes(self):
         return self._checked(routes_clean, self.cleaned_data["routes"])

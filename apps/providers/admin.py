@@ -69,7 +69,9 @@ class CircuitBreakerAdmin(ReadOnly):
 
 @admin.register(ProviderCall)
 class ProviderCallAdmin(ReadOnly):
-    list_display = ["created_at", "provider", "model", "operation", "outcome", "latency_ms"]
+    list_display = ["created_at", "provider", "model", "operation", "outcome", "latency_ms", "cost_usd",
+                    "generation_id"]
+    search_fields = ["generation_id"]
     list_filter = ["provider", "outcome", "operation"]
     date_hierarchy = "created_at"
 
