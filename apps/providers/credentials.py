@@ -7,6 +7,7 @@ keys only; each use decrypts.
 """
 
 import base64
+import functools
 import logging
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -31,7 +32,11 @@ CACHE_KEY = "providers:credentials:v1"
 
 def fernet() -> Fernet:
     """The cipher for stored keys: HKDF-SHA256 of CREDENTIALS_ENCRYPTION_KEY (or, unset, of SECRET_KEY)."""
-    material = (settings.CREDENTIALS_ENCRYPTION_KEY or settings.SECRET_KEY).encode()
+    return cipher_for((settings.CREDENTIALS_ENCRYPTION_KEY or settings.SECRET_KEY).encode())
+
+
+@functools.lru_cache(maxsize=4)
+def cipher_for(material: bytes) -> Fernet:
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"darkroom provider credentials").derive(material)
     return Fernet(base64.urlsafe_b64encode(key))
 
