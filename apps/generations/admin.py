@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
+from apps.core.audit import staff_action_record
 from apps.core.exceptions import ApplicationError
 
 from . import services
@@ -87,6 +88,9 @@ class GenerationAdmin(admin.ModelAdmin):
         for generation in queryset.select_related("owner"):
             try:
                 services.generation_cancel(user=generation.owner, generation_id=generation.id)
+                staff_action_record(actor=request.user, action="generation.cancel", target=generation,
+                                    target_label=f"{generation.pk} of {generation.owner.email}",
+                                    changes={"status": [generation.status, "canceled"]})
                 canceled += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{generation.id}: {exc.message}", level=messages.WARNING)

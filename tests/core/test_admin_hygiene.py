@@ -66,3 +66,16 @@ def test_a_new_package_is_audited_with_every_field(admin_user):
     action = StaffAction.objects.get()
     assert (action.action, action.target_id) == ("credit_package.create", str(package.pk))
     assert action.changes["price_cents"] == [None, 2500] and action.changes["credits"] == [None, 3000]
+
+
+def test_staff_cancelling_a_generation_is_audited(admin_client, admin_user, catalog, user):
+    generation = GenerationFactory(owner=user)
+    response = admin_client.post("/admin/generations/generation/", {
+        "action": "cancel_generations", "_selected_action": [str(generation.pk)]}, follow=True)
+    assert "Canceled 1 generation(s)." in response.content.decode()
+    generation.refresh_from_db()
+    assert generation.status == "canceled"
+    action = StaffAction.objects.get()
+    assert (action.action, action.actor_id, action.target_id, action.target_label, action.changes) == (
+        "generation.cancel", admin_user.pk, str(generation.pk), f"{generation.pk} of {user.email}",
+        {"status": ["queued", "canceled"]})
