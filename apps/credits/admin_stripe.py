@@ -1,6 +1,6 @@
 """dj-stripe registers about forty models in the admin; staff need the few that explain a payment.
 The rest are unregistered (their rows stay, synced as before); what is left sits under one
-"Stripe records" section, read-only as dj-stripe makes it."""
+"Stripe records" section, where they are looked at (and re-synced), never added or deleted."""
 
 from django.contrib import admin
 from django.contrib.admin.exceptions import NotRegistered
@@ -11,15 +11,30 @@ KEPT = {"Customer", "Session", "PaymentIntent", "Charge", "Refund", "Dispute", "
         "WebhookEndpoint"}
 
 
+class NoAddOrDelete:
+    """Stripe is where these records are made and removed; here they are looked at (and re-synced)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def stripe_admin_trim(site: admin.AdminSite = admin.site) -> list[str]:
-    """Unregister the dj-stripe models staff never need; returns their names."""
+    """Unregister the dj-stripe models staff never need, and let no one add or delete the rest here;
+    returns the names unregistered."""
     removed = []
-    for model in list(site._registry):
-        if model._meta.app_label == "djstripe" and model.__name__ not in KEPT:
-            try:
-                site.unregister(model)
-            except NotRegistered:
-                continue
+    for model, model_admin in list(site._registry.items()):
+        if model._meta.app_label != "djstripe":
+            continue
+        try:
+            site.unregister(model)
+        except NotRegistered:
+            continue
+        if model.__name__ in KEPT:
+            site.register(model, type(type(model_admin).__name__, (NoAddOrDelete, type(model_admin)), {}))
+        else:
             removed.append(model.__name__)
     return sorted(removed)
 

@@ -79,3 +79,9 @@ def test_staff_cancelling_a_generation_is_audited(admin_client, admin_user, cata
     assert (action.action, action.actor_id, action.target_id, action.target_label, action.changes) == (
         "generation.cancel", admin_user.pk, str(generation.pk), f"{generation.pk} of {user.email}",
         {"status": ["queued", "canceled"]})
+
+
+def test_stripe_records_are_not_added_or_deleted_here(admin_client):
+    assert admin_client.get("/admin/djstripe/charge/add/").status_code == 403
+    assert admin_client.get("/admin/djstripe/customer/add/").status_code == 403
+    assert "/admin/djstripe/charge/add/" not in admin_client.get("/admin/").content.decode()
