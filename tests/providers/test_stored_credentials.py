@@ -134,3 +134,15 @@ def test_the_admin_form_explains_a_bad_key(db, no_env_keys, admin_client):
     assert response.status_code == 200
     assert "A key is at least 8 characters, with no spaces." in response.content.decode()
     assert ProviderCredential.objects.get(provider="openai").secret_encrypted == ""
+
+
+def test_the_test_connection_action_reports_each_provider(db, simulator, no_env_keys, admin_client,
+                                                          django_capture_on_commit_callbacks):
+    store("fal", standins.FAL_KEY, capture=django_capture_on_commit_callbacks)
+    store("openai", "sk-not-the-simulators-key", capture=django_capture_on_commit_callbacks)
+    rows = ProviderCredential.objects.filter(provider__in=["fal", "openai"]).order_by("provider")
+    response = admin_client.post("/admin/providers/providercredential/", {
+        "action": "test_connection", "_selected_action": [str(row.pk) for row in rows]}, follow=True)
+    messages = [str(message) for message in response.context["messages"]]
+    assert messages == ["fal: Connected: the provider accepted the key (stored key).",
+                        "openai: The provider refused the key (HTTP 401)."]
