@@ -33,6 +33,14 @@ class CatalogModel(BaseModel):
     disabled_reason = models.CharField(
         max_length=200, blank=True, help_text="Shown to users beside the model while it is disabled."
     )
+    coming_soon = models.BooleanField(
+        default=False, help_text="Listed but not offered yet: shown to users as coming soon."
+    )
+    coming_soon_note = models.CharField(
+        max_length=200, blank=True, help_text="Shown beside “coming soon”, e.g. “Later this month”."
+    )
+    # Catalogue-file fields staff changed in the admin: `catalog_load` leaves them as staff set them.
+    staff_overrides = models.JSONField(default=list, blank=True)
     sort_order = models.PositiveIntegerField(default=100)
     typical_seconds = models.PositiveIntegerField(default=10, help_text="Expected run time, for estimated progress.")
     deadline_seconds = models.PositiveIntegerField(default=300, help_text="Past this a generation fails, refunded.")
@@ -53,9 +61,11 @@ class CatalogModel(BaseModel):
 
     @property
     def route_list(self) -> list[Route]:
+        """The routes in use, in order (staff may switch one off with `enabled = false`)."""
         return [
-            Route(provider=r["provider"], model=r["model"], options={k: v for k, v in r.items() if k not in ("provider", "model")})
-            for r in self.routes
+            Route(provider=r["provider"], model=r["model"],
+                  options={k: v for k, v in r.items() if k not in ("provider", "model", "enabled")})
+            for r in self.routes if r.get("enabled", True)
         ]
 
     def can(self, capability: str) -> bool:

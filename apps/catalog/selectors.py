@@ -14,9 +14,12 @@ VIDEO_NOT_READY = "Video clips can't be made on this server yet."
 class Availability:
     available: bool
     reason: str = ""
+    coming_soon: bool = False
 
 
 def catalog_model_availability(model: CatalogModel) -> Availability:
+    if model.coming_soon:
+        return Availability(False, model.coming_soon_note or "Coming soon.", coming_soon=True)
     if not model.is_enabled:
         return Availability(False, model.disabled_reason or "Temporarily unavailable.")
     if model.kind == CatalogModel.Kind.VIDEO and not any(_makes_video(route) for route in model.route_list):

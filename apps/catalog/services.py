@@ -4,9 +4,13 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from .models import CatalogModel
+from apps.core.audit import field_changes, staff_action_record
 
-# Fields the catalogue file owns; staff's is_enabled / disabled_reason are left as they are.
+from .models import CatalogModel
+from .validation import CatalogInvalidError, routes_clean, tiers_clean
+
+# Fields the catalogue file owns (unless staff changed them: `staff_overrides`); staff's is_enabled,
+# disabled_reason and coming_soon are never touched.
 FILE_FIELDS = (
     "label", "description", "kind", "routes", "aspect_ratios", "max_images",
     "supports_negative_prompt", "supports_seed", "tiers", "sort_order", "typical_seconds", "deadline_seconds",
@@ -44,9 +48,56 @@ def catalog_load(*, path: Path | None = None) -> tuple[int, int]:
         if model is None:
             CatalogModel.objects.create(slug=entry["slug"], **row)
             created += 1
-        elif any(getattr(model, field) != row[field] for field in FILE_FIELDS):
-            for field in FILE_FIELDS:
-                setattr(model, field, row[field])
-            model.save(update_fields=[*FILE_FIELDS, "updated_at"])
-            updated += 1
+        else:
+            # Fields staff changed in the admin stay as staff set them.
+            fields = [field for field in FILE_FIELDS if field not in model.staff_overrides]
+            if any(getattr(model, field) != row[field] for field in fields):
+                for field in fields:
+                    setattr(model, field, row[field])
+                model.save(update_fields=[*fields, "updated_at"])
+                updated += 1
     return created, updated
+
+
+# Fields staff may change in the admin. Those from the file are then kept by `catalog_load`.
+STAFF_FIELDS = (
+    "label", "description", "routes", "tiers", "sort_order", "max_images", "typical_seconds",
+    "deadline_seconds", "is_enabled", "disabled_reason", "coming_soon", "coming_soon_note",
+)
+
+
+@transaction.atomic
+def catalog_model_update(*, model_id, changes: dict, actor) -> CatalogModel:
+    """Apply staff's changes to a catalogue model (validated), remember which file fields they
+    override, and audit them. Every page reads the model from the database: the change shows at once."""
+    unknown = set(changes) - set(STAFF_FIELDS)
+    if unknown:
+        raise CatalogInvalidError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    if "routes" in changes:
+        changes["routes"] = routes_clean(changes["routes"])
+    if "tiers" in changes:
+        changes["tiers"] = tiers_clean(changes["tiers"])
+    model = CatalogModel.objects.select_for_update().get(pk=model_id)
+    changed = {field: value for field, value in changes.items() if getattr(model, field) != value}
+    if not changed:
+        return model
+    before = {field: getattr(model, field) for field in changed}
+    for field, value in changed.items():
+        setattr(model, field, value)
+    model.staff_overrides = sorted(set(model.staff_overrides) | (set(changed) & set(FILE_FIELDS)))
+    model.save(update_fields=[*changed, "staff_overrides", "updated_at"])
+    staff_action_record(actor=actor, action="catalogue.update", target=model,
+                        changes=field_changes(before, changed))
+    return model
+
+
+@transaction.atomic
+def catalog_model_overrides_clear(*, model_id, actor) -> CatalogModel:
+    """Forget which fields staff changed: the next `catalog_load` sets them from the file again."""
+    model = CatalogModel.objects.select_for_update().get(pk=model_id)
+    if model.staff_overrides:
+        staff_action_record(actor=actor, action="catalogue.overrides_cleared", target=model,
+                            changes={"staff_overrides": [model.staff_overrides, []]})
+        model.staff_overrides = []
+        model.save(update_fields=["staff_overrides", "updated_at"])
+    return model

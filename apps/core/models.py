@@ -33,3 +33,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}]"
+
+
+class StaffAction(models.Model):
+    """An audit record: a staff member changed money or content (who, what, when, before → after).
+
+    Apps write these through `apps.core.audit.staff_action_record`; values are plain JSON and never
+    hold a secret (a credential is recorded as "set, ending …abcd", never as itself)."""
+
+    actor = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254, blank=True, help_text="Who, as they were named at the time.")
+    action = models.CharField(max_length=100, help_text="What, e.g. catalogue.update or credentials.set.")
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=100)
+    target_label = models.CharField(max_length=200, blank=True)
+    # {field: [before, after]} for changes; free-form details for actions.
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["target_type", "target_id", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.actor_label or 'system'}: {self.action} {self.target_label or self.target_id}"

@@ -1,13 +1,18 @@
 import uuid
+from datetime import datetime, time, timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Sum
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError
 
-from . import services
+from . import admin_stripe, selectors, services  # noqa: F401  (admin_stripe: trims dj-stripe's admin)
 from .models import (
+    CostReport,
     CreditAccount,
     CreditAdjustment,
     CreditPackage,
@@ -15,6 +20,7 @@ from .models import (
     LedgerEntry,
     Purchase,
     PurchaseReversal,
+    SpendAlert,
 )
 
 
@@ -173,6 +179,12 @@ class CreditPackageAdmin(admin.ModelAdmin):
     def sold(self, obj):
         return obj.purchases.exclude(paid_at=None).count()
 
+    def save_model(self, request, obj, form, change):
+        services.credits_package_save(package=obj, actor=request.user)  # audited
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # purchases point at their package; switch it off (is_active) instead
+
 
 @admin.register(DailySpend)
 class DailySpendAdmin(ReadOnlyAdmin):
@@ -194,3 +206,42 @@ class DailySpendAdmin(ReadOnlyAdmin):
         # The users' rows are exact at once; everyone's rows are summed from them each minute.
         total = DailySpend.objects.filter(user__isnull=False).aggregate(total=Sum("spent"))["total"] or 0
         return super().changelist_view(request, {**(extra_context or {}), "title": f"Daily spend ({total} credits in all)"})
+
+
+@admin.register(SpendAlert)
+class SpendAlertAdmin(ReadOnlyAdmin):
+    """Daily alerts sent to staff (one per day and kind)."""
+
+    list_display = ["day", "kind", "value", "threshold", "sent_at"]
+    list_filter = ["kind"]
+    date_hierarchy = "day"
+
+
+COST_PERIODS = {1: "Today (UTC)", 7: "Last 7 days", 30: "Last 30 days"}
+
+
+@admin.register(CostReport)
+class CostReportAdmin(ReadOnlyAdmin):
+    """Credits charged against provider dollars: per model (margin), per provider, top spenders."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            days = int(request.GET.get("days", 1))
+        except ValueError:
+            days = 1
+        days = days if days in COST_PERIODS else 1
+        since = datetime.combine(timezone.localdate() - timedelta(days=days - 1), time.min,
+                                 tzinfo=timezone.get_current_timezone())
+        context = {
+            **self.admin_site.each_context(request), **(extra_context or {}),
+            "title": "Costs & margin", "opts": self.model._meta, "days": days, "periods": COST_PERIODS,
+            "period": COST_PERIODS[days], "credit_value": settings.CREDIT_VALUE_USD,
+            "totals": selectors.costs_totals(since=since), "models": selectors.costs_by_model(since=since),
+            "providers": selectors.costs_by_provider(since=since),
+            "spenders": selectors.costs_top_spenders(since=since),
+            "alert_usd": settings.DAILY_PROVIDER_SPEND_ALERT_USD,
+        }
+        return TemplateResponse(request, "admin/credits/costs.html", context)

@@ -230,3 +230,33 @@ class DailySpend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}: {self.spent} credits ({self.user or 'everyone'})"
+
+
+class SpendAlert(models.Model):
+    """A daily spend alert sent to staff: at most one per day and kind (the unique constraint makes
+    it once, whichever worker sees the threshold crossed first)."""
+
+    class Kind(models.TextChoices):
+        PROVIDER_USD = "provider_usd", "Provider dollars"
+
+    day = models.DateField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    value = models.DecimalField(max_digits=14, decimal_places=6, help_text="The day's total when it was sent.")
+    threshold = models.DecimalField(max_digits=14, decimal_places=6)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["day", "kind"], name="spend_alert_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.get_kind_display()} {self.value}"
+
+
+class CostReport(DailySpend):
+    """No table of its own: the admin's "Costs & margin" page (credits/admin_costs.py)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "costs & margin"
+        verbose_name_plural = "costs & margin"

@@ -1,12 +1,16 @@
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, F, QuerySet, Sum
 
 from apps.core.exceptions import NotFoundError
 from apps.core.pagination import Page, keyset_page
+from apps.generations.models import Generation
+from apps.providers.models import ProviderCall
 
 from .models import CreditAccount, CreditPackage, DailySpend, LedgerEntry, Purchase
 from .stripe_api import stripe_is_configured
@@ -116,3 +120,62 @@ def credits_purchase_entries(*, purchase: Purchase) -> list[LedgerEntry]:
 def credits_spend_today(*, day) -> int:
     """Everyone's spend on `day`: the sum of the users' rows (everyone's own row may trail it by a minute)."""
     return DailySpend.objects.filter(day=day, user__isnull=False).aggregate(total=Sum("spent"))["total"] or 0
+
+
+# ---------------------------------------------------------------- costs and margin (staff only)
+
+
+def _usd(value) -> Decimal:
+    return (value or Decimal(0)).quantize(Decimal("0.0001"))
+
+
+def _with_margin(row: dict, credit_value: Decimal) -> dict:
+    revenue = Decimal(row["credits"] or 0) * credit_value
+    provider = row["provider_usd"] or Decimal(0)
+    margin = revenue - provider
+    return {
+        **row, "credits": row["credits"] or 0, "revenue_usd": _usd(revenue), "provider_usd": _usd(provider),
+        "margin_usd": _usd(margin), "margin_percent": round(margin / revenue * 100, 1) if revenue else None,
+    }
+
+
+def costs_by_model(*, since: datetime) -> list[dict]:
+    """Per catalogue model since `since`: generations, credits charged, what they bring in at
+    CREDIT_VALUE_USD, what the providers billed (finished generations) and the margin; costliest first."""
+    credit_value = Decimal(str(settings.CREDIT_VALUE_USD))
+    rows = (
+        Generation.objects.filter(created_at__gte=since)
+        .values(slug=F("catalog_model__slug"), label=F("catalog_model__label"))
+        .annotate(generations=Count("id"), credits=Sum("charged_credits"), provider_usd=Sum("provider_cost_usd"))
+        .order_by("-provider_usd", "label")
+    )
+    return [_with_margin(dict(row), credit_value) for row in rows]
+
+
+def costs_top_spenders(*, since: datetime, limit: int = 10) -> list[dict]:
+    """The people whose generations cost the providers most since `since`."""
+    credit_value = Decimal(str(settings.CREDIT_VALUE_USD))
+    rows = (
+        Generation.objects.filter(created_at__gte=since)
+        .values(user_id=F("owner_id"), email=F("owner__email"))
+        .annotate(generations=Count("id"), credits=Sum("charged_credits"), provider_usd=Sum("provider_cost_usd"))
+        .order_by("-provider_usd", "-credits")[:limit]
+    )
+    return [_with_margin(dict(row), credit_value) for row in rows]
+
+
+def costs_by_provider(*, since: datetime) -> list[dict]:
+    """Billed calls and dollars per provider since `since` (every billed call, running jobs' too)."""
+    rows = (
+        ProviderCall.objects.filter(created_at__gte=since, cost_usd__isnull=False)
+        .values("provider").annotate(calls=Count("id"), usd=Sum("cost_usd")).order_by("-usd")
+    )
+    return [{**row, "usd": _usd(row["usd"])} for row in rows]
+
+
+def costs_totals(*, since: datetime) -> dict:
+    """Everything since `since` in one row: credits charged, their dollar value, provider dollars, margin."""
+    credit_value = Decimal(str(settings.CREDIT_VALUE_USD))
+    row = Generation.objects.filter(created_at__gte=since).aggregate(
+        generations=Count("id"), credits=Sum("charged_credits"), provider_usd=Sum("provider_cost_usd"))
+    return _with_margin(row, credit_value)

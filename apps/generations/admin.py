@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
+from apps.core.audit import staff_action_record
 from apps.core.exceptions import ApplicationError
 
 from . import services
@@ -32,9 +33,16 @@ class GenerationAdmin(admin.ModelAdmin):
         "progress", "revision", "provider", "route_index", "provider_job_id", "notes", "predict_seconds",
         "error_code", "error_message", "created_at", "deadline_at", "dispatched_at", "started_at", "finishing_at",
         "finished_at", "phase_timings", "timings", "route_attempts", "lost_answers", "double_cost",
+        "provider_cost_usd", "outage_waits", "next_attempt_at", "result_read_failures", "cached_from",
     ]
+    raw_id_fields = ["owner", "catalog_model", "cached_from"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Nothing here is for staff to edit (routing, leases, provider job ids, timings, money):
+        # the page is a view, and the only action is cancel, which goes through the service.
         return False
 
     @admin.display(description="Possible double cost", boolean=True)
@@ -80,6 +88,9 @@ class GenerationAdmin(admin.ModelAdmin):
         for generation in queryset.select_related("owner"):
             try:
                 services.generation_cancel(user=generation.owner, generation_id=generation.id)
+                staff_action_record(actor=request.user, action="generation.cancel", target=generation,
+                                    target_label=f"{generation.pk} of {generation.owner.email}",
+                                    changes={"status": [generation.status, "canceled"]})
                 canceled += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{generation.id}: {exc.message}", level=messages.WARNING)

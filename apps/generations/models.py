@@ -40,6 +40,9 @@ class Generation(BaseModel):
     # quote for that many; the rest of the hold is released).
     images_delivered = models.PositiveSmallIntegerField(default=0)
     charged_credits = models.PositiveIntegerField(default=0)
+    # What the providers billed us for it, in US dollars (estimated from the routes' costs; every
+    # billed call counts, failed routes too). Written when it finishes (services/costs.py).
+    provider_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
 
     status = FSMField(default=Status.QUEUED, choices=Status.choices, db_index=True)
     progress = models.FloatField(default=0)

@@ -48,6 +48,9 @@ class ProviderCall(models.Model):
     latency_ms = models.PositiveIntegerField()
     # The generation the call was made for (no foreign key: providers know nothing of generations).
     generation_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # What the provider bills for this call, estimated from the route's cost (costs.py); empty for
+    # calls that bill nothing (polls, refusals) and for routes without a cost.
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -75,3 +78,27 @@ class WebhookDelivery(models.Model):
             models.Index(fields=["provider", "provider_job_id"], condition=models.Q(applied_at__isnull=True),
                          name="webhook_delivery_pending"),
         ]
+
+
+class ProviderCredential(models.Model):
+    """A provider key entered by staff in the admin, encrypted at rest (`credentials.py`). An
+    environment variable for the same provider wins over it."""
+
+    provider = models.CharField(max_length=50, unique=True)
+    secret_encrypted = models.TextField(blank=True)
+    # The key's last four characters, to tell keys apart without showing them.
+    last4 = models.CharField(max_length=4, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The last "test connection": when, whether the provider accepted the key, and why not.
+    tested_at = models.DateTimeField(null=True, blank=True)
+    test_ok = models.BooleanField(null=True, blank=True)
+    test_message = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["provider"]
+
+    def __str__(self) -> str:
+        return self.provider

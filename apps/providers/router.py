@@ -23,6 +23,7 @@ from django.conf import settings
 from apps.catalog.models import dimensions_for, nearest_aspect_ratio
 
 from . import breaker, budget
+from .costs import request_cost_usd
 from .exceptions import (
     ProviderAccountError,
     ProviderAmbiguousError,
@@ -262,6 +263,7 @@ def _run_route(
     """Blocking routes return their final status; job routes are submitted and tracked later."""
     attempt = listener.attempting(route_index=index, route=route)
     request, notes = route_request(base, route, attempt=attempt)
+    cost_usd = request_cost_usd(route, request)  # recorded on each call the provider bills
     if adapter.blocking:
         if not listener.started(route_index=index, route=route, provider_job_id="", notes=notes):
             return Withdrawn()
@@ -269,7 +271,7 @@ def _run_route(
         def run_once() -> ProviderStatus:
             return _timed_call(route, "run", lambda: adapter.run(
                 request, on_progress=listener.progressed, is_canceled=listener.is_canceled,
-            ))
+            ), cost_usd=cost_usd)
 
         # Adapters retry refused calls themselves (a blocking run may bill per image). A lost answer
         # can't be looked up (no job id): one more run at most, a counted and recorded decision.
@@ -284,7 +286,8 @@ def _run_route(
     # Each create is recorded on its own: a refused one made nothing, a lost answer may have.
     try:
         submitted = call_with_retry(
-            lambda: _timed_call(route, "submit", lambda: adapter.submit(request)), adapter_retry_policy(adapter)
+            lambda: _timed_call(route, "submit", lambda: adapter.submit(request), cost_usd=cost_usd),
+            adapter_retry_policy(adapter),
         )
     except ProviderAmbiguousError:
         submitted = _adopt(route, request, attempt, listener)
@@ -324,7 +327,7 @@ def _adopt(route: Route, request: GenerationRequest, attempt: int, listener: Run
         time.sleep(ADOPT_CHECK_SECONDS)
 
 
-def _timed_call(route: Route, operation: str, call):
+def _timed_call(route: Route, operation: str, call, *, cost_usd=None):
     started = time.monotonic()
     outcome = ProviderCall.Outcome.OK
     try:
@@ -349,7 +352,8 @@ def _timed_call(route: Route, operation: str, call):
         raise
     finally:
         provider_call_record(provider=route.provider, model=route.model, operation=operation, outcome=outcome,
-                             seconds=time.monotonic() - started)
+                             seconds=time.monotonic() - started,
+                             cost_usd=cost_usd if outcome == ProviderCall.Outcome.OK else None)
 
 
 def route_failed(route: Route) -> None:

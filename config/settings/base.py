@@ -159,7 +159,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "ninja",
-    "djstripe",
+    "apps.credits.stripe_app.StripeRecordsConfig",  # dj-stripe, named "Stripe records" in the admin
     # Darkroom
     "apps.core",
     "apps.accounts",
@@ -482,6 +482,14 @@ OPENAI_BASE_URL = env("OPENAI_BASE_URL", "https://api.openai.com/v1")
 OPENAI_API_KEY = env("OPENAI_API_KEY")
 STABILITY_BASE_URL = env("STABILITY_BASE_URL", "https://api.stability.ai")
 STABILITY_API_KEY = env("STABILITY_API_KEY")
+# Provider keys may also be entered in the admin (Providers → Provider credentials); a variable set
+# above wins over the stored key. Stored keys are encrypted with this key (any long random string).
+# Empty: derived from SECRET_KEY, so a fresh install works at once — set it to rotate SECRET_KEY
+# without losing the stored keys. Changing it makes the stored keys unreadable (enter them again).
+CREDENTIALS_ENCRYPTION_KEY = env("CREDENTIALS_ENCRYPTION_KEY")
+# How long (seconds) a process may use a stored key before reading it again; saving one in the
+# admin clears the shared cache at once.
+PROVIDER_CREDENTIALS_CACHE_SECONDS = env_int("PROVIDER_CREDENTIALS_CACHE_SECONDS", 30)
 # A self-hosted ComfyUI server, e.g. http://gpu-box:8188; empty means none.
 COMFYUI_URL = env("COMFYUI_URL")
 
@@ -561,6 +569,9 @@ LOW_BALANCE_CREDITS = env_int("LOW_BALANCE_CREDITS", 10)
 RESULT_CACHE_PRICE = env_int("RESULT_CACHE_PRICE", 0)
 # Credits a local image step (upscale, remove background, …) costs in a workflow run; 0 = free.
 WORKFLOW_LOCAL_OPERATION_CREDITS = env_int("WORKFLOW_LOCAL_OPERATION_CREDITS", 0)
+# What one credit brings in, in US dollars: the admin's costs and margin page sets credits charged
+# against provider dollars with it (your packages' price per credit, e.g. 10 USD for 1000 = 0.01).
+CREDIT_VALUE_USD = env_float("CREDIT_VALUE_USD", 0.01)
 
 # ================================================================ 12. limits
 # Limits on submissions, enforced in the database across processes; 0 switches one off.
@@ -570,6 +581,9 @@ USER_DAILY_SPEND_CAP = env_int("USER_DAILY_SPEND_CAP", 5000)
 GLOBAL_DAILY_BUDGET = env_int("GLOBAL_DAILY_BUDGET", 0)
 # Staff are alerted (log warning + mail to ADMINS) once a day when all users' spend passes this.
 DAILY_SPEND_ALERT_CREDITS = env_int("DAILY_SPEND_ALERT_CREDITS", 10000)
+# …and once a day when what the providers billed for the day's calls (estimated from the catalogue's
+# route costs) passes this many US dollars; 0 = off.
+DAILY_PROVIDER_SPEND_ALERT_USD = env_float("DAILY_PROVIDER_SPEND_ALERT_USD", 100)
 # Video outputs: the longest clip and the most pixels a frame may have; larger ones are refused.
 VIDEO_MAX_SECONDS = env_float("VIDEO_MAX_SECONDS", 60)
 VIDEO_MAX_PIXELS = env_int("VIDEO_MAX_PIXELS", 3840 * 2160)

@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.db.models import F
 from django.test import Client
 
+from apps.core.models import StaffAction
 from apps.credits import services
 from apps.credits.models import CreditAccount, LedgerEntry
 from apps.generations.models import Generation, Status
@@ -136,6 +137,9 @@ def test_staff_refund_a_purchase_from_the_admin_and_audit_it(admin_client, user,
     }, follow=True)
     refund_id = next(o["id"] for o in stripe.fake.objects.values() if o["object"] == "refund")
     assert f"Stripe refund {refund_id} is succeeded." in response.content.decode()
+    audit = StaffAction.objects.get(action="purchase.refund_requested")
+    assert (audit.target_id, audit.changes) == (str(purchase.pk), {
+        "refund": [None, refund_id], "status": [None, "succeeded"], "amount_cents": [None, 500]})
     stripe.deliver()
     assert CreditAccount.objects.get(user=user).balance == 100
 

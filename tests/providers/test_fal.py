@@ -102,7 +102,7 @@ def ledger(generation) -> list[tuple[str, int]]:
 # ---------------------------------------------------------------- the adapter over HTTP
 
 
-def test_registers_and_is_configured_from_settings(sim, settings):
+def test_registers_and_is_configured_from_settings(db, sim, settings):  # no variable: a stored key is looked up
     assert isinstance(adapter_get("fal"), FalQueueAdapter)
     assert FalQueueAdapter.blocking is False
     assert FalQueueAdapter.is_configured()

@@ -42,7 +42,7 @@ def image(content: bytes) -> Image.Image:
     return Image.open(io.BytesIO(content))
 
 
-def test_registered_blocking_and_configured_only_with_a_key(settings):
+def test_registered_blocking_and_configured_only_with_a_key(db, settings):  # no variable: a stored key is looked up
     assert isinstance(adapter_get("openai"), OpenAIImagesAdapter)
     assert OpenAIImagesAdapter.blocking is True
     assert OpenAIImagesAdapter.is_configured() is True

@@ -14,13 +14,18 @@ from .purchases import (
     credits_charge_refunds_apply,
     credits_checkout_start,
     credits_dispute_apply,
+    credits_package_save,
     credits_purchase_close,
     credits_purchase_grant,
     credits_purchase_refund_request,
     credits_refund_apply,
 )
 from .reconcile import credits_reconcile
-from .spend import credits_spend_alert_send, credits_spend_totals_refresh
+from .spend import (
+    credits_provider_spend_alert_check,
+    credits_spend_alert_send,
+    credits_spend_totals_refresh,
+)
 from .stripe_endpoint import (
     credits_stripe_webhook_endpoint_sync,
     credits_stripe_webhook_path,
@@ -41,11 +46,13 @@ __all__ = [
     "credits_refund_charge",
     "credits_purchase_close",
     "credits_purchase_grant",
+    "credits_package_save",
     "credits_purchase_refund_request",
     "credits_reconcile",
     "credits_refund_apply",
     "credits_release",
     "credits_reserve",
+    "credits_provider_spend_alert_check",
     "credits_spend_alert_send",
     "credits_spend_totals_refresh",
     "credits_stripe_webhook_endpoint_sync",

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.audit import staff_action_record
+
 from ..exceptions import AdjustmentError
 from ..models import LedgerEntry
 from .ledger import account_lock, entry_append, entry_post
@@ -63,8 +65,15 @@ def credits_adjust(*, user, amount: int, reason: str, actor, idempotency_key: st
         raise AdjustmentError("Give the reason for this adjustment; it is kept in the ledger.")
     if not amount:
         raise AdjustmentError("The adjustment must add or remove at least one credit.")
-    return entry_post(
-        user=user, kind=LedgerEntry.Kind.ADJUSTMENT, amount=amount,
-        idempotency_key=f"adjustment:{idempotency_key or uuid.uuid4()}", actor=actor, memo=reason,
-    )
+    with transaction.atomic():
+        account_lock(user)
+        entry, created = entry_append(
+            user=user, kind=LedgerEntry.Kind.ADJUSTMENT, amount=amount,
+            idempotency_key=f"adjustment:{idempotency_key or uuid.uuid4()}", actor=actor, memo=reason,
+        )
+        if created:  # a repeated submit changes nothing, and is not audited twice
+            staff_action_record(actor=actor, action="credits.adjust", target=user, target_type="credits.account",
+                                target_label=getattr(user, "email", str(user)),
+                                changes={"amount": [None, amount], "reason": [None, reason], "entry": [None, entry.pk if entry else None]})
+        return entry
 

@@ -7,6 +7,7 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.audit import field_changes, staff_action_record
 from apps.core.exceptions import NotFoundError
 
 from .. import stripe_api
@@ -269,7 +270,28 @@ def credits_purchase_refund_request(*, purchase: Purchase, actor) -> dict:
         raise AdjustmentError("Only staff can refund purchases.", code="forbidden")
     if not purchase.stripe_payment_intent_id:
         raise AdjustmentError("This purchase has no payment to refund.", code="not_refundable")
-    return stripe_api.refund_create(
+    refund = stripe_api.refund_create(
         payment_intent_id=purchase.stripe_payment_intent_id, idempotency_key=f"darkroom-refund-{purchase.pk}"
     )
+    staff_action_record(actor=actor, action="purchase.refund_requested", target=purchase,
+                        changes={"refund": [None, refund.get("id")], "status": [None, refund.get("status")],
+                                 "amount_cents": [None, purchase.amount_cents]})
+    return refund
+
+
+# Fields of a credit package that staff set in the admin (audited on every change).
+PACKAGE_FIELDS = ("name", "credits", "price_cents", "currency", "is_active", "stripe_price_id", "sort_order")
+
+
+@transaction.atomic
+def credits_package_save(*, package: CreditPackage, actor) -> CreditPackage:
+    """Create or change a credit package as staff edited it, with an audit record of what changed."""
+    stored = CreditPackage.objects.select_for_update().filter(pk=package.pk).first() if package.pk else None
+    before = {field: getattr(stored, field) for field in PACKAGE_FIELDS} if stored else {}
+    package.save()
+    after = {field: getattr(package, field) for field in PACKAGE_FIELDS}
+    if changes := field_changes(before, after):
+        staff_action_record(actor=actor, action="credit_package.update" if stored else "credit_package.create",
+                            target=package, changes=changes)
+    return package
 

@@ -1,8 +1,10 @@
-"""Daily spend counters (per user, and everyone's), the global budget, and the staff alert."""
+"""Daily spend counters (per user, and everyone's), the global budget, and the staff alerts (credits
+and provider dollars)."""
 
 import logging
 import math
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import mail_admins
@@ -10,8 +12,10 @@ from django.db import connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from apps.providers.models import ProviderCall
+
 from ..exceptions import RateLimitedError, human_duration
-from ..models import DailySpend
+from ..models import DailySpend, SpendAlert
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +116,50 @@ def credits_spend_totals_refresh(*, today: date | None = None) -> int:
             if threshold > 0 and total >= threshold and row.alerted_at is None:
                 spend_row(day=day, user_id=None).update(alerted_at=timezone.now())
                 transaction.on_commit(lambda day=day, total=total: credits_spend_alert_send(day=day, spent=total))
+    credits_provider_spend_alert_check(today=today)
     return changed
+
+
+def provider_spend_usd(*, day: date) -> Decimal:
+    """What the providers billed for the calls of one day (estimated from the routes' costs)."""
+    start = datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+    return ProviderCall.objects.filter(
+        created_at__gte=start, created_at__lt=start + timedelta(days=1), cost_usd__isnull=False,
+    ).aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
+
+
+def credits_provider_spend_alert_check(*, today: date | None = None) -> bool:
+    """Alert staff once a day when the day's provider dollars pass DAILY_PROVIDER_SPEND_ALERT_USD.
+    Once is the database's unique (day, kind): of two workers crossing it together one inserts, one
+    finds the row. True when this call sent the alert."""
+    threshold = Decimal(str(settings.DAILY_PROVIDER_SPEND_ALERT_USD))
+    if threshold <= 0:
+        return False
+    today = today or timezone.localdate()
+    spent = provider_spend_usd(day=today)
+    if spent < threshold:
+        return False
+    with transaction.atomic():
+        _, created = SpendAlert.objects.get_or_create(
+            day=today, kind=SpendAlert.Kind.PROVIDER_USD, defaults={"value": spent, "threshold": threshold},
+        )
+        if created:
+            transaction.on_commit(lambda: credits_provider_spend_alert_send(day=today, spent=spent, threshold=threshold))
+    return created
+
+
+def credits_provider_spend_alert_send(*, day: date, spent: Decimal, threshold: Decimal) -> None:
+    logger.warning(
+        "daily provider spend passed the alert threshold",
+        extra={"day": day.isoformat(), "spent_usd": str(spent), "threshold_usd": str(threshold)},
+    )
+    mail_admins(
+        f"Provider spend for {day.isoformat()} passed ${threshold:.2f}",
+        f"Providers have billed an estimated ${spent:.2f} for calls made on {day.isoformat()} (UTC), past "
+        f"the alert threshold of ${threshold:.2f} (DAILY_PROVIDER_SPEND_ALERT_USD).\n\nSee Credits → Costs & "
+        f"margin in the admin for the models and people behind it.",
+        fail_silently=True,
+    )
 
 
 def credits_spend_alert_send(*, day: date, spent: int) -> None:

@@ -7,6 +7,7 @@
 - `cancel`: the owner stops a job
 - `retry`: the owner asks again for what a failed job asked for
 - `reaping`: deadlines and jobs abandoned by dead workers
+- `costs`: a finished generation's provider dollars, from its billed calls (subscribes to `GenerationFinished`)
 - `state`: the row lock, the revisioned save, notes, user messages, announcing changes as events
 
 Each service locks the row, checks the state it expects and returns quietly if another process got

@@ -48,6 +48,7 @@ from collections import OrderedDict
 from PIL import Image, UnidentifiedImageError
 
 from apps.providers.adapters.offline import renderer
+from devtools import standins
 
 from .. import knobs as knob_store
 from ..common import LOST_ANSWER, answer_lost, inject_faults, is_blocked, picture
@@ -265,6 +266,18 @@ def _edited(fields: dict, files: dict, seed: int, width: int, height: int) -> by
 
 
 def register(router: Router) -> None:
+    @router.route("GET", "/openai/v1/models")
+    async def models(request: Request) -> Response:
+        """The models the key may use (`GET /v1/models`); a key other than the stand-in is refused."""
+        if response := await _faults(request):
+            return response
+        if request.headers.get("authorization") != f"Bearer {standins.OPENAI_API_KEY}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key")
+        return json_response({"object": "list", "data": [
+            {"id": model, "object": "model", "created": 1745000000, "owned_by": "system"}
+            for model in ("gpt-image-1", "dall-e-3", "dall-e-2")
+        ]})
+
     @router.route("POST", "/openai/v1/images/generations")
     async def generations(request: Request) -> Response:
         if response := await _faults(request) or _authorized(request):

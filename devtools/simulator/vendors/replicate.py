@@ -471,6 +471,14 @@ def register(router: Router) -> None:
             _finish(prediction, "canceled")
         return json_response(prediction.as_json())
 
+    @router.route("GET", rf"{PREFIX}/v1/account")
+    async def account(request: Request) -> Response:
+        """The account the token belongs to (Replicate's `GET /v1/account`)."""
+        if guard := await _api_guard(request):
+            return guard
+        return json_response({"type": "user", "username": "simulated", "name": "Simulated account",
+                              "github_url": None})
+
     @router.route("GET", rf"{PREFIX}/v1/webhooks/default/secret")
     async def webhook_secret(request: Request) -> Response:
         if guard := await _api_guard(request):

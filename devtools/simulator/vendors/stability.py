@@ -30,6 +30,8 @@ import uuid
 
 from PIL import Image, ImageFilter
 
+from devtools import standins
+
 from .. import knobs as knob_store
 from ..common import LOST_ANSWER, answer_lost, inject_faults, is_blocked, picture
 from ..http import Request, Response, Router, json_response
@@ -89,6 +91,15 @@ def _image(prompt: str, seed: int, size: tuple[int, int], output_format: str, *,
 
 
 def register(router: Router) -> None:
+    @router.route("GET", "/stability/v1/user/account")
+    async def account(request: Request) -> Response:
+        """The key's account (`GET /v1/user/account`); a key other than the stand-in is refused."""
+        if response := await _faults(request):
+            return response
+        if request.headers.get("authorization") != f"Bearer {standins.STABILITY_API_KEY}":
+            return _error(401, "unauthorized", "authorization: missing or invalid")
+        return json_response({"id": "user-simulated", "email": "simulated@example.com", "organizations": []})
+
     @router.route("POST", "/stability/v2beta/stable-image/generate/(?P<endpoint>core|ultra|sd3)")
     async def generate(request: Request) -> Response:
         if response := await _faults(request):

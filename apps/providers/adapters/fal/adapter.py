@@ -10,7 +10,7 @@ import json
 import httpx
 from django.conf import settings
 
-from apps.providers import http
+from apps.providers import credentials, http
 from apps.providers.exceptions import (
     ProviderBlockedError,
     ProviderError,
@@ -61,15 +61,18 @@ class FalQueueAdapter:
     # fal itself retries queued requests on 503/504 and lost runners.
     retry_policy = RetryPolicy(attempts=2, base_delay=0.5, max_delay=4.0, max_retry_after=10.0)
     read_timeout = 30.0  # seconds; every queue call answers at once, whatever the job's length
+    # "Test connection" in the admin: fal has no account endpoint on the queue, so the status of a
+    # request that does not exist: 401/403 for a bad key, 404 ("Request not found") for a good one.
+    credentials_probe = ("/fal-ai/flux/schnell/requests/00000000-0000-0000-0000-000000000000/status", (200, 404))
 
     @classmethod
     def is_configured(cls) -> bool:
-        return bool(settings.FAL_QUEUE_URL and settings.FAL_KEY)
+        return bool(settings.FAL_QUEUE_URL and credentials.provider_secret(cls.key))
 
     @classmethod
     def api_credentials(cls) -> tuple[str, dict[str, str]]:
         """The queue's base URL and auth headers (see fetch.py for where else they go)."""
-        return settings.FAL_QUEUE_URL, {"Authorization": f"Key {settings.FAL_KEY}"}
+        return settings.FAL_QUEUE_URL, {"Authorization": f"Key {credentials.provider_secret(cls.key)}"}
 
     def _client(self) -> httpx.Client:
         base_url, headers = self.api_credentials()

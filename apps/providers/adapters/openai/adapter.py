@@ -8,7 +8,7 @@ import httpx
 from django.conf import settings
 from PIL import Image, UnidentifiedImageError
 
-from apps.providers import budget, http
+from apps.providers import budget, credentials, http
 from apps.providers.exceptions import ProviderRejectedError, ProviderRetryableError
 from apps.providers.registry import adapter_registry
 from apps.providers.retry import RetryPolicy, call_with_retry
@@ -66,15 +66,17 @@ class OpenAIImagesAdapter:
     # A GPT image render can take a couple of minutes before the answer (or the next event) comes.
     read_timeout = 180.0
     partial_images = 2
+    # "Test connection" in the admin: the models the key may use (GET /v1/models).
+    credentials_probe = ("/models", (200,))
 
     @classmethod
     def is_configured(cls) -> bool:
-        return bool(settings.OPENAI_BASE_URL and settings.OPENAI_API_KEY)
+        return bool(settings.OPENAI_BASE_URL and credentials.provider_secret(cls.key))
 
     @classmethod
     def api_credentials(cls) -> tuple[str, dict[str, str]]:
         """The API's base URL and auth headers (see fetch.py for where else they go)."""
-        return settings.OPENAI_BASE_URL, {"Authorization": f"Bearer {settings.OPENAI_API_KEY}"}
+        return settings.OPENAI_BASE_URL, {"Authorization": f"Bearer {credentials.provider_secret(cls.key)}"}
 
     def _client(self) -> httpx.Client:
         base_url, headers = self.api_credentials()

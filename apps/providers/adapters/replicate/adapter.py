@@ -5,7 +5,7 @@ import json
 import httpx
 from django.conf import settings
 
-from apps.providers import budget, http
+from apps.providers import budget, credentials, http
 from apps.providers.exceptions import ProviderRetryableError, WebhookRejectedError
 from apps.providers.registry import adapter_registry
 from apps.providers.retry import RetryPolicy
@@ -25,15 +25,17 @@ class ReplicateAdapter:
     # a lost answer the router looks for the prediction instead (our webhook URL names the job).
     retry_policy = RetryPolicy(attempts=2, base_delay=1.0, max_delay=4.0, max_retry_after=10.0)
     read_timeout = 30.0  # seconds; a `Prefer: wait` call adds its wait
+    # "Test connection" in the admin: the token's account (GET /v1/account).
+    credentials_probe = ("/v1/account", (200,))
 
     @classmethod
     def is_configured(cls) -> bool:
-        return bool(settings.REPLICATE_BASE_URL and settings.REPLICATE_API_TOKEN)
+        return bool(settings.REPLICATE_BASE_URL and credentials.provider_secret(cls.key))
 
     @classmethod
     def api_credentials(cls) -> tuple[str, dict[str, str]]:
         """The API's base URL and auth headers; outputs served from the API host need them too."""
-        return settings.REPLICATE_BASE_URL, {"Authorization": f"Bearer {settings.REPLICATE_API_TOKEN}"}
+        return settings.REPLICATE_BASE_URL, {"Authorization": f"Bearer {credentials.provider_secret(cls.key)}"}
 
     def _client(self, *, wait: int = 0) -> httpx.Client:
         base_url, headers = self.api_credentials()

@@ -5,7 +5,7 @@ import time
 import httpx
 from django.conf import settings
 
-from apps.providers import http
+from apps.providers import credentials, http
 from apps.providers.exceptions import ProviderRejectedError
 from apps.providers.registry import adapter_registry
 from apps.providers.retry import RetryPolicy, call_with_retry
@@ -22,15 +22,17 @@ class StabilityAdapter:
     # refused call (an answer lost on the way may have been billed: the router decides about those).
     retry_policy = RetryPolicy(attempts=2, base_delay=1.0)
     read_timeout = 90.0
+    # "Test connection" in the admin: the key's account (GET /v1/user/account).
+    credentials_probe = ("/v1/user/account", (200,))
 
     @classmethod
     def is_configured(cls) -> bool:
-        return bool(settings.STABILITY_BASE_URL and settings.STABILITY_API_KEY)
+        return bool(settings.STABILITY_BASE_URL and credentials.provider_secret(cls.key))
 
     @classmethod
     def api_credentials(cls) -> tuple[str, dict[str, str]]:
         """The API's base URL and auth headers (see fetch.py for where else they go)."""
-        return settings.STABILITY_BASE_URL, {"Authorization": f"Bearer {settings.STABILITY_API_KEY}"}
+        return settings.STABILITY_BASE_URL, {"Authorization": f"Bearer {credentials.provider_secret(cls.key)}"}
 
     def run(
         self, request: GenerationRequest, *, on_progress: ProgressCallback, is_canceled: CancelCheck
