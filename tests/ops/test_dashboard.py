@@ -122,6 +122,28 @@ def test_money_today_lists_the_top_spenders():
                                      {"user_id": first.pk, "email": first.email, "credits": 40}]
 
 
+def test_money_today_weighs_credits_charged_against_provider_dollars(settings, staff_client, catalog):
+    from decimal import Decimal
+
+    from tests.generations.factories import GenerationFactory
+
+    settings.CREDIT_VALUE_USD = 0.01
+    def made(credits, usd, *, days_ago=0):
+        generation = GenerationFactory()
+        type(generation).objects.filter(pk=generation.pk).update(
+            charged_credits=credits, provider_cost_usd=Decimal(usd), created_at=timezone.now() - timedelta(days=days_ago))
+
+    made(30, "0.12")
+    made(10, "0.50")
+    made(999, "9", days_ago=2)
+    dollars = dashboard.money_today()["dollars"]
+    assert (dollars["credits"], dollars["revenue_usd"], dollars["provider_usd"], dollars["margin_usd"]) == (
+        40, Decimal("0.40"), Decimal("0.62"), Decimal("-0.22"))
+    page = staff_client.get("/admin/").content.decode()
+    assert "<dt>provider dollars</dt><dd>$0.62</dd>" in page
+    assert '<dd class="bad">$-0.22' in page
+
+
 def test_the_admin_index_is_the_dashboard_for_staff(staff_client):
     JobSampleFactory(status="failed", error_code="provider_timeout", total_seconds=61)
     calls("fal", "retryable", [30000] * 3)

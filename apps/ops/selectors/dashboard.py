@@ -12,7 +12,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from apps.credits.models import DailySpend
-from apps.credits.selectors import credits_spend_today
+from apps.credits.selectors import costs_totals, credits_spend_today
 from apps.generations.models import ACTIVE, Generation
 from apps.providers.models import CircuitBreaker, ProviderCall
 
@@ -168,10 +168,11 @@ def breaker_history(*, since, limit: int = 30) -> list[BreakerTransition]:
 
 
 def money_today(*, now=None, top: int = 10) -> dict:
-    """Credits spent (held or charged) today, everyone and the top spenders.
-
-    Provider dollars and the margin join this once generations record their provider cost."""
-    today = (now or timezone.now()).date()
+    """Credits spent (held or charged) today, everyone and the top spenders; what today's
+    generations cost at the providers in dollars, and the margin (credits charged at
+    CREDIT_VALUE_USD minus provider dollars)."""
+    now = now or timezone.now()
+    today = now.date()
     spenders = list(DailySpend.objects.filter(day=today, user__isnull=False, spent__gt=0).order_by("-spent", "user_id")
                     .values_list("user_id", "spent")[:top])
     emails = dict(get_user_model().objects.filter(pk__in=[uid for uid, _ in spenders]).values_list("pk", "email"))
@@ -179,4 +180,5 @@ def money_today(*, now=None, top: int = 10) -> dict:
         "day": today,
         "credits_spent": credits_spend_today(day=today),
         "top_spenders": [{"user_id": uid, "email": emails.get(uid, "?"), "credits": spent} for uid, spent in spenders],
+        "dollars": costs_totals(since=now.replace(hour=0, minute=0, second=0, microsecond=0)),
     }
