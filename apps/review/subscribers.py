@@ -6,6 +6,15 @@ from . import services, tasks
 
 
 def subscribe() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    from .models import BlockedTerm, ReviewPolicy
+
+    for model in (ReviewPolicy, BlockedTerm):
+        post_save.connect(services.moderation_rules_changed, sender=model,
+                          dispatch_uid=f"review-rules-{model.__name__}")
+        post_delete.connect(services.moderation_rules_changed, sender=model,
+                            dispatch_uid=f"review-rules-del-{model.__name__}")
     events.subscribe(events.GenerationFinished, review_generation_enqueue,
                      when=lambda event: event.status == "succeeded")
     events.subscribe(events.GenerationFinished, review_regeneration_settle,

@@ -192,3 +192,16 @@ def test_staff_allow_more_words_of_the_list(user):
     policy.allowed_words = "Naked, nude"
     policy.save()
     assert GenerationFactory(owner=user, prompt="a naked tree in winter").status == "queued"
+
+
+def test_a_new_blocked_term_applies_at_once_though_the_rules_are_cached(user, django_assert_max_num_queries):
+    from apps.review.services import moderation_rules
+
+    assert GenerationFactory(owner=user, prompt="a mug with the zorblax logo").status == "queued"
+    with django_assert_max_num_queries(0):
+        moderation_rules()  # cached by the submit above
+    term = BlockedTerm.objects.create(text="zorblax")
+    with pytest.raises(PromptBlockedError):
+        GenerationFactory(owner=user, prompt="a mug with the zorblax logo")
+    term.delete()
+    assert GenerationFactory(owner=user, prompt="a mug with the zorblax logo").status == "queued"
