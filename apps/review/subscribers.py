@@ -2,7 +2,7 @@
 
 from apps.core import events
 
-from . import services, tasks
+from . import live, services, tasks
 
 
 def subscribe() -> None:
@@ -17,6 +17,7 @@ def subscribe() -> None:
                             dispatch_uid=f"review-rules-del-{model.__name__}")
     events.subscribe(events.GenerationFinished, review_generation_enqueue,
                      when=lambda event: event.status == "succeeded")
+    events.subscribe(events.GenerationReviewed, live.review_live_publish)
     events.subscribe(events.GenerationFinished, review_regeneration_settle,
                      when=lambda event: event.status == "succeeded")
 

@@ -14,6 +14,7 @@ from apps.review.exceptions import PromptBlockedError
 from apps.review.models import BlockedTerm, ImageReview, ModerationItem
 from apps.review.services import policy_get, review_generation_run
 from tests.generations.factories import GenerationFactory
+from tests.webhook_receiver import receiver  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -205,3 +206,25 @@ def test_a_new_blocked_term_applies_at_once_though_the_rules_are_cached(user, dj
         GenerationFactory(owner=user, prompt="a mug with the zorblax logo")
     term.delete()
     assert GenerationFactory(owner=user, prompt="a mug with the zorblax logo").status == "queued"
+
+
+def test_webhooks_carry_the_review_and_a_reviewed_event_follows(user, receiver, django_capture_on_commit_callbacks):  # noqa: F811
+    import json
+
+    from apps.hooks import services as hook_services
+    from apps.hooks.models import WebhookDelivery
+
+    hook_services.webhook_endpoint_create(user=user, url=receiver.url,
+                                          events=["generation.succeeded", "generation.reviewed"])
+    with django_capture_on_commit_callbacks(execute=True):
+        generation = run(GenerationFactory(owner=user))
+    deliveries = list(WebhookDelivery.objects.order_by("pk"))
+    assert [d.event_type for d in deliveries] == ["generation.succeeded", "generation.reviewed"]
+    succeeded, reviewed = (json.loads(d.payload)["data"]["images"][0]["review"] for d in deliveries)
+    # At the end only safety has run; the reviewed event has every judge and the verdict.
+    assert succeeded["verdict"] == "pending"
+    assert [j["name"] for j in succeeded["judges"]] == ["safety"]
+    review = ImageReview.objects.get(image__generation=generation)
+    assert reviewed["verdict"] == review.verdict
+    assert [j["name"] for j in reviewed["judges"]] == ["safety", "format", "quality"]
+    assert [json.loads(r.body)["type"] for r in receiver.requests] == ["generation.succeeded", "generation.reviewed"]

@@ -7,10 +7,11 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import events
 from apps.generations.models import Generation, GenerationImage, Status
 from apps.media.storage import file_read
 
-from ..contract import JudgeResult, ReviewRequest, Stage, verdict_of
+from ..contract import JudgeResult, ReviewRequest, Stage, verdict_of, verdict_worst
 from ..models import ImageReview, ModerationItem, Verdict
 from ..requests import image_open, review_request, task_kind
 from .policy import policy_get, policy_judges, policy_limits
@@ -119,7 +120,11 @@ def review_generation_run(*, generation_id) -> list[ImageReview]:
                 _flag(review, reason=next(r["reason"] for r in safety if not r["passed"]))
         done.append(review)
     if done:
-        _card_changed(generation.pk)
+        with transaction.atomic():
+            _card_changed(generation.pk)
+            worst = verdict_worst([r.verdict for r in done])
+            events.emit(events.GenerationReviewed(user_id=generation.owner_id, generation_id=str(generation.pk),
+                                                  verdict=worst))
         red = [r for r in done if r.verdict == Verdict.RED]
         if red and policy.regenerate_on_red:
             reasons = [j["reason"] for j in red[0].judges if not j["passed"]]
