@@ -3,6 +3,7 @@
 from apps.core import events
 
 from . import live, services, tasks
+from .services import regenerate
 
 
 def subscribe() -> None:
@@ -18,6 +19,7 @@ def subscribe() -> None:
     events.subscribe(events.GenerationFinished, review_generation_enqueue,
                      when=lambda event: event.status == "succeeded")
     events.subscribe(events.GenerationReviewed, live.review_live_publish)
+    events.subscribe(events.GenerationReviewed, review_regenerate_red, when=lambda event: event.verdict == "red")
     events.subscribe(events.GenerationFinished, review_regeneration_settle,
                      when=lambda event: event.status == "succeeded")
 
@@ -29,4 +31,9 @@ def review_generation_enqueue(event: events.GenerationFinished) -> None:
 
 def review_regeneration_settle(event: events.GenerationFinished) -> None:
     """A replacement for a red image was delivered: the first one's charge goes back."""
-    services.review_regeneration_settle(generation_id=event.generation_id)
+    regenerate.review_regeneration_settle(generation_id=event.generation_id)
+
+
+def review_regenerate_red(event: events.GenerationReviewed) -> None:
+    """After the red verdict's commit: made again once, when staff want that."""
+    regenerate.review_regenerate_red(generation_id=event.generation_id)

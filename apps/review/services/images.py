@@ -15,7 +15,6 @@ from ..contract import JudgeResult, ReviewRequest, Stage, verdict_of, verdict_wo
 from ..models import ImageReview, ModerationItem, Verdict
 from ..requests import image_open, review_request, task_kind
 from .policy import policy_get, policy_judges, policy_limits
-from .regenerate import review_regenerate
 
 logger = logging.getLogger(__name__)
 
@@ -125,10 +124,6 @@ def review_generation_run(*, generation_id) -> list[ImageReview]:
             worst = verdict_worst([r.verdict for r in done])
             events.emit(events.GenerationReviewed(user_id=generation.owner_id, generation_id=str(generation.pk),
                                                   verdict=worst))
-        red = [r for r in done if r.verdict == Verdict.RED]
-        if red and policy.regenerate_on_red:
-            reasons = [j["reason"] for j in red[0].judges if not j["passed"]]
-            review_regenerate(generation=generation, reason=" ".join(reasons))
     return done
 
 
