@@ -228,3 +228,17 @@ def test_webhooks_carry_the_review_and_a_reviewed_event_follows(user, receiver, 
     assert reviewed["verdict"] == review.verdict
     assert [j["name"] for j in reviewed["judges"]] == ["safety", "format", "quality"]
     assert [json.loads(r.body)["type"] for r in receiver.requests] == ["generation.succeeded", "generation.reviewed"]
+
+
+def test_a_reused_result_takes_its_sources_review(user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = run(GenerationFactory(owner=user, seed="5"))
+    source = ImageReview.objects.get(generation=first)
+    ImageReview.objects.filter(pk=source.pk).update(staff_hidden=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = GenerationFactory(owner=user, seed="5", prompt=first.prompt)
+    assert again.cached_from_id == first.pk
+    copy = ImageReview.objects.get(generation=again)
+    assert (copy.verdict, copy.judges, copy.nsfw_score, copy.staff_hidden) == (
+        source.verdict, source.judges, source.nsfw_score, True)
+    assert selectors.is_safety_clear(again.images.get()) is False
