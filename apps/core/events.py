@@ -56,6 +56,15 @@ class GenerationFinished(DomainEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class GenerationReviewed(DomainEvent):
+    """The judges finished on a succeeded generation's images (apps/review): `verdict` is the worst."""
+
+    name: ClassVar[str] = "generation.reviewed"
+    generation_id: str
+    verdict: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunNodesChanged(DomainEvent):
     """Some of a workflow run's nodes changed state (and maybe the run's tallies or the balance).
 

@@ -11,6 +11,7 @@ EVENT_TYPES = {
     "generation.failed": "A generation failed (its credits were returned).",
     "generation.canceled": "A generation was canceled (its credits were returned).",
     "generation.rejected": "A generation was blocked by a safety check (nothing was charged).",
+    "generation.reviewed": "The quality judges reviewed a generation: each image's verdict and reasons.",
     "batch.finished": "Every generation of a batch has ended.",
 }
 TEST_EVENT = "webhook.test"

@@ -27,6 +27,13 @@ def generation_finished(event: events.GenerationFinished) -> None:
     )
 
 
+def generation_reviewed(event: events.GenerationReviewed) -> None:
+    deliveries_write(
+        user_id=event.user_id, event_type="generation.reviewed", object_id=event.generation_id,
+        data=lambda: generation_payload(event.user_id, event.generation_id),
+    )
+
+
 def batch_finished(event: events.BatchFinished) -> None:
     deliveries_write(
         user_id=event.user_id, event_type="batch.finished", object_id=event.batch_id,

@@ -96,3 +96,12 @@ def verdict_of(results: list[dict], *, pending: bool = False) -> Verdict:
         return Verdict.NOT_REVIEWED
     failed = sum(1 for r in decided if not r["passed"])
     return Verdict.GREEN if failed == 0 else Verdict.AMBER if failed == 1 else Verdict.RED
+
+
+_WORST_FIRST = [Verdict.RED, Verdict.AMBER, Verdict.PENDING, Verdict.GREEN, Verdict.NOT_REVIEWED]
+
+
+def verdict_worst(verdicts) -> Verdict:
+    """Of several images' verdicts, the one a generation shows: red before amber before green."""
+    present = {Verdict(v) for v in verdicts}
+    return next((v for v in _WORST_FIRST if v in present), Verdict.NOT_REVIEWED)

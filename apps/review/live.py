@@ -2,13 +2,16 @@
 
 from django.template.loader import render_to_string
 
+from apps.core import events
 from apps.generations.models import Generation
 from apps.realtime.publish import publish_to_user
 
 from .selectors import review_payload, reviews_for_images
 
 
-def review_live_publish(*, generation_id) -> None:
+def review_live_publish(event: events.GenerationReviewed) -> None:
+    """After the review's commit: the card with its badge, and the verdicts, to the owner."""
+    generation_id = event.generation_id
     generation = Generation.objects.select_related("catalog_model").filter(pk=generation_id).first()
     if generation is None:
         return

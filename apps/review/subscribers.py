@@ -2,12 +2,24 @@
 
 from apps.core import events
 
-from . import services, tasks
+from . import live, services, tasks
+from .services import regenerate
 
 
 def subscribe() -> None:
+    from django.db.models.signals import post_delete, post_save
+
+    from .models import BlockedTerm, ReviewPolicy
+
+    for model in (ReviewPolicy, BlockedTerm):
+        post_save.connect(services.moderation_rules_changed, sender=model,
+                          dispatch_uid=f"review-rules-{model.__name__}")
+        post_delete.connect(services.moderation_rules_changed, sender=model,
+                            dispatch_uid=f"review-rules-del-{model.__name__}")
     events.subscribe(events.GenerationFinished, review_generation_enqueue,
                      when=lambda event: event.status == "succeeded")
+    events.subscribe(events.GenerationReviewed, live.review_live_publish)
+    events.subscribe(events.GenerationReviewed, review_regenerate_red, when=lambda event: event.verdict == "red")
     events.subscribe(events.GenerationFinished, review_regeneration_settle,
                      when=lambda event: event.status == "succeeded")
 
@@ -19,4 +31,9 @@ def review_generation_enqueue(event: events.GenerationFinished) -> None:
 
 def review_regeneration_settle(event: events.GenerationFinished) -> None:
     """A replacement for a red image was delivered: the first one's charge goes back."""
-    services.review_regeneration_settle(generation_id=event.generation_id)
+    regenerate.review_regeneration_settle(generation_id=event.generation_id)
+
+
+def review_regenerate_red(event: events.GenerationReviewed) -> None:
+    """After the red verdict's commit: made again once, when staff want that."""
+    regenerate.review_regenerate_red(generation_id=event.generation_id)

@@ -86,9 +86,12 @@ def prepare(page: Page, base: str) -> dict[str, str]:
         "credits": "/credits/",
         "api-keys": "/account/api-keys/",
         "webhooks": "/account/webhooks/",
+        "safety": "/account/safety/",
         "password": "/accounts/password/change/",
         "api-docs": "/api/v1/docs",
         "admin": "/admin/",
+        "moderation-queue": "/admin/review/moderationitem/",
+        "review-pass-rates": "/admin/review/imagereview/pass-rates/",
     }
 
 

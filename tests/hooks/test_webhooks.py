@@ -180,7 +180,7 @@ def test_a_delivery_to_an_address_no_longer_allowed_is_not_sent(user, receiver, 
 
 @pytest.mark.parametrize("events, message", [
     ([], ("Choose one or more of these events: generation.succeeded, generation.failed, generation.canceled, "
-          "generation.rejected, batch.finished.")),
+          "generation.rejected, generation.reviewed, batch.finished.")),
     (["generation.progress"], None),
 ])
 def test_events_must_be_known(user, receiver, events, message):

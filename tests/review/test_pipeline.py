@@ -14,6 +14,7 @@ from apps.review.exceptions import PromptBlockedError
 from apps.review.models import BlockedTerm, ImageReview, ModerationItem
 from apps.review.services import policy_get, review_generation_run
 from tests.generations.factories import GenerationFactory
+from tests.webhook_receiver import receiver  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("catalog")
 
@@ -192,3 +193,52 @@ def test_staff_allow_more_words_of_the_list(user):
     policy.allowed_words = "Naked, nude"
     policy.save()
     assert GenerationFactory(owner=user, prompt="a naked tree in winter").status == "queued"
+
+
+def test_a_new_blocked_term_applies_at_once_though_the_rules_are_cached(user, django_assert_max_num_queries):
+    from apps.review.services import moderation_rules
+
+    assert GenerationFactory(owner=user, prompt="a mug with the zorblax logo").status == "queued"
+    with django_assert_max_num_queries(0):
+        moderation_rules()  # cached by the submit above
+    term = BlockedTerm.objects.create(text="zorblax")
+    with pytest.raises(PromptBlockedError):
+        GenerationFactory(owner=user, prompt="a mug with the zorblax logo")
+    term.delete()
+    assert GenerationFactory(owner=user, prompt="a mug with the zorblax logo").status == "queued"
+
+
+def test_webhooks_carry_the_review_and_a_reviewed_event_follows(user, receiver, django_capture_on_commit_callbacks):  # noqa: F811
+    import json
+
+    from apps.hooks import services as hook_services
+    from apps.hooks.models import WebhookDelivery
+
+    hook_services.webhook_endpoint_create(user=user, url=receiver.url,
+                                          events=["generation.succeeded", "generation.reviewed"])
+    with django_capture_on_commit_callbacks(execute=True):
+        generation = run(GenerationFactory(owner=user))
+    deliveries = list(WebhookDelivery.objects.order_by("pk"))
+    assert [d.event_type for d in deliveries] == ["generation.succeeded", "generation.reviewed"]
+    succeeded, reviewed = (json.loads(d.payload)["data"]["images"][0]["review"] for d in deliveries)
+    # At the end only safety has run; the reviewed event has every judge and the verdict.
+    assert succeeded["verdict"] == "pending"
+    assert [j["name"] for j in succeeded["judges"]] == ["safety"]
+    review = ImageReview.objects.get(image__generation=generation)
+    assert reviewed["verdict"] == review.verdict
+    assert [j["name"] for j in reviewed["judges"]] == ["safety", "format", "quality"]
+    assert [json.loads(r.body)["type"] for r in receiver.requests] == ["generation.succeeded", "generation.reviewed"]
+
+
+def test_a_reused_result_takes_its_sources_review(user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = run(GenerationFactory(owner=user, seed="5"))
+    source = ImageReview.objects.get(generation=first)
+    ImageReview.objects.filter(pk=source.pk).update(staff_hidden=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = GenerationFactory(owner=user, seed="5", prompt=first.prompt)
+    assert again.cached_from_id == first.pk
+    copy = ImageReview.objects.get(generation=again)
+    assert (copy.verdict, copy.judges, copy.nsfw_score, copy.staff_hidden) == (
+        source.verdict, source.judges, source.nsfw_score, True)
+    assert selectors.is_safety_clear(again.images.get()) is False

@@ -1,14 +1,16 @@
-"""The review app's writes. Other apps call these names."""
+"""The review app's writes. Other apps call these names.
+
+`regenerate` (red → made again) is not imported here: it calls generations' services, which call
+these, so only the review app's subscribers import it."""
 
 from .images import review_generation_run, review_safety_check
-from .policy import policy_get, policy_judges, policy_limits
+from .policy import moderation_rules, moderation_rules_changed, policy_get, policy_judges, policy_limits
 from .preferences import safety_preference_set
 from .prompts import prompt_blocked_match, prompt_moderate
 from .queue import moderation_decide, review_report_image
-from .regenerate import review_regenerate, review_regeneration_settle
 
 __all__ = [
-    "moderation_decide", "policy_get", "policy_judges", "policy_limits",
-    "prompt_blocked_match", "prompt_moderate", "review_generation_run", "review_regenerate", "review_regeneration_settle", "review_report_image",
+    "moderation_decide", "moderation_rules", "moderation_rules_changed", "policy_get", "policy_judges", "policy_limits",
+    "prompt_blocked_match", "prompt_moderate", "review_generation_run", "review_report_image",
     "review_safety_check", "safety_preference_set",
 ]

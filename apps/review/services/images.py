@@ -7,14 +7,14 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import events
 from apps.generations.models import Generation, GenerationImage, Status
 from apps.media.storage import file_read
 
-from ..contract import JudgeResult, ReviewRequest, Stage, verdict_of
+from ..contract import JudgeResult, ReviewRequest, Stage, verdict_of, verdict_worst
 from ..models import ImageReview, ModerationItem, Verdict
 from ..requests import image_open, review_request, task_kind
 from .policy import policy_get, policy_judges, policy_limits
-from .regenerate import review_regenerate
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +88,13 @@ def review_generation_run(*, generation_id) -> list[ImageReview]:
     ).first()
     if generation is None:
         return []
+    # A reused result has the same pixels: it takes its source's verdict (and staff's decisions).
+    done = _copy_from_source(generation) if generation.cached_from_id else []
     policy = policy_get()
     task = task_kind(generation)
     judges = policy_judges(policy, task)
     limits = policy_limits(policy)
     request = None
-    done = []
     for image in GenerationImage.objects.filter(generation=generation).select_related("review"):
         existing = getattr(image, "review", None)
         if existing is not None and existing.reviewed_at is not None:
@@ -119,12 +120,30 @@ def review_generation_run(*, generation_id) -> list[ImageReview]:
                 _flag(review, reason=next(r["reason"] for r in safety if not r["passed"]))
         done.append(review)
     if done:
-        _card_changed(generation.pk)
-        red = [r for r in done if r.verdict == Verdict.RED]
-        if red and policy.regenerate_on_red:
-            reasons = [j["reason"] for j in red[0].judges if not j["passed"]]
-            review_regenerate(generation=generation, reason=" ".join(reasons))
+        with transaction.atomic():
+            _card_changed(generation.pk)
+            worst = verdict_worst([r.verdict for r in done])
+            events.emit(events.GenerationReviewed(user_id=generation.owner_id, generation_id=str(generation.pk),
+                                                  verdict=worst))
     return done
+
+
+def _copy_from_source(generation: Generation) -> list[ImageReview]:
+    """A result reused from an identical earlier request shares its files: copy their reviews."""
+    sources = {r.image.index: r for r in ImageReview.objects.filter(
+        generation_id=generation.cached_from_id, reviewed_at__isnull=False).select_related("image")}
+    copies = [
+        ImageReview(image=image, generation=generation, task=source.task, verdict=source.verdict,
+                    judges=source.judges, nsfw_score=source.nsfw_score, quality_score=source.quality_score,
+                    safety_passed=source.safety_passed, staff_approved=source.staff_approved,
+                    staff_hidden=source.staff_hidden, reviewed_at=source.reviewed_at)
+        for image in GenerationImage.objects.filter(generation=generation)
+        if (source := sources.get(image.index)) is not None
+    ]
+    if not copies:
+        return []
+    ImageReview.objects.bulk_create(copies, ignore_conflicts=True)
+    return copies
 
 
 def _card_changed(generation_id) -> None:

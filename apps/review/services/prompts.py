@@ -10,8 +10,8 @@ from better_profanity import profanity
 from django.conf import settings
 
 from ..exceptions import PromptBlockedError
-from ..models import BlockedTerm, ModerationItem
-from .policy import policy_get
+from ..models import ModerationItem
+from .policy import moderation_rules
 
 logger = logging.getLogger(__name__)
 _WORD = re.compile(r"[\w@$!*'.-]+", re.UNICODE)
@@ -43,17 +43,17 @@ def _word_list_match(text: str, allowed: tuple[str, ...]) -> str:
     return ""
 
 
-def _blocked_term_match(text: str) -> str:
+def _blocked_term_match(text: str, terms: list[tuple[str, bool]]) -> str:
     lowered = text.lower()
-    for term in BlockedTerm.objects.filter(active=True).only("text", "is_pattern"):
-        if term.is_pattern:
+    for term, is_pattern in terms:
+        if is_pattern:
             try:
-                if re.search(term.text, text, flags=re.IGNORECASE):
-                    return f"/{term.text}/"
+                if re.search(term, text, flags=re.IGNORECASE):
+                    return f"/{term}/"
             except re.error:
-                logger.warning("blocked pattern does not compile", extra={"pattern": term.text})
-        elif re.search(rf"(?<!\w){re.escape(term.text.lower())}(?!\w)", lowered):
-            return term.text
+                logger.warning("blocked pattern does not compile", extra={"pattern": term})
+        elif re.search(rf"(?<!\w){re.escape(term.lower())}(?!\w)", lowered):
+            return term
     return ""
 
 
@@ -84,13 +84,13 @@ def _moderation_endpoint_match(text: str) -> str:
 def prompt_blocked_match(prompt: str, negative_prompt: str = "") -> str:
     """The term that refuses this prompt, or "" when it may be used."""
     text = f"{prompt}\n{negative_prompt}"
-    policy = policy_get()
-    if policy.use_word_list:
-        extra = tuple(sorted({w.strip().lower() for w in (policy.allowed_words or "").split(",") if w.strip()}))
-        matched = _word_list_match(text, tuple(sorted(set(ALLOWED_WORDS) | set(extra))))
+    rules = moderation_rules()
+    if rules["use_word_list"]:
+        allowed = tuple(sorted(set(ALLOWED_WORDS) | set(rules["allowed_words"])))
+        matched = _word_list_match(text, allowed)
         if matched:
             return matched
-    return _blocked_term_match(text) or _moderation_endpoint_match(text)
+    return _blocked_term_match(text, rules["terms"]) or _moderation_endpoint_match(text)
 
 
 def prompt_moderate(*, user, prompt: str, negative_prompt: str = "") -> None:

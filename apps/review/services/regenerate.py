@@ -13,7 +13,8 @@ from apps.credits import services as credits_services
 from apps.generations import services as generation_services
 from apps.generations.models import Generation, Status
 
-from ..models import Regeneration
+from ..models import ImageReview, Regeneration, Verdict
+from .policy import policy_get
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,21 @@ def review_regenerate(*, generation: Generation, reason: str) -> Generation | No
         logger.info("regeneration refused", extra={"generation": str(generation.pk), "code": error.code})
         return None
     return replacement
+
+
+def review_regenerate_red(*, generation_id) -> Generation | None:
+    """A generation was reviewed red: make it again if staff want that (ReviewPolicy.regenerate_on_red)."""
+    if not policy_get().regenerate_on_red:
+        return None
+    generation = Generation.objects.select_related("catalog_model", "owner").filter(
+        pk=generation_id, status=Status.SUCCEEDED).first()
+    if generation is None:
+        return None
+    red = ImageReview.objects.filter(generation=generation, verdict=Verdict.RED).first()
+    if red is None:
+        return None
+    reasons = [j["reason"] for j in red.judges if not j["passed"] and j.get("reviewed", True)]
+    return review_regenerate(generation=generation, reason=" ".join(reasons))
 
 
 def review_regeneration_settle(*, generation_id) -> Regeneration | None:
