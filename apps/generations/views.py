@@ -13,6 +13,7 @@ from apps.catalog.models import dimensions_for
 from apps.catalog.selectors import catalog_model_availability, catalog_model_list
 from apps.core.exceptions import ApplicationError
 from apps.core.htmx import is_htmx
+from apps.gallery.selectors import remix_data
 
 from . import selectors, services
 from .cards import cards_render
@@ -84,7 +85,9 @@ EXAMPLE_PROMPTS = (
 def home_view(request):
     if not request.user.is_authenticated:
         return render(request, "generations/landing.html")
-    context = _generate_context(request)
+    # ?remix=<share token> fills the form from a shared image; ?model=<slug> preselects a model.
+    data = remix_data(token=request.GET.get("remix")) or {k: v for k, v in request.GET.items() if k == "model"}
+    context = _generate_context(request, data=data)
     context["recent"] = selectors.generation_recent(user=request.user)
     if request.session.pop(WELCOME_SESSION_KEY, False):
         context["examples"] = EXAMPLE_PROMPTS
