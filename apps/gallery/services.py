@@ -64,9 +64,9 @@ def share_set(*, user, image_id, visibility: str, show_prompt: bool = True,
 
     Private deletes the share, so its URLs answer 404 from the next request. Public asks the
     safety gate first. Becoming public puts it at the top of the newest lists."""
+    image = _owned_image(user=user, image_id=image_id)  # first: a stranger learns nothing, not even "invalid"
     if visibility not in Visibility.values:
         raise InvalidVisibilityError()
-    image = _owned_image(user=user, image_id=image_id)
     with transaction.atomic():
         existing = Share.objects.select_for_update().filter(image=image).first()
         if visibility == Visibility.PRIVATE:
