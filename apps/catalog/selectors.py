@@ -41,3 +41,8 @@ def catalog_model_list() -> QuerySet[CatalogModel]:
 
 def catalog_model_get(*, slug: str) -> CatalogModel | None:
     return CatalogModel.objects.filter(slug=slug).first()
+
+
+def catalog_model_names() -> QuerySet[CatalogModel]:
+    """Slug and label of every model, for pickers and filters (no routes or prices loaded)."""
+    return CatalogModel.objects.only("slug", "label", "sort_order")

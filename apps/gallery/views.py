@@ -9,12 +9,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.catalog.selectors import catalog_model_list
+from apps.catalog.selectors import catalog_model_names
 from apps.core.exceptions import ApplicationError
 from apps.core.htmx import is_htmx
 
 from . import links, selectors, services
 from .models import Report, Visibility
+from .tiles import tiles_html
 
 CONTENT_TYPES = {"webp": "image/webp", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
                  "mp4": "video/mp4", "webm": "video/webm"}
@@ -26,7 +27,8 @@ def _tiles(request, page, *, template: str, context: dict):
     query.pop("cursor", None)
     if page.next_cursor:
         query["cursor"] = page.next_cursor
-    context = {**context, "page": page, "next_query": query.urlencode() if page.next_cursor else ""}
+    context = {**context, "page": page, "tiles": tiles_html(page.items),
+               "next_query": query.urlencode() if page.next_cursor else ""}
     if is_htmx(request) and request.GET.get("cursor"):
         return render(request, "gallery/_tiles.html", context)
     return render(request, template, context)
@@ -39,7 +41,7 @@ def explore_view(request):
     model_slug = request.GET.get("model") or None
     page = selectors.explore_page(sort=sort, model_slug=model_slug, window=window,
                                   cursor=request.GET.get("cursor") or None)
-    models = [m for m in catalog_model_list() if m.kind == "image" or m.slug == model_slug]
+    models = catalog_model_names()
     return _tiles(request, page, template="gallery/explore.html", context={
         "sort": sort, "window": window, "model_slug": model_slug or "", "models": models,
         "windows": list(selectors.WINDOWS)})
