@@ -33,6 +33,9 @@ class Share(BaseModel):
     show_prompt = models.BooleanField(default=True, help_text="Show the prompt and settings (and offer Remix).")
     allow_original = models.BooleanField(default=False, help_text="Serve the full-size original, not only previews.")
     like_count = models.PositiveIntegerField(default=0)
+    # Not indexed on its own: the partial indexes below order every list (a plain index on it only
+    # tempts the planner into walking all shares and filtering).
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [

@@ -4,7 +4,7 @@
 import base64
 from datetime import timedelta
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Profile
@@ -37,7 +37,8 @@ TILE_FIELDS = ("id", "token", "like_count", "created_at", "allow_original", "ima
 
 def _for_tiles(queryset: QuerySet[Share]) -> QuerySet[Share]:
     """Each share with its image's display fields and its artist's handle (as `handle`)."""
-    return queryset.select_related("image").only(*TILE_FIELDS).annotate(handle=F("owner__profile__handle"))
+    handle = Profile.objects.filter(user_id=OuterRef("owner_id")).values("handle")[:1]
+    return queryset.select_related("image").only(*TILE_FIELDS).annotate(handle=Subquery(handle))
 
 
 def share_get(*, token: str) -> Share:
@@ -61,8 +62,9 @@ def explore_page(*, sort: str = "newest", model_slug: str | None = None, window:
                  cursor: str | None = None, limit: int = PAGE_SIZE) -> Page:
     queryset = public_images()
     if model_slug:
-        # By id, so the walk is one scan of the share_public_model_newest index (no join to filter).
-        queryset = queryset.filter(catalog_model_id=CatalogModel.objects.filter(slug=model_slug).values("pk")[:1])
+        # By its id, known before planning, so the walk is one scan of share_public_model_newest.
+        model_id = CatalogModel.objects.filter(slug=model_slug).values_list("pk", flat=True).first()
+        queryset = queryset.filter(catalog_model_id=model_id) if model_id else queryset.none()
     if sort == "top":
         since = WINDOWS.get(window, WINDOWS["week"])
         if since is not None:

@@ -112,6 +112,7 @@ def measure(quick: bool) -> list[dict]:
     cases = [
         ("explore newest, first page", "/explore"),
         (f"explore newest, {depth:,} deep", f"/explore?cursor={_cursor_at('', [], depth)}"),
+        ("explore top (this week: none), first page", "/explore?sort=top&window=week"),
         ("explore top (all time), first page", "/explore?sort=top&window=all"),
         (f"explore top (all time), {depth:,} deep",
          f"/explore?sort=top&window=all&cursor={_cursor_at('', [], depth, top=True)}"),
@@ -134,7 +135,10 @@ def measure(quick: bool) -> list[dict]:
             f"gallery: {label}", target=f"p95 ≤ {GOAL_P95_MS:.0f} ms, no COUNT(*)", **summary,
             throughput=round(1 / statistics.median(timed["wall"]), 1), throughput_unit="requests/s per core",
             peak_rss_mb=peak_rss_mb(),
-            met=summary["p95_ms"] <= GOAL_P95_MS and not counts and indexed and tiles == 24,
+            # "Top" within a window sorts that window's images (the newest index gives the range):
+            # bounded by how many were made public in the window, not by the table.
+            met=(summary["p95_ms"] <= GOAL_P95_MS and not counts and (indexed or "week" in label)
+                 and tiles == (0 if "none" in label else 24)),
             detail=(f"{total:,} public images (seeded in {seconds:.0f} s); {runs} requests of {tiles} tiles; "
                     f"CPU {statistics.median(timed['cpu']) * 1000:.1f} ms, SQL {statistics.median(timed['sql']) * 1000:.1f} ms "
                     f"per request (medians); {len(queries)} queries, {len(counts)} with COUNT(; tiles query: "
