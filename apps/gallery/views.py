@@ -7,6 +7,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.catalog.selectors import catalog_model_names
@@ -139,7 +140,10 @@ def share_set_view(request, image_id: int):
         return render(request, "gallery/_share_controls.html", context, status=status)
     if error:
         raise error
-    return redirect(request.POST.get("next") or reverse("generations:my_images"))
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        next_url = reverse("generations:my_images")
+    return redirect(next_url)
 
 
 @login_required

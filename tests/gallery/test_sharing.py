@@ -52,6 +52,13 @@ def test_making_it_private_takes_every_url_down_at_once_and_sharing_again_makes_
     assert client.get(links.share_file_url(again, "preview")).status_code == 200
 
 
+def test_the_share_form_never_redirects_off_site(client, user):
+    image = finished_generation(user).images.get()
+    client.force_login(user)
+    response = share_post(client, image.pk, visibility="unlisted", next="https://evil.example/")
+    assert response.status_code == 302 and response["Location"] == "/images/"
+
+
 def test_another_user_cannot_share_or_unshare_my_image(client, user, other_user):
     share = shared(user, "unlisted")
     client.force_login(other_user)
