@@ -9,4 +9,4 @@ def api_key_list(*, user: User) -> QuerySet[ApiKey]:
 
 def profile_by_handle(*, handle: str) -> Profile | None:
     """The profile with this handle, in any case (handles are unique ignoring case)."""
-    return Profile.objects.select_related("avatar").filter(handle__iexact=handle).first()
+    return Profile.objects.select_related("avatar", "user").filter(handle__iexact=handle).first()
