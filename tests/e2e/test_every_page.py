@@ -84,6 +84,13 @@ def prepare(page: Page, base: str) -> dict[str, str]:
         "api-keys": "/account/api-keys/",
         "webhooks": "/account/webhooks/",
         "password": "/accounts/password/change/",
+        "settings": "/account/",
+        "explore": "/explore",
+        "following": "/following",
+        "artist": f"/u/{user.profile.handle}",
+        "models": "/models",
+        "model": "/models/offline-sketch",
+        "pricing": "/pricing",
         "api-docs": "/api/v1/docs",
         "admin": "/admin/",
     }
