@@ -35,8 +35,8 @@ def share_file_url(share, variant: str = "thumb", *, absolute: bool = False) -> 
     if not path:
         return ""
     extension = path.rsplit(".", 1)[-1] if "." in path.rsplit("/", 1)[-1] else "bin"
-    url = reverse("gallery:share_file", kwargs={"token": share.token, "digest": share_digest(share.token, path),
-                                                "extension": extension})
+    url = reverse("gallery:share_file",
+                  kwargs={"token": share.token, "filename": f"{share_digest(share.token, path)}.{extension}"})
     return settings.SITE_URL + url if absolute else url
 
 

@@ -81,9 +81,10 @@ def image_view(request, token: str):
 
 
 @require_GET
-def share_file_view(request, token: str, digest: str, extension: str):
-    """A shared file at its stable URL. The share is checked on every request: once the image is
-    private (the share deleted) this is a 404, whatever URL was handed out."""
+def share_file_view(request, token: str, filename: str):
+    """A shared file at its stable URL (`<digest>.<ext>`). The share is checked on every request:
+    once the image is private (the share deleted) this is a 404, whatever URL was handed out."""
+    digest, _, extension = filename.partition(".")
     share = selectors.share_for_file(token=token)
     path = links.share_file_path(share, digest) if share is not None else None
     if path is None or not path.endswith("." + extension) or not default_storage.exists(path):
