@@ -184,3 +184,20 @@ def test_a_new_user_gets_a_free_default_handle():
     second = UserFactory(email="Admin@example.org")
     assert first.profile.handle == "artist-admin"
     assert second.profile.handle.startswith("artist-admin-")
+
+
+def test_a_tile_shows_its_placeholder_and_follows_likes_and_handle_changes(client, user, other_user):
+    from apps.accounts.services import profile_update
+
+    share = shared(user)
+    html = client.get("/explore").content.decode()
+    assert 'style="background-image: url(data:image/png;base64,' in html
+    assert "♥" not in html
+    services.like_set(user=other_user, token=share.token, liked=True)
+    html = client.get("/explore").content.decode()
+    assert '<span aria-label="1 like">♥ 1</span>' in html
+    old_handle = user.profile.handle
+    profile_update(user=user, handle="renamed-artist")
+    html = client.get("/explore").content.decode()
+    assert "<span>@renamed-artist</span>" in html
+    assert f"<span>@{old_handle}</span>" not in html
