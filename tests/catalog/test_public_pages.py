@@ -61,3 +61,20 @@ def test_the_api_model_list_needs_no_key(client):
     one = client.get("/api/v1/models/offline-sketch")
     assert one.status_code == 200 and one.json()["slug"] == "offline-sketch"
     assert client.get("/api/v1/models/nope").json() == {"detail": "Model not found.", "code": "not_found"}
+
+
+def test_the_model_list_shows_every_tier_and_public_samples(client):
+    from apps.gallery import services as gallery_services
+    from tests.accounts.factories import UserFactory
+    from tests.gallery.factories import finished_generation
+
+    artist = UserFactory()
+    image = finished_generation(artist).images.get()
+    share = gallery_services.share_set(user=artist, image_id=image.pk, visibility="public")
+    unlisted = gallery_services.share_set(user=artist, image_id=finished_generation(artist).images.get().pk,
+                                          visibility="unlisted")
+    html = client.get("/models").content.decode()
+    assert "Draft 512×512: 1 credit per image · Standard 1024×1024: 2 credits per image" in html
+    assert f'href="/i/{share.token}"' in html and f'href="/i/{unlisted.token}"' not in html
+    page = client.get("/models/offline-sketch").content.decode()
+    assert f'href="/i/{share.token}"' in page
