@@ -149,3 +149,29 @@ def test_the_owner_sees_the_share_controls_on_the_generation_page(client, user):
     image = GenerationImage.objects.get(generation=generation)
     assert f'action="/images/{image.pk}/share"' in page
     assert 'value="private" checked' in page
+
+
+def test_the_api_shares_and_unshares_and_lists_the_gallery_without_a_key(client, user, other_user, settings):
+    from apps.accounts.services import api_key_create
+
+    settings.SITE_URL = "https://studio.example"
+    image = finished_generation(user).images.get()
+    mine = {"HTTP_AUTHORIZATION": f"Bearer {api_key_create(user=user, name='k').secret}"}
+    theirs = {"HTTP_AUTHORIZATION": f"Bearer {api_key_create(user=other_user, name='k').secret}"}
+    url = f"/api/v1/images/{image.pk}/share"
+    body = {"visibility": "public", "show_prompt": False}
+    assert client.put(url, body, content_type="application/json", **theirs).status_code == 404
+    assert client.put(url, body, content_type="application/json").status_code == 401
+    response = client.put(url, body, content_type="application/json", **mine)
+    share = Share.objects.get()
+    assert response.status_code == 200
+    assert response.json() == {
+        "visibility": "public", "page_url": f"https://studio.example/i/{share.token}",
+        "preview_url": "https://studio.example" + links.share_file_url(share, "preview"), "original_url": None}
+    assert share.show_prompt is False
+    listed = client.get("/api/v1/gallery").json()
+    assert [item["page_url"] for item in listed["items"]] == [f"https://studio.example/i/{share.token}"]
+    assert listed["items"][0]["artist"] == user.profile.handle and listed["next_cursor"] is None
+    response = client.put(url, {"visibility": "private"}, content_type="application/json", **mine)
+    assert response.json() == {"visibility": "private", "page_url": None, "preview_url": None, "original_url": None}
+    assert client.get("/api/v1/gallery").json() == {"items": [], "next_cursor": None}

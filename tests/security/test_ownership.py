@@ -194,7 +194,7 @@ def api_operations(client):
 # Operations anyone may call: the public catalogue.
 PUBLIC_OPERATIONS = {
     ("get", "/api/v1/models"), ("get", "/api/v1/models/{slug}"), ("get", "/api/v1/workflow-node-types"),
-    ("get", "/api/v1/workflow-starters"),
+    ("get", "/api/v1/workflow-starters"), ("get", "/api/v1/gallery"),
 }
 NOT_OWNED_API_PARAMS = {"slug"}
 # Bodies valid in shape, so a refusal is about the object, not the body.
@@ -203,6 +203,7 @@ BODIES = {
     "/api/v1/workflows/{workflow_id}/versions": {"graph": GRAPH},
     "/api/v1/workflows/{workflow_id}/runs": {"inputs": {}},
     "/api/v1/webhooks/{endpoint_id}": {"description": "changed"},
+    "/api/v1/images/{image_id}/share": {"visibility": "unlisted"},
 }
 
 
