@@ -6,6 +6,18 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def backfill_profiles(apps, schema_editor):
+    """Accounts made before profiles existed get a handle from their address and their id (unique)."""
+    from apps.accounts.profiles import handle_base_from_email
+
+    User, Profile = apps.get_model("accounts", "User"), apps.get_model("accounts", "Profile")
+    Profile.objects.bulk_create(
+        [Profile(user_id=pk, handle=f"{handle_base_from_email(email)[:20]}-{pk}")
+         for pk, email in User.objects.filter(profile__isnull=True).values_list("pk", "email").iterator()],
+        batch_size=1000,
+    )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -29,4 +41,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('handle'), name='profile_handle_unique_ci')],
             },
         ),
+        migrations.RunPython(backfill_profiles, migrations.RunPython.noop),
     ]
