@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .models import CatalogModel
+from .selectors import catalog_model_names_clear
 
 # Fields the catalogue file owns; staff's is_enabled / disabled_reason are left as they are.
 FILE_FIELDS = (
@@ -49,4 +50,5 @@ def catalog_load(*, path: Path | None = None) -> tuple[int, int]:
                 setattr(model, field, row[field])
             model.save(update_fields=[*FILE_FIELDS, "updated_at"])
             updated += 1
+    catalog_model_names_clear()
     return created, updated

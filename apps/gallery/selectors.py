@@ -8,7 +8,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Profile
-from apps.catalog.models import CatalogModel
+from apps.catalog.selectors import catalog_model_names
 from apps.core.exceptions import NotFoundError
 from apps.core.pagination import InvalidCursorError, Page, keyset_page
 
@@ -63,7 +63,7 @@ def explore_page(*, sort: str = "newest", model_slug: str | None = None, window:
     queryset = public_images()
     if model_slug:
         # By its id, known before planning, so the walk is one scan of share_public_model_newest.
-        model_id = CatalogModel.objects.filter(slug=model_slug).values_list("pk", flat=True).first()
+        model_id = next((m.id for m in catalog_model_names() if m.slug == model_slug), None)
         queryset = queryset.filter(catalog_model_id=model_id) if model_id else queryset.none()
     if sort == "top":
         since = WINDOWS.get(window, WINDOWS["week"])
