@@ -4,7 +4,7 @@
 import base64
 from datetime import timedelta
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Profile
@@ -103,7 +103,10 @@ def _top_page(queryset: QuerySet[Share], *, cursor: str | None, limit: int) -> P
     """Keyset on (like_count, id), most liked first (the share_public_top index)."""
     if cursor:
         likes, pk = _decode_top(cursor)
-        queryset = queryset.filter(Q(like_count__lt=likes) | Q(like_count=likes, pk__lt=pk), like_count__lte=likes)
+        # One row comparison, so PostgreSQL starts the index scan right after the cursor: most
+        # images share a like count (0 above all), and an OR would filter every tie behind it.
+        queryset = queryset.filter(like_count__lte=likes).extra(
+            where=['("gallery_share"."like_count", "gallery_share"."id") < (%s, %s)'], params=[likes, pk])
     rows = list(queryset.order_by("-like_count", "-id")[: limit + 1])
     last = rows[limit - 1] if len(rows) > limit else None
     return Page(items=rows[:limit], next_cursor=encode_top_cursor(last.like_count, last.pk) if last else None)
