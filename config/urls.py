@@ -29,6 +29,8 @@ urlpatterns = [
     path("readyz", readyz_view, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("workflows/", include("apps.workflows.urls")),
+    path("", include("apps.gallery.urls")),
+    path("", include("apps.catalog.urls")),
     path("", include("apps.media.urls")),
     path("", include("apps.generations.urls")),
 ]

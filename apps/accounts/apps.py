@@ -9,8 +9,12 @@ class AccountsConfig(AppConfig):
         from allauth.account.signals import email_confirmed
         from django.contrib import admin
 
+        from apps.core.body_limit import file_routes_add
+
         from . import services
         from .adapters import RateLimitedAdminAuthenticationForm
+
+        file_routes_add("accounts:settings")  # the avatar
 
         admin.site.login_form = RateLimitedAdminAuthenticationForm
         email_confirmed.connect(

@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
+from django.db.models.functions import Lower
 
 from apps.core.models import BaseModel
 
@@ -67,3 +68,21 @@ class ApiKey(BaseModel):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Profile(BaseModel):
+    """A person's public face: the handle of their artist page (/u/<handle>), avatar, bio and links.
+
+    Handles are unique ignoring case; the stored spelling is the one shown."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="profile")
+    handle = models.CharField(max_length=30)
+    bio = models.TextField(max_length=500, blank=True)
+    links = models.JSONField(default=list, blank=True, help_text="Up to three http(s) addresses.")
+    avatar = models.ForeignKey("media.Upload", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("handle"), name="profile_handle_unique_ci")]
+
+    def __str__(self) -> str:
+        return f"@{self.handle}"

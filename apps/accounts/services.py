@@ -4,13 +4,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import ApplicationError, ConflictError, NotFoundError
 from apps.credits import services as credits_services
 
-from .models import ApiKey, User
+from . import profiles
+from .models import ApiKey, Profile, User
 
 API_KEY_PREFIX = "dr_"
 # Writing last_used_at on every request would turn each API read into a write.
@@ -31,6 +32,7 @@ def api_key_hash(secret: str) -> str:
 def user_signup_complete(*, user: User, email_verified: bool = True) -> None:
     """Everything a new account gets: the sign-up grant — once its email address is verified, when
     sign-up asks for that (else every throwaway address would be paid credits)."""
+    profile_ensure(user=user)
     if email_verified:
         credits_services.credits_grant_signup(user=user)
 
@@ -101,3 +103,53 @@ def api_key_authenticate(*, secret: str) -> User | None:
     if user.api_key_mark_used:
         ApiKey.objects.filter(pk=user.api_key_id).update(last_used_at=now)
     return user
+
+
+def profile_ensure(*, user: User) -> Profile:
+    """The user's profile, made with a free default handle (from their address) if they have none."""
+    profile = Profile.objects.filter(user=user).first()
+    if profile is not None:
+        return profile
+    base = profiles.handle_base_from_email(user.email)
+    for attempt in range(20):
+        handle = base if attempt == 0 else f"{base}-{secrets.randbelow(10 ** (2 + attempt // 5))}"
+        try:
+            with transaction.atomic():
+                return Profile.objects.create(user=user, handle=handle)
+        except IntegrityError:
+            profile = Profile.objects.filter(user=user).first()
+            if profile is not None:  # made concurrently
+                return profile
+    return Profile.objects.create(user=user, handle=f"artist-{user.pk}")
+
+
+def profile_update(*, user: User, handle: str, bio: str = "", links: list[str] | None = None) -> Profile:
+    """Change the handle, bio and links; a handle someone else has (in any case) is refused."""
+    handle = profiles.handle_clean(handle)
+    links = profiles.links_clean(links or [])
+    profile = profile_ensure(user=user)
+    profile.handle, profile.bio, profile.links = handle, (bio or "").strip()[:500], links
+    try:
+        with transaction.atomic():
+            profile.save(update_fields=["handle", "bio", "links", "updated_at"])
+    except IntegrityError:
+        raise profiles.HandleTakenError() from None
+    return profile
+
+
+def profile_avatar_set(*, user: User, content: bytes, filename: str = "") -> Profile:
+    """A new avatar, checked and cleaned like every upload (format sniffed, size bounded, metadata gone)."""
+    from apps.media.services import upload_create
+
+    upload = upload_create(user=user, content=content, filename=filename)
+    profile = profile_ensure(user=user)
+    profile.avatar = upload
+    profile.save(update_fields=["avatar", "updated_at"])
+    return profile
+
+
+def profile_avatar_clear(*, user: User) -> Profile:
+    profile = profile_ensure(user=user)
+    profile.avatar = None
+    profile.save(update_fields=["avatar", "updated_at"])
+    return profile

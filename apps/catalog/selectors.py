@@ -1,3 +1,4 @@
+import time
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -44,3 +45,30 @@ def catalog_model_list() -> QuerySet[CatalogModel]:
 
 def catalog_model_get(*, slug: str) -> CatalogModel | None:
     return CatalogModel.objects.filter(slug=slug).first()
+
+
+@dataclass(frozen=True)
+class ModelName:
+    id: int
+    slug: str
+    label: str
+
+
+NAMES_TTL_SECONDS = 30
+_names: tuple[float, list[ModelName]] = (0.0, [])
+
+
+def catalog_model_names() -> list[ModelName]:
+    """Id, slug and label of every model, for filters on public pages read many times a second:
+    kept in this process for NAMES_TTL_SECONDS (a model added in the admin shows up within that)."""
+    global _names
+    expires, names = _names
+    if time.monotonic() >= expires:
+        names = [ModelName(*row) for row in CatalogModel.objects.values_list("id", "slug", "label")]
+        _names = (time.monotonic() + NAMES_TTL_SECONDS, names)
+    return names
+
+
+def catalog_model_names_clear() -> None:
+    global _names
+    _names = (0.0, [])

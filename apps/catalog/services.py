@@ -7,6 +7,7 @@ from django.db import transaction
 from apps.core.audit import field_changes, staff_action_record
 
 from .models import CatalogModel
+from .selectors import catalog_model_names_clear
 from .validation import CatalogInvalidError, routes_clean, tiers_clean
 
 # Fields the catalogue file owns (unless staff changed them: `staff_overrides`); staff's is_enabled,
@@ -56,6 +57,7 @@ def catalog_load(*, path: Path | None = None) -> tuple[int, int]:
                     setattr(model, field, row[field])
                 model.save(update_fields=[*fields, "updated_at"])
                 updated += 1
+    catalog_model_names_clear()
     return created, updated
 
 

@@ -12,6 +12,7 @@ from apps.catalog.models import dimensions_for
 from apps.catalog.selectors import catalog_model_availability, catalog_model_list
 from apps.core.exceptions import ApplicationError
 from apps.core.htmx import is_htmx
+from apps.gallery.selectors import remix_data
 
 from . import selectors, services
 from .cards import cards_render
@@ -83,8 +84,10 @@ EXAMPLE_PROMPTS = (
 def home_view(request):
     if not request.user.is_authenticated:
         return render(request, "generations/landing.html")
-    # "Use these settings" (apps/library) opens the form filled in through the query string.
-    context = _generate_context(request, data=request.GET if request.GET.get("model") else None)
+    # ?remix=<share token> fills the form from a shared image (apps/gallery); "Use these settings"
+    # (apps/library) fills it from the query string (?model=<slug>&prompt=…).
+    data = remix_data(token=request.GET.get("remix")) or (request.GET if request.GET.get("model") else None)
+    context = _generate_context(request, data=data)
     context["recent"] = selectors.generation_recent(user=request.user)
     if request.session.pop(WELCOME_SESSION_KEY, False):
         context["examples"] = EXAMPLE_PROMPTS

@@ -176,6 +176,7 @@ INSTALLED_APPS = [
     "apps.review",
     "apps.library",
     "apps.ops",
+    "apps.gallery",
 ]
 
 # ================================================================ 4. database
@@ -593,6 +594,11 @@ BATCH_MAX_ITEMS = env_int("BATCH_MAX_ITEMS", 500)
 API_KEYS_MAX_PER_USER = env_int("API_KEYS_MAX_PER_USER", 20)
 WEBHOOK_ENDPOINTS_MAX_PER_USER = env_int("WEBHOOK_ENDPOINTS_MAX_PER_USER", 20)
 WORKFLOW_MAX_NODES = env_int("WORKFLOW_MAX_NODES", 100)
+# Shared images (apps/gallery): how long browsers and CDNs may keep a shared file (its URL never
+# changes while shared; making it private stops the URL at once, a CDN copy at this age), and how
+# many reports one user or address may send per hour.
+GALLERY_SHARE_MAX_AGE = env_int("GALLERY_SHARE_MAX_AGE", 86400)
+GALLERY_REPORTS_PER_HOUR = env_int("GALLERY_REPORTS_PER_HOUR", 10)
 NINJA_PAGINATION_MAX_LIMIT = 100
 
 # ================================================================ 13. product features

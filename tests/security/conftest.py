@@ -10,6 +10,7 @@ from django.test import Client
 from apps.accounts.services import api_key_create
 from apps.batches import services as batch_services
 from apps.credits.models import CreditPackage, Purchase
+from apps.generations.models import GenerationImage
 from apps.hooks import services as hook_services
 from apps.library.models import Collection, CollectionItem
 from apps.workflows import services as workflow_services
@@ -73,6 +74,9 @@ def world(db, catalog, settings) -> World:
     owner, stranger = UserFactory(), UserFactory()
     generation = GenerationFactory(owner=owner, prompt="a-owned secret lighthouse prompt")
     upload = UploadFactory(owner=owner, width=96, height=72)
+    image = GenerationImage.objects.create(
+        generation=generation, index=0, file=f"generations/{owner.pk}/{generation.id}/0.png", thumbnail="t.webp",
+        width=64, height=64, size_bytes=10, sha256="0" * 64)
     endpoint = hook_services.webhook_endpoint_create(user=owner, url="http://127.0.0.1:9/hook", events=["batch.finished"])
     delivery = hook_services.webhook_endpoint_send_test(user=owner, endpoint_id=endpoint.id)
     batch = batch_services.batch_create(user=owner, items=[{"model": "offline-sketch", "prompt": "a-owned batch"}],
@@ -90,7 +94,7 @@ def world(db, catalog, settings) -> World:
         "generation_id": generation.id, "upload_id": upload.id, "endpoint_id": endpoint.id,
         "delivery_id": delivery.pk, "batch_id": batch.id, "api_key_id": owner_key.api_key.pk,
         "workflow_id": workflow.pk, "run_id": run.pk, "node_id": "upscale", "number": 1,
-        "purchase_id": purchase.pk, "operation": "crop", "package_id": package.pk,
+        "purchase_id": purchase.pk, "operation": "crop", "package_id": package.pk, "image_id": image.pk,
     }
     secrets = [str(generation.id), str(upload.id), str(endpoint.id), endpoint.secret, str(batch.id),
                str(workflow.pk), str(run.pk), str(purchase.pk), owner.email, owner_key.secret, generation.prompt]

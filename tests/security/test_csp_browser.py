@@ -62,7 +62,8 @@ def test_no_page_breaks_the_content_security_policy(live, scene, browser):
     pages = ["/", f"/generations/{generation.id}/", "/images/", "/photos/", f"/photos/{photo.id}/edit/",
              "/workflows/", f"/workflows/{workflow.pk}/", f"/workflows/{workflow.pk}/builder/", "/batches/",
              "/account/api-keys/", "/account/webhooks/", f"/account/webhooks/{endpoint.id}/", "/credits/",
-             "/api/v1/docs"]
+             "/api/v1/docs", "/account/", "/explore", "/following", f"/u/{user.profile.handle}", "/models",
+             "/models/offline-sketch", "/pricing"]
     violations, errors, visited = [], [], 0
 
     def open_as(cookie, paths, check=None):

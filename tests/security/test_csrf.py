@@ -15,7 +15,8 @@ AUTH_FORMS = ["accounts/login/", "accounts/signup/", "accounts/logout/", "accoun
 
 
 def post_routes(world) -> list[str]:
-    values = {**world.params, "key": "product-shot", "token": "x"}
+    values = {**world.params, "key": "product-shot", "token": "x", "handle": "nobody", "slug": "offline-sketch",
+              "filename": "0.webp"}
     paths = []
     for route in ROUTES:
         kind = classify(route)

@@ -22,7 +22,7 @@ PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>|\(\?P<(?P<rnam
 # Parameters naming an object that belongs to someone (filled from the `world` fixture).
 OWNED_PARAMS = {
     "generation_id", "upload_id", "endpoint_id", "delivery_id", "batch_id", "api_key_id", "workflow_id",
-    "run_id", "purchase_id", "item_id", "collection_id",
+    "run_id", "purchase_id", "item_id", "collection_id", "image_id",
 }
 # Parameters that qualify an owned object (a node of a run, an operation on a photo, a version number).
 QUALIFIER_PARAMS = {"node_id", "operation", "number", "kind"}
@@ -36,9 +36,18 @@ NOT_OWNED = {
     "stripe/webhook/<uuid:uuid>/": "Stripe's signed webhook (tests/credits)",
     "accounts/^confirm-email/(?P<key>[-:\\w]+)/$": "e-mail confirmation key from the mail",
     "accounts/^password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$": "password-reset key from the mail",
+    "models/<slug:slug>": "the public catalogue",
+    "i/<str:token>": "a shared image, public by the owner's choice: tests/gallery",
+    "i/<str:token>/like": "likes of a shared image: tests/gallery/test_public_pages.py",
+    "i/<str:token>/report": "reports of a shared image: tests/gallery/test_public_pages.py",
+    "s/<str:token>/<str:filename>":
+        "a shared image's file, checked on every request: tests/gallery/test_sharing.py",
+    "u/<str:handle>": "artist pages are public",
+    "u/<str:handle>/avatar": "an artist's avatar, public with the page",
+    "u/<str:handle>/follow": "following an artist: tests/gallery/test_public_pages.py",
 }
 # Pages anyone may open (everything else without a parameter must send an anonymous visitor to log in).
-PUBLIC_PAGES = {"", "healthz", "readyz"}
+PUBLIC_PAGES = {"", "healthz", "readyz", "explore", "models", "pricing", "llms.txt"}
 # Mounted APIs: matched one-to-one against their OpenAPI schemas below.
 API_PREFIXES = ("api/v1/", "v1/")
 # Sign-up, log-in and password flows of django-allauth: public by nature.
@@ -185,7 +194,7 @@ def api_operations(client):
 # Operations anyone may call: the public catalogue.
 PUBLIC_OPERATIONS = {
     ("get", "/api/v1/models"), ("get", "/api/v1/models/{slug}"), ("get", "/api/v1/workflow-node-types"),
-    ("get", "/api/v1/workflow-starters"),
+    ("get", "/api/v1/workflow-starters"), ("get", "/api/v1/gallery"),
 }
 NOT_OWNED_API_PARAMS = {"slug"}
 # Bodies valid in shape, so a refusal is about the object, not the body.
@@ -198,6 +207,7 @@ BODIES = {
     "/api/v1/collections/{collection_id}/items": {"items": [{"kind": "{kind}", "id": "{item_id}"}]},
     "/api/v1/collections/{collection_id}/items/remove": {"items": [{"kind": "{kind}", "id": "{item_id}"}]},
     "/api/v1/collections/{collection_id}/order": {"items": [{"kind": "{kind}", "id": "{item_id}"}]},
+    "/api/v1/images/{image_id}/share": {"visibility": "unlisted"},
 }
 
 
