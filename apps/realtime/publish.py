@@ -57,6 +57,11 @@ def _group_send(group: str, payload: dict) -> None:
         async_to_sync(layer.group_send)(group, payload)
 
 
+def group_send_now(group: str, payload: dict) -> None:
+    """Send `payload` to a channel-layer group now, from any thread of any process (raises on failure)."""
+    _group_send(group, payload)
+
+
 def _in_server_thread() -> bool:
     from asgiref.sync import SyncToAsync
 
