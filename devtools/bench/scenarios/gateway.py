@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from devtools.bench.fixtures import GATEWAY_MODEL_SLUG
-from devtools.stack import LiveProcess, clean_env, http_ok, wait_for
+from devtools.stack import LiveProcess, _children, clean_env, cpu_seconds, http_ok, wait_for
 
 from . import percentile, row
 from ._load import HttpClient
@@ -58,7 +58,8 @@ async def _sequential(base_url: str, key: str, requests: int) -> dict:
         results = [await _one(client) for _ in range(requests)]
     finally:
         await client.close()
-    return {"p50": statistics.median(s for _, s in results) * 1000, "errors": sum(not ok for ok, _ in results),
+    return {"n": len(results) + 1, "p50": statistics.median(s for _, s in results) * 1000,
+            "errors": sum(not ok for ok, _ in results),
             "rate": len(results) / sum(s for _, s in results)}
 
 
@@ -78,7 +79,7 @@ async def _concurrent(base_url: str, key: str, clients: int, seconds: float) -> 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
     wall = time.perf_counter() - started
-    return {"rate": len(latencies) / wall, "p50": (statistics.median(latencies) * 1000) if latencies else None,
+    return {"n": len(latencies) + len(errors), "rate": len(latencies) / wall, "p50": (statistics.median(latencies) * 1000) if latencies else None,
             "p99": percentile([v * 1000 for v in latencies], 0.99), "errors": len(errors)}
 
 
@@ -121,14 +122,23 @@ def run(ctx) -> list[dict]:
         litellm = _litellm(ctx, stack.litellm_port, f"http://127.0.0.1:{stack.fake_openai_port}/v1")
         key = stack.fixtures(users=1, prefix="gateway")[0]["api_key"]
         peers = {PEER: (f"http://127.0.0.1:{stack.litellm_port}", LITELLM_KEY), "Darkroom": (stack.base_url, key)}
-        return _measure(ctx, peers)
+        return _measure(ctx, peers, litellm_pid=litellm.pid)
     finally:
         if litellm is not None:
             litellm.stop()
         fake.stop()
 
 
-def _measure(ctx, peers: dict) -> list[dict]:
+def _tree_cpu(pid: int) -> float:
+    pids, stack = [pid], _children(pid)
+    while stack:
+        child = stack.pop()
+        pids.append(child)
+        stack += _children(child)
+    return sum(cpu_seconds(p) for p in pids)
+
+
+def _measure(ctx, peers: dict, *, litellm_pid: int) -> list[dict]:
     repetitions = 1 if ctx.quick else 3
     sequential_n = 20 if ctx.quick else 60
     seconds = 4.0 if ctx.quick else 10.0
@@ -139,10 +149,22 @@ def _measure(ctx, peers: dict) -> list[dict]:
             order = list(peers) if repetition % 2 == 0 else list(reversed(peers))
             for peer in order:
                 base_url, key = peers[peer]
+                # CPU per request (the processes' CPU time, which a busy machine inflates far
+                # less than wall time): LiteLLM's process tree; Darkroom's web and worker processes.
+                if ctx.rss:
+                    ctx.rss.reset()
+                litellm_cpu = _tree_cpu(litellm_pid)
                 if clients is None:
                     result = asyncio.run(_sequential(base_url, key, sequential_n))
                 else:
                     result = asyncio.run(_concurrent(base_url, key, clients, seconds))
+                requests = max(1, result["n"])
+                if peer == PEER:
+                    result["cpu_ms"] = 1000 * (_tree_cpu(litellm_pid) - litellm_cpu) / requests
+                elif ctx.rss:
+                    used = ctx.rss.cpu_used()
+                    result["cpu_ms"] = 1000 * (used.get("web", 0) + used.get("worker", 0)) / requests
+                    result["web_cpu_ms"] = 1000 * used.get("web", 0) / requests
                 figures[(load, peer)].append(result)
                 ctx.log(f"gateway {load} {peer} #{repetition + 1}: {json.dumps(_rounded(result))}")
     rows = []
@@ -168,11 +190,16 @@ def _measure(ctx, peers: dict) -> list[dict]:
             ratio = round(rate / peer_rate, 2) if peer_rate else None
             peer_text = f"{peer_rate:.1f} req/s"
         p99s = [r["p99"] for r in ours if r.get("p99") is not None]
+        cpu = [r["cpu_ms"] for r in ours if r.get("cpu_ms") is not None]
+        peer_cpu = [r["cpu_ms"] for r in theirs if r.get("cpu_ms") is not None]
+        cpu_text = (f"CPU per request: Darkroom {statistics.median(cpu):.1f} ms (web "
+                    f"{statistics.median(r.get('web_cpu_ms', 0) for r in ours):.1f}), {PEER} "
+                    f"{statistics.median(peer_cpu):.1f} ms; " if cpu and peer_cpu else "")
         rows.append(row(
             f"gateway: /v1/images/generations, {load}", target=target, median_ms=round(p50, 1) if p50 else None,
             p99_ms=round(statistics.median(p99s), 1) if p99s else None, throughput=round(rate, 1),
             throughput_unit="req/s", peer=f"{PEER} {peer_text}", ratio=ratio, met=met,
-            detail=(f"{setting}; Darkroom errors {errors}, {PEER} errors {peer_errors}; {PEER} p50 "
+            detail=(f"{setting}; {cpu_text}Darkroom errors {errors}, {PEER} errors {peer_errors}; {PEER} p50 "
                     f"{peer_p50:.1f} ms, {peer_rate:.1f} req/s; per run Darkroom "
                     f"{[_rounded(r) for r in ours]}"),
         ))
