@@ -44,3 +44,17 @@ async def test_without_a_notice_the_fallback_reread_ends_the_wait():
 
     assert await waiting.generation_await(generation_id="g2", check=check, fallback_seconds=0.01) == "ended"
     assert len(reads) == 3
+
+
+def test_with_no_socket_listening_the_card_is_not_drawn_but_the_event_is_stored(db, django_capture_on_commit_callbacks):
+    from apps.accounts.services import user_create
+    from apps.realtime.models import Event
+    from apps.realtime.publish import publish_to_user
+
+    user = user_create(email="nobody-listens@example.com")
+    drawn = []
+    with django_capture_on_commit_callbacks(execute=True):
+        publish_to_user(user_id=user.pk, event="generation.progress", data={"status": "queued"},
+                        html=lambda: drawn.append(1) or "<div></div>")
+    assert drawn == []
+    assert list(Event.objects.filter(user_id=user.pk).values_list("type", flat=True)) == ["generation.progress"]
