@@ -145,11 +145,11 @@ def generation_check(*, generation_id) -> Generation | None:
 
 async def generation_finished(*, generation_id) -> Generation:
     """The generation once it has ended (or its deadline passed: canceled, refunded, 504), awaited
-    on its end's notice with no thread held; the row is re-read every `OPENAI_COMPAT_POLL_SECONDS`
-    as well, in case a notice is lost."""
+    on its end's notice with no thread held; the row is re-read every
+    `OPENAI_COMPAT_WAIT_RECHECK_SECONDS` as well, in case a notice is lost."""
     return await waiting.generation_await(
         generation_id=generation_id, check=lambda: generation_check(generation_id=generation_id),
-        fallback_seconds=settings.OPENAI_COMPAT_POLL_SECONDS,
+        fallback_seconds=settings.OPENAI_COMPAT_WAIT_RECHECK_SECONDS,
     )
 
 

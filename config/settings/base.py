@@ -586,6 +586,9 @@ WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
 OPENAI_COMPAT_DEFAULT_MODEL = env("OPENAI_COMPAT_DEFAULT_MODEL")
 OPENAI_COMPAT_EDIT_MODEL = env("OPENAI_COMPAT_EDIT_MODEL")
 OPENAI_COMPAT_POLL_SECONDS = env_float("OPENAI_COMPAT_POLL_SECONDS", 0.5)
+# A waiting /v1 request is woken by its generation's end; it re-reads the row this often only in
+# case that notice was lost (each re-read costs the web process CPU while many requests wait).
+OPENAI_COMPAT_WAIT_RECHECK_SECONDS = env_float("OPENAI_COMPAT_WAIT_RECHECK_SECONDS", 5.0)
 
 # ================================================================ 14. observability
 LOGGING = {

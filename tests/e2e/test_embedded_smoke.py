@@ -59,7 +59,7 @@ def embedded(tmp_path):
     var_dir = tmp_path / "var"
     env = clean_env(
         DJANGO_SETTINGS_MODULE="config.settings.base", DARKROOM_VAR_DIR=str(var_dir),
-        OFFLINE_ENGINE_STEP_DELAY_MS="20", OPENAI_COMPAT_POLL_SECONDS="60",
+        OFFLINE_ENGINE_STEP_DELAY_MS="20", OPENAI_COMPAT_WAIT_RECHECK_SECONDS="60",
     )
     assert not {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} & set(env)
     manage("migrate", "--no-input", "-v", "0", env=env)
