@@ -47,18 +47,24 @@ class _Hub:
         self.reader: asyncio.Task | None = None
         self.topics: set[str] = set()
         self.waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
+        self.lock: asyncio.Lock | None = None
 
     async def join(self, topic: str) -> None:
         loop = asyncio.get_running_loop()
-        layer = get_channel_layer()
-        if self.loop is not loop or self.reader is None or self.reader.done():
-            # First use on this loop, or the reader died (a lost connection): start over.
-            self.loop, self.topics = loop, set()
-            self.channel = await layer.new_channel("notify.")
-            self.reader = loop.create_task(self._read(layer, self.channel))
-        if topic not in self.topics:
-            await layer.group_add(_group(topic), self.channel)
-            self.topics.add(topic)
+        if self.loop is loop and self.reader is not None and not self.reader.done() and topic in self.topics:
+            return  # the usual case: nothing to do
+        if self.lock is None or self.loop is not loop:
+            self.loop, self.lock, self.topics, self.reader = loop, asyncio.Lock(), set(), None
+        async with self.lock:  # requests arriving together start one reader, not one each
+            layer = get_channel_layer()
+            if self.reader is None or self.reader.done():
+                # First use on this loop, or the reader died (a lost connection): start over.
+                self.topics = set()
+                self.channel = await layer.new_channel("notify.")
+                self.reader = loop.create_task(self._read(layer, self.channel))
+            if topic not in self.topics:
+                await layer.group_add(_group(topic), self.channel)
+                self.topics.add(topic)
 
     async def _read(self, layer, channel: str) -> None:
         while True:

@@ -58,3 +58,20 @@ def test_with_no_socket_listening_the_card_is_not_drawn_but_the_event_is_stored(
                         html=lambda: drawn.append(1) or "<div></div>")
     assert drawn == []
     assert list(Event.objects.filter(user_id=user.pk).values_list("type", flat=True)) == ["generation.progress"]
+
+
+async def test_waiters_arriving_together_share_one_reader_and_are_all_woken():
+    import asyncio
+
+    async def wait_one(key):
+        async with notify.waiting("together", key) as woken:
+            await started.wait()
+            return await woken.wait(5)
+
+    started = asyncio.Event()
+    tasks = [asyncio.ensure_future(wait_one(str(i))) for i in range(20)]
+    await asyncio.sleep(0.05)
+    started.set()
+    for i in range(20):
+        await sync_to_async(notify.notify)("together", str(i))
+    assert await asyncio.gather(*tasks) == [True] * 20
