@@ -84,8 +84,15 @@ test: $(VENV)/.installed-test services browser
 # Every scenario in devtools/bench/scenarios/ against the production shape (PostgreSQL, Redis, daphne
 # and Celery as separate processes): one table, JSON in devtools/bench/results/. BENCH_ARGS="--quick"
 # or "--only a,b".
-bench: $(VENV)/.installed-run services
-	$(PY) devtools/bench/run.py $(BENCH_ARGS)
+# LiteLLM's proxy (the gateway rows' peer) lives in a venv of its own: its pins are not the product's.
+BENCH_VENV ?= var/bench-litellm
+$(BENCH_VENV)/.installed: pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON_BASE) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet "$$($(PY) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["bench"][0])')"
+	@touch $@
+
+bench: $(VENV)/.installed-run $(BENCH_VENV)/.installed services
+	BENCH_LITELLM_BIN=$(BENCH_VENV)/bin/litellm $(PY) devtools/bench/run.py $(BENCH_ARGS)
 
 # Fault scenarios on private PostgreSQL and Redis instances (their own ports and data directories):
 # kill -9 of workers, Redis and PostgreSQL restarts, provider faults, webhook storms and load, each

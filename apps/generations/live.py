@@ -16,6 +16,7 @@ from apps.credits import selectors as credits_selectors
 from apps.realtime.publish import publish_to_user
 
 from .models import Generation, Status
+from .services.state import generation_announced
 
 
 def subscribe() -> None:
@@ -24,7 +25,10 @@ def subscribe() -> None:
 
 
 def generation_live_publish(event: events.GenerationProgressed | events.GenerationFinished) -> None:
-    generation = Generation.objects.select_related("catalog_model").filter(pk=event.generation_id).first()
+    # The emitting service's own copy when it has one (no second read of the row it just wrote).
+    generation = generation_announced(event.generation_id) or (
+        Generation.objects.select_related("catalog_model").filter(pk=event.generation_id).first()
+    )
     if generation is None:
         return
     preview = getattr(event, "preview", None)

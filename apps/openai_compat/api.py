@@ -8,6 +8,7 @@ Point any OpenAI client at `<SITE_URL>/v1` with a Darkroom API key:
 import logging
 from typing import Literal
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import transaction
@@ -152,10 +153,11 @@ class ImageGenerateIn(Schema):
         return value
 
 
-def _answer(generation, *, model: str | None, response_format: str | None) -> dict:
-    finished = services.generation_wait(generation_id=generation.id)
-    return services.images_response(finished, b64=services.wants_b64(requested_model=model,
-                                                                          response_format=response_format))
+async def _answer(generation, *, model: str | None, response_format: str | None) -> dict:
+    """Await the generation's end (no thread held meanwhile), then read its images for the answer."""
+    finished = await services.generation_finished(generation_id=generation.id)
+    b64 = services.wants_b64(requested_model=model, response_format=response_format)
+    return await sync_to_async(services.images_response)(finished, b64=b64)
 
 
 # The answer is JSON, or with `stream` an event stream (documented in full, as extras replace it).
@@ -168,7 +170,7 @@ STREAM_RESPONSE = {"responses": {"200": {"description": "OK", "content": {
 
 @openai_api.post("/images/generations", response=ImagesResponse, tags=["images"], summary="Create images",
                  exclude_none=True, openapi_extra=STREAM_RESPONSE)
-def images_generate(request, payload: ImageGenerateIn):
+async def images_generate(request, payload: ImageGenerateIn):
     """Makes the images and answers when they are done (bounded by the model's deadline); with
     `stream: true`, answers at once with Server-Sent Events (partial images, then the images)."""
     def create():
@@ -178,10 +180,10 @@ def images_generate(request, payload: ImageGenerateIn):
         )
 
     if payload.stream:
-        return _streamed(create, partial_images=payload.partial_images or 0, prefix="image_generation",
-                         quality=payload.quality)
-    generation = create()
-    return _answer(generation, model=payload.model, response_format=payload.response_format)
+        return await sync_to_async(_streamed)(create, partial_images=payload.partial_images or 0,
+                                              prefix="image_generation", quality=payload.quality)
+    generation = await sync_to_async(create)()
+    return await _answer(generation, model=payload.model, response_format=payload.response_format)
 
 
 def _streamed(create, *, partial_images: int, prefix: str, quality: str | None):
@@ -218,11 +220,21 @@ def _files(request, *names: str) -> list[tuple[str, bytes]]:
                          "stream": {"type": "boolean"},
                          "partial_images": {"type": "integer", "minimum": 0, "maximum": 3},
                      }}}}}, **STREAM_RESPONSE})
-def images_edit(request):
+async def images_edit(request):
     """Multipart, as OpenAI's: `image` (or repeated `image[]`; extra images are references), an
     optional `mask`, `prompt`, `model`, `n`, `size`, `response_format`, `stream` and `partial_images`
     (Server-Sent Events as for generations, named `image_edit.…`). The files are stored as your
     uploads (Photos), then an edit model makes the images."""
+    begun = await sync_to_async(_edit_begin)(request)
+    if not isinstance(begun, tuple):
+        return begun  # the event stream
+    generation, model, response_format = begun
+    return await _answer(generation, model=model, response_format=response_format)
+
+
+def _edit_begin(request):
+    """Read the form and create the generation (and with `stream`, answer the event stream):
+    (generation, model, response_format), or the streaming response."""
     form = request.POST
     for name, values in form.lists():
         if not all(services.text_is_storable(value) for value in values):
@@ -252,5 +264,4 @@ def images_edit(request):
 
     if stream:
         return _streamed(create, partial_images=int(partial_text), prefix="image_edit", quality=form.get("quality"))
-    generation = create()
-    return _answer(generation, model=form.get("model"), response_format=response_format)
+    return create(), form.get("model"), response_format

@@ -22,6 +22,7 @@ from apps.catalog.models import CatalogModel, nearest_aspect_ratio
 from apps.catalog.selectors import catalog_model_availability
 from apps.core import events
 from apps.generations import services as generation_services
+from apps.generations import waiting
 from apps.generations.exceptions import NotCancelableError
 from apps.generations.models import TERMINAL, Generation, Status
 from apps.media import services as media_services
@@ -142,8 +143,19 @@ def generation_check(*, generation_id) -> Generation | None:
                       code="timeout", type="server_error")
 
 
+async def generation_finished(*, generation_id) -> Generation:
+    """The generation once it has ended (or its deadline passed: canceled, refunded, 504), awaited
+    on its end's notice with no thread held; the row is re-read every
+    `OPENAI_COMPAT_WAIT_RECHECK_SECONDS` as well, in case a notice is lost."""
+    return await waiting.generation_await(
+        generation_id=generation_id, check=lambda: generation_check(generation_id=generation_id),
+        fallback_seconds=settings.OPENAI_COMPAT_WAIT_RECHECK_SECONDS,
+    )
+
+
 def generation_wait(*, generation_id, poll_seconds: float | None = None) -> Generation:
-    """Block until the generation ends (or its deadline passes, when it is canceled and refunded)."""
+    """Block until the generation ends (or its deadline passes, when it is canceled and refunded).
+    For callers that must block (a sync caller); requests await `generation_finished`."""
     poll = poll_seconds if poll_seconds is not None else settings.OPENAI_COMPAT_POLL_SECONDS
     while (generation := generation_check(generation_id=generation_id)) is None:
         time.sleep(poll)

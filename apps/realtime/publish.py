@@ -57,6 +57,11 @@ def _group_send(group: str, payload: dict) -> None:
         async_to_sync(layer.group_send)(group, payload)
 
 
+def group_send_now(group: str, payload: dict) -> None:
+    """Send `payload` to a channel-layer group now, from any thread of any process (raises on failure)."""
+    _group_send(group, payload)
+
+
 def _in_server_thread() -> bool:
     from asgiref.sync import SyncToAsync
 
@@ -107,10 +112,54 @@ def _event_record_pg(*, user_id, event: str, data: dict, created_at) -> int:
         return cursor.fetchone()[0]
 
 
+_redis_client = None
+_redis_pid: int | None = None
+
+
+def _layer_redis(layer):
+    """A plain Redis client on the channel layer's (first) host, one per process."""
+    global _redis_client, _redis_pid
+    if _redis_client is None or _redis_pid != os.getpid():
+        import redis
+
+        # The queue layer keeps its decoded hosts; the pubsub layer (a per-loop proxy) its arguments.
+        attributes = vars(layer)
+        host = (attributes.get("hosts") or attributes.get("_kwargs", {}).get("hosts") or [settings.REDIS_URL])[0]
+        address = host["address"] if isinstance(host, dict) else host
+        _redis_client = redis.Redis.from_url(address, socket_timeout=2, socket_connect_timeout=2)
+        _redis_pid = os.getpid()
+    return _redis_client
+
+
+def group_has_listeners(group: str) -> bool:
+    """Whether any socket listens on `group` right now, in any server process (one Redis command
+    with the Redis layers). True when it cannot tell: then everything is drawn and sent as before."""
+    layer = get_channel_layer()
+    try:
+        kind = type(layer).__module__ + "." + type(layer).__name__
+        if kind == "channels_redis.pubsub.RedisPubSubChannelLayer":
+            # Each server process with a socket in the group is subscribed to the group's channel,
+            # named as channels_redis names it (RedisPubSubLoopLayer._get_group_channel_name).
+            name = f"{layer._kwargs.get('prefix', 'asgi')}__group__{group}"
+            return _layer_redis(layer).pubsub_numsub(name)[0][1] > 0
+        if kind == "channels_redis.core.RedisChannelLayer":
+            return _layer_redis(layer).zcard(layer._group_key(group)) > 0
+        if hasattr(layer, "groups") and isinstance(layer.groups, dict):  # in memory
+            return bool(layer.groups.get(group))
+    except Exception:
+        logger.warning("could not tell whether a socket listens", exc_info=True, extra={"group": group})
+    return True
+
+
 def _deliver(user_id, message: dict, on_delivered: Callable[[], None] | None = None) -> None:
+    # No socket of the user's is open (an API caller, a closed tab): the card is not drawn and
+    # nothing is sent; the event is still stored for the SSE stream, and a page that opens later
+    # renders its cards from the database.
+    group = user_group(user_id)
+    listening = group_has_listeners(group)
     if callable(message["html"]):
         try:
-            message["html"] = message["html"]()
+            message["html"] = message["html"]() if listening else ""
         except Exception:
             # The typed event still goes out; a page that misses the fragment re-renders on reload.
             logger.exception("live event html not rendered", extra={"event": message["type"]})
@@ -122,7 +171,8 @@ def _deliver(user_id, message: dict, on_delivered: Callable[[], None] | None = N
     except Exception:
         logger.exception("live event not stored", extra={"event": message["type"]})
         message["id"] = None
-    _send(user_group(user_id), message)
+    if listening:
+        _send(group, message)
     if on_delivered is not None:
         try:
             on_delivered()

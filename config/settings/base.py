@@ -649,6 +649,9 @@ WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
 OPENAI_COMPAT_DEFAULT_MODEL = env("OPENAI_COMPAT_DEFAULT_MODEL")
 OPENAI_COMPAT_EDIT_MODEL = env("OPENAI_COMPAT_EDIT_MODEL")
 OPENAI_COMPAT_POLL_SECONDS = env_float("OPENAI_COMPAT_POLL_SECONDS", 0.5)
+# A waiting /v1 request is woken by its generation's end; it re-reads the row this often only in
+# case that notice was lost (each re-read costs the web process CPU while many requests wait).
+OPENAI_COMPAT_WAIT_RECHECK_SECONDS = env_float("OPENAI_COMPAT_WAIT_RECHECK_SECONDS", 5.0)
 
 # Review (apps/review). The offline judges need nothing. Optional hosted judges, each any
 # OpenAI-compatible endpoint (base URL ending in /v1, a key, a model): a vision model that reads the

@@ -10,6 +10,10 @@ from devtools.stack import PYTHON, ROOT, Stack
 
 # A catalogue entry for the bench only: the offline engine at 256² (the public catalogue starts at 512²).
 BENCH_MODEL_SLUG = "bench-sketch-256"
+# The gateway rows' model: GPT Image's entry routed to the bench's fake OpenAI upstream at 256².
+GATEWAY_MODEL_SLUG = "bench-gateway-256"
+# The fake OpenAI upstream (devtools/bench/fake_openai.py) and LiteLLM's proxy, above the web ports.
+FAKE_OPENAI_PORT_OFFSET, LITELLM_PORT_OFFSET = 60, 61
 SECRET_KEY = "bench-only-secret-key-that-is-long-enough-for-django-0123456789abcdef"
 # The offline engine as a zero-cost provider, per-user limits off and balances large: load tests
 # are not abuse.
@@ -46,6 +50,13 @@ class BenchStack(Stack):
             worker_loglevel="WARNING", secret_key=SECRET_KEY, env={**BENCH_ENV, **(extra_env or {})},
             sample_rss=True,
         )
+        # Darkroom's OpenAI adapter talks to the fake upstream the gateway rows start.
+        self.fake_openai_port = port_base + FAKE_OPENAI_PORT_OFFSET
+        self.litellm_port = port_base + LITELLM_PORT_OFFSET
+        self.extra_env.update({
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{self.fake_openai_port}/v1", "OPENAI_API_KEY": "sk-bench",
+            "PROVIDER_FETCH_ALLOW_PRIVATE": "true",
+        })
         self.log_dir, self.log = log_dir, log
         self.python, self.root = PYTHON, ROOT
 
@@ -98,6 +109,14 @@ if hasattr(source, "sort_order"):
     source.sort_order = 999
 CatalogModel.objects.filter(slug=source.slug).delete()
 source.save()
+gateway = CatalogModel.objects.get(slug="gpt-image-1")
+gateway.pk = None
+gateway.slug = "{GATEWAY_MODEL_SLUG}"
+gateway.label = "Bench Gateway 256"
+gateway.tiers = [{{"key": "tiny", "label": "Tiny", "area": 65536, "price": 1}}]
+gateway.routes = [{{"provider": "openai", "model": "dall-e-2"}}]
+CatalogModel.objects.filter(slug=gateway.slug).delete()
+gateway.save()
 result = source.slug
 """
 

@@ -104,13 +104,15 @@ def _fmt(value, digits: int = 1) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    header = ["scenario", "target", "median ms", "p95 ms", "p99 ms", "throughput", "peak RSS MB", "met"]
+    header = ["scenario", "target", "median ms", "p95 ms", "p99 ms", "throughput", "peak RSS MB", "peer", "ratio",
+              "met"]
     lines = []
     for r in rows:
         throughput = "—" if r.get("throughput") is None else f"{_fmt(r['throughput'])} {r.get('throughput_unit', '')}".strip()
         met = {True: "yes", False: "NO", None: "—"}[r.get("met")]
         lines.append([r["scenario"], r.get("target") or "", _fmt(r.get("median_ms")), _fmt(r.get("p95_ms")),
-                      _fmt(r.get("p99_ms")), throughput, _fmt(r.get("peak_rss_mb")), met])
+                      _fmt(r.get("p99_ms")), throughput, _fmt(r.get("peak_rss_mb")), r.get("peer") or "—",
+                      _fmt(r.get("ratio"), 2), met])
     widths = [max(len(str(x)) for x in column) for column in zip(header, *lines, strict=False)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)),
            "  ".join("-" * w for w in widths)]

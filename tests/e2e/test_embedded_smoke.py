@@ -59,7 +59,7 @@ def embedded(tmp_path):
     var_dir = tmp_path / "var"
     env = clean_env(
         DJANGO_SETTINGS_MODULE="config.settings.base", DARKROOM_VAR_DIR=str(var_dir),
-        OFFLINE_ENGINE_STEP_DELAY_MS="20",
+        OFFLINE_ENGINE_STEP_DELAY_MS="20", OPENAI_COMPAT_WAIT_RECHECK_SECONDS="60",
     )
     assert not {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} & set(env)
     manage("migrate", "--no-input", "-v", "0", env=env)
@@ -158,3 +158,28 @@ def test_embedded_mode_runs_a_fan_out_and_fan_in_workflow(tmp_path):
     manage("migrate", "--no-input", "-v", "0", env=env)
     manage("catalog_load", env=env)
     assert manage("shell", "-c", FAN_OUT_RUN, env=env).split()[-3:] == ["succeeded", "52", "50"]
+
+
+API_KEY = """
+from apps.accounts.services import api_key_create, user_create
+user = user_create(email="v1@example.com")
+print(api_key_create(user=user, name="v1").secret)
+"""
+
+
+def test_embedded_mode_answers_v1_as_soon_as_the_generation_ends(embedded):
+    """The OpenAI-compatible request is woken by the end's notice (the in-process channel layer),
+    not by its fallback re-read, which this server makes only every 60 s."""
+    import time
+
+    env = {**embedded.server.env}
+    secret = manage("shell", "-c", API_KEY, env=env).strip().splitlines()[-1]
+    with http_client(embedded.base_url) as client:
+        started = time.monotonic()
+        response = client.post("/v1/images/generations", headers={"Authorization": f"Bearer {secret}"},
+                               json={"model": "offline-sketch", "prompt": "a paper boat", "size": "1024x1024",
+                                     "response_format": "url"}, timeout=60)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert response.json()["data"][0]["url"]
+    assert elapsed < 30

@@ -1,6 +1,9 @@
 """What every generation service shares: the row lock, the save that counts revisions, notes, the
 messages users read, and announcing a change on the domain-event spine."""
 
+import copy
+import threading
+
 from django.db import transaction
 
 from apps.core import events
@@ -51,9 +54,30 @@ def generation_add_note(generation_id, text: str) -> None:
             announce_progress(generation)
 
 
+_announcing = threading.local()
+
+
+def _emit_about(generation: Generation, event: events.DomainEvent) -> None:
+    _announcing.generation = generation
+    try:
+        events.emit(event)
+    finally:
+        _announcing.generation = None
+
+
+def generation_announced(generation_id) -> Generation | None:
+    """For in-transaction subscribers: a copy of the generation whose event is being emitted, as
+    the emitting service holds it (under its row lock), so they need not read it again. None when
+    that is not the one, or it was loaded with deferred fields."""
+    generation = getattr(_announcing, "generation", None)
+    if generation is None or str(generation.pk) != str(generation_id) or generation.get_deferred_fields():
+        return None
+    return copy.copy(generation)
+
+
 def announce_progress(generation: Generation, *, preview: bytes | None = None) -> None:
     """An active generation changed: subscribers (the live card) see it."""
-    events.emit(events.GenerationProgressed(
+    _emit_about(generation, events.GenerationProgressed(
         user_id=generation.owner_id, generation_id=str(generation.pk), status=generation.status,
         progress=generation.progress, preview=preview,
     ))
@@ -61,6 +85,6 @@ def announce_progress(generation: Generation, *, preview: bytes | None = None) -
 
 def announce_end(generation: Generation) -> None:
     """It ended: the live card, a workflow step or batch waiting on it, webhooks."""
-    events.emit(events.GenerationFinished(
+    _emit_about(generation, events.GenerationFinished(
         user_id=generation.owner_id, generation_id=str(generation.pk), status=generation.status,
     ))

@@ -13,6 +13,8 @@ and each row is a dict with the keys in ROW_KEYS (`row()` fills the defaults):
     median_ms, p95_ms, p99_ms   latency figures in milliseconds (or None)
     throughput       a number or None, in throughput_unit (e.g. "submits/s")
     peak_rss_mb      peak resident memory of the processes the row is about (or None)
+    peer             a side-by-side row's peer and its figure, e.g. "LiteLLM 41.2 ms" (or None)
+    ratio            ours / the peer's (latency) or ours / the peer's (throughput), or None
     met              True / False, or None when there is no target to check
     detail           one short line: sample sizes, errors, what was measured
 
@@ -26,7 +28,7 @@ RSS sampler of the stack's processes).
 import statistics
 
 ROW_KEYS = ("scenario", "target", "median_ms", "p95_ms", "p99_ms", "throughput", "throughput_unit",
-            "peak_rss_mb", "met", "detail")
+            "peak_rss_mb", "peer", "ratio", "met", "detail")
 
 
 def row(scenario: str, **values) -> dict:

@@ -14,6 +14,11 @@ publishing live events, and the trip through the broker to a worker. Every run f
   of the whole run divided by its nodes are the engine's work per node, with no broker or queueing.
 
 Goal (per node, median): scheduling overhead ≤ 10 ms.
+
+Side by side: a bare Celery chord of the same shape (devtools/bench/chord.py: one task, a chord of
+50 no-op tasks and a joining callback) on the same Redis and worker settings, its worker running
+beside the engine's and its runs interleaved with the engine's. Targets: the engine's wall time
+per node ≤ 1.5 × the chord's, and the fan-in hop ≤ 10 ms.
 """
 
 import io
@@ -32,6 +37,8 @@ NAME = "workflow"
 ORDER = 70
 FAN_OUT = 50
 GOAL_MS = 10.0
+CHORD_RATIO_GOAL = 1.5
+FAN_IN_GOAL_MS = 10.0
 CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY") or 4)
 
 
@@ -97,27 +104,44 @@ def _hops(run) -> dict:
     }
 
 
-def _worker_runs(user, workflow, photo, runs: int) -> list[dict]:
-    from apps.workflows import services
-
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,io,media", "--pool", "prefork",
+def _celery_worker(app: str, queues: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "--pool", "prefork",
          "--concurrency", str(CONCURRENCY), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
          "--without-heartbeat"],
         env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+
+
+def _worker_runs(user, workflow, photo, runs: int) -> tuple[list[dict], list[dict]]:
+    """The engine's runs and the bare chord's, interleaved (alternating which goes first)."""
+    from apps.workflows import services
+    from devtools.bench import chord
+
+    workers = [_celery_worker("config", "default,io,media"), _celery_worker("devtools.bench.chord", "bench-chord")]
     try:
-        samples = []
-        for index in range(runs + 1):  # the first run warms the worker up and is not counted
-            run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)},
-                                     force_rerun=True)
-            _wait(run)
+        samples, chord_samples = [], []
+        for index in range(runs + 1):  # the first run warms the workers up and is not counted
+            def engine():
+                run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)},
+                                         force_rerun=True)
+                _wait(run)
+                return _hops(run)
+
+            def bare():
+                return chord.run_once(FAN_OUT)
+
+            order = (engine, bare) if index % 2 == 0 else (bare, engine)
+            results = {f: f() for f in order}
             if index:
-                samples.append(_hops(run))
-        return samples
+                samples.append(results[engine])
+                chord_samples.append(results[bare])
+        return samples, chord_samples
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
 
 
 def _inline_runs(user, workflow, photo, runs: int) -> dict:
@@ -167,7 +191,7 @@ def measure(quick: bool) -> list[dict]:
     workflow = services.workflow_create(user=user, name="bench fan-out/fan-in", graph=_graph())
     nodes = FAN_OUT + 2
 
-    samples = _worker_runs(user, workflow, photo, runs)
+    samples, chord_samples = _worker_runs(user, workflow, photo, runs)
     fan_out = [hop for s in samples for hop in s["fan_out"]]
     hops = fan_out + [s["fan_in"] for s in samples]
     per_node = [s["run"] / nodes for s in samples]
@@ -176,7 +200,22 @@ def measure(quick: bool) -> list[dict]:
     hop_summary = latency_summary(hops)
     per_node_summary = latency_summary(per_node)
     setting = f"{runs} runs of {nodes} nodes, {CONCURRENCY} prefork worker processes"
+    engine_node = statistics.median(per_node) * 1000
+    chord_node = statistics.median(s["run"] / nodes for s in chord_samples) * 1000
+    fan_in = statistics.median(s["fan_in"] for s in samples) * 1000
+    chord_fan_in = statistics.median(s["fan_in"] for s in chord_samples) * 1000
+    chord_fan_out = statistics.median(h for s in chord_samples for h in s["fan_out"]) * 1000
     return [
+        row("DAG per node: engine vs Celery chord", target=f"≤ {CHORD_RATIO_GOAL}× the chord",
+            median_ms=round(engine_node, 2), peer=f"chord {chord_node:.2f} ms", ratio=round(engine_node / chord_node, 2),
+            met=engine_node <= CHORD_RATIO_GOAL * chord_node,
+            detail=(f"{setting}, runs interleaved with a bare chain(task, chord(50 tasks, join)) on the same Redis "
+                    f"(result backend Redis); whole run median engine {statistics.median(s['run'] for s in samples) * 1000:.0f} "
+                    f"ms, chord {statistics.median(s['run'] for s in chord_samples) * 1000:.0f} ms; chord fan-out hop "
+                    f"median {chord_fan_out:.1f} ms")),
+        row("DAG fan-in hop (last parent → join start)", target=f"≤ {FAN_IN_GOAL_MS:.0f} ms", median_ms=round(fan_in, 2),
+            peer=f"chord {chord_fan_in:.2f} ms", ratio=round(fan_in / chord_fan_in, 2) if chord_fan_in > 0 else None,
+            met=fan_in <= FAN_IN_GOAL_MS, detail=f"{setting}; medians over the runs"),
         row("workflow: parent finish → child start (all hops)", target=f"median ≤ {GOAL_MS:.0f} ms", **hop_summary,
             met=hop_summary["median_ms"] <= GOAL_MS,
             detail=(f"{setting}; fan-in hop median {statistics.median(s['fan_in'] for s in samples) * 1000:.1f} ms, "
