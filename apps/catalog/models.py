@@ -18,7 +18,8 @@ class CatalogModel(BaseModel):
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAGE)
     # What it does: text-to-image, image-to-image, inpaint, reference, upscale, remove-background,
-    # face-swap (the photo as the image, the face as the one reference).
+    # face-swap (the photo as the image, the face as the one reference), edit (instructions in
+    # words: "make the mug blue"), image-to-video, text-to-video.
     capabilities = models.JSONField(default=list)
     # Same request and seed, same pixels: identical requests may reuse stored results.
     deterministic = models.BooleanField(default=False)
@@ -63,7 +64,7 @@ class CatalogModel(BaseModel):
 
     @property
     def needs_image(self) -> bool:
-        return not self.can("text-to-image")
+        return not (self.can("text-to-image") or self.can("text-to-video"))
 
     @property
     def default_aspect_ratio(self) -> str:
