@@ -14,8 +14,9 @@ from apps.catalog.models import dimensions_for
 from apps.catalog.selectors import catalog_model_availability, catalog_model_list
 from apps.core.exceptions import ApplicationError
 from apps.core.htmx import is_htmx
+from apps.media import selectors as media_selectors
 
-from . import selectors, services
+from . import selectors, services, studio
 from .cards import cards_render
 from .forms import GenerateForm
 
@@ -233,3 +234,42 @@ def my_images_view(request):
 
 def healthz_view(request):
     return HttpResponse("ok", content_type="text/plain")
+
+
+def _studio_context(request, capability, data, error=None):
+    photos = media_selectors.upload_list(user=request.user, kind="photo", limit=48).items
+    image = None
+    if data.get("image") and not data.get("photo"):
+        image = studio.studio_image_get(user=request.user, image_id=data["image"])
+    models = studio.capability_models(capability)
+    available = [m for m, a in models if a.available]
+    chosen = next((m for m in available if m.slug == data.get("model")), available[0] if available else None)
+    return {
+        "capability": capability, "capabilities": studio.CAPABILITIES.values(), "photos": photos, "image": image,
+        "photo_id": data.get("photo") or "", "face_id": data.get("face") or "", "data": data, "error": error,
+        "models": [{"model": m, "availability": a, "prices": studio.tier_prices(m)} for m, a in models],
+        "chosen": chosen,
+        "durations": sorted({d for t in chosen.tiers for d in t.get("durations", [])}) if chosen else [],
+    }
+
+
+@login_required
+def studio_view(request, capability_key):
+    """One photo tool (edit with words, upscale, cut out, image to video, face swap) with a photo
+    preselected by `?photo=<upload>` or `?image=<generated image>`."""
+    capability = studio.capability_get(capability_key)
+    if request.method != "POST":
+        return render(request, "generations/studio.html", _studio_context(request, capability, request.GET))
+    data = request.POST
+    try:
+        duration = int(data["duration_seconds"]) if data.get("duration_seconds") else None
+        generation = studio.studio_submit(
+            user=request.user, capability=capability, model_slug=data.get("model", ""),
+            photo_id=data.get("photo") or None, image_id=data.get("image") or None, face_id=data.get("face") or None,
+            prompt=data.get("prompt", ""), tier=data.get("tier") or None, duration_seconds=duration,
+        )
+    except (ApplicationError, ValueError) as exc:
+        error = exc if isinstance(exc, ApplicationError) else "The clip length must be a whole number."
+        context = _studio_context(request, capability, data, error=error)
+        return render(request, "generations/studio.html", context, status=422)
+    return redirect("generations:detail", generation_id=generation.id)
