@@ -38,7 +38,7 @@ def test_a_tool_page_lists_its_models_with_prices_and_the_photo_checked(browser,
     assert "<strong>AI Upscale</strong> <span class=\"hint\">2×: 1 credit per image · 4×: 2 credits per image</span>" in page
     assert "<strong>Upscale</strong>" in page and "Lanczos" in page
     # Users never see provider names or their model names.
-    assert "replicate" not in page.lower() and "esrgan" not in page.lower().replace("(real-esrgan)", "")
+    assert "replicate" not in page.lower() and "esrgan" not in page.lower() and "fal-ai" not in page
     video = browser.get("/studio/animate/", {"photo": str(photo.id)}).content.decode()
     assert "Kling Video" in video and "10 credits per second" in video
     assert browser.get("/studio/nothing/").status_code == 404
