@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .models import CatalogModel
+from .pricing import tiers_priced
 
 # Fields the catalogue file owns; staff's is_enabled / disabled_reason are left as they are.
 FILE_FIELDS = (
@@ -24,7 +25,7 @@ def _row(entry: dict) -> dict:
         "max_images": entry.get("max_images", 1),
         "supports_negative_prompt": entry.get("negative_prompt", False),
         "supports_seed": entry.get("seed", True),
-        "tiers": entry["tiers"],
+        "tiers": tiers_priced(entry["routes"], entry["tiers"]),
         "sort_order": entry.get("sort_order", 100),
         "typical_seconds": entry.get("typical_seconds", 10),
         "deadline_seconds": entry.get("deadline_seconds", 300),

@@ -525,6 +525,11 @@ DAILY_FREE_CREDITS = env_int("DAILY_FREE_CREDITS", 10)
 LOW_BALANCE_CREDITS = env_int("LOW_BALANCE_CREDITS", 10)
 # Credits charged when an identical deterministic request is served from stored results.
 RESULT_CACHE_PRICE = env_int("RESULT_CACHE_PRICE", 0)
+# A catalogue tier without a price is priced from its dearest route's provider cost (`cost` in
+# catalog.toml): cost × (1 + CREDIT_MARGIN) ÷ CREDIT_VALUE_USD, rounded up (apps/catalog/pricing.py).
+CREDIT_MARGIN = env_float("CREDIT_MARGIN", 0.25)
+# What one credit is worth in US dollars, for pricing from provider costs.
+CREDIT_VALUE_USD = env_float("CREDIT_VALUE_USD", 0.01)
 # Credits a local image step (upscale, remove background, …) costs in a workflow run; 0 = free.
 WORKFLOW_LOCAL_OPERATION_CREDITS = env_int("WORKFLOW_LOCAL_OPERATION_CREDITS", 0)
 

@@ -82,7 +82,7 @@ def test_learned_latency_and_pass_rates_are_weighed(hosted, monkeypatch):
 def test_edits_videos_and_the_offline_fallback(hosted, settings):
     assert auto_model_choose(prompt="make the mug blue", has_image=True).model.slug == "flux-kontext-pro"
     assert auto_model_choose(prompt="make the mug blue", has_image=True, has_mask=True).model.slug == "flux-fill"
-    assert auto_model_choose(prompt="waves at dusk", wants_video=True).model.slug == "kling-master"
+    assert auto_model_choose(prompt="waves at dusk", wants_video=True).model.slug == "seedance-video"
     assert auto_model_choose(prompt="the sea moves", has_image=True, wants_video=True).model.slug == "hailuo-animate"
     for name in standins.simulator_settings("http://127.0.0.1:9"):
         setattr(settings, name, "")

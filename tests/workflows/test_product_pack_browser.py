@@ -41,13 +41,13 @@ def test_the_product_photo_pack_runs_end_to_end_offline(page, catalog, starters,
     starter.locator("button:text-is('Use this starter')").click()
     workflow = Workflow.objects.get(owner=user)
     page.goto(f"/workflows/{workflow.pk}/")
-    expect(page.locator("body")).to_contain_text("22 credits")
+    expect(page.locator("body")).to_contain_text("62 credits")
     page.select_option("select[name='input-photo']", str(photo.pk))
     page.click("button:text-is('Run')")
     expect(page.locator(".wf-run-header")).to_have_attribute("data-status", "succeeded")
     expect(page.locator(".wf-node.status-succeeded")).to_have_count(7)
     run = WorkflowRun.objects.get()
-    assert run.charged_credits == 16
+    assert run.charged_credits == 10
     page.screenshot(path=f"{SHOTS}/pack-run-1280.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=f"{SHOTS}/pack-run-390.png", full_page=True)

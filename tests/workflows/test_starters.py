@@ -69,10 +69,11 @@ def test_a_bad_node_type_in_the_file_is_refused(tmp_path, db):
 
 def test_the_product_photo_pack_runs_offline_priced_up_front(user, photo, starters,
                                                              django_capture_on_commit_callbacks):
-    """No provider configured: the AI cut-out, upscale and clip models run their offline last
-    routes, the lifestyle scenes fall back to the offline edit model; the quote was the dearest."""
+    """No provider configured: the AI cut-out and upscale models run their offline last routes, the
+    lifestyle scenes and the clip fall back to the offline models; the quote was the dearest (the
+    hosted clip: 5 s at its cost-based 10 credits a second), the charge what ran (a 4-second offline clip)."""
     workflow = services.workflow_from_starter(user=user, starter_key="product-photo-pack")
-    assert services.workflow_quote(graph=workflow.versions.get().loaded) == 1 + 5 + 5 + 1 + 2 * 5
+    assert services.workflow_quote(graph=workflow.versions.get().loaded) == 1 + 5 + 5 + 1 + 10 * 5
     with django_capture_on_commit_callbacks(execute=True):
         run = services.run_start(user=user, workflow_id=workflow.pk, inputs={"photo": str(photo.pk)})
     run.refresh_from_db()
@@ -84,4 +85,5 @@ def test_the_product_photo_pack_runs_offline_priced_up_front(user, photo, starte
     assert (hero["width"], hero["height"]) == ((96 + 16) * 2, (72 + 16) * 2)
     assert nodes["kitchen"].model == nodes["outdoors"].model == "offline-edit"
     assert nodes["clip"].outputs["video"][0]["content_type"] == "video/mp4"
-    assert run.charged_credits == 1 + 2 + 2 + 1 + 2 * 5
+    assert nodes["clip"].model == "offline-motion"
+    assert run.charged_credits == 1 + 2 + 2 + 1 + 4
