@@ -23,3 +23,4 @@ class CatalogModelAdmin(admin.ModelAdmin):
     def availability(self, obj):
         availability = catalog_model_availability(obj)
         return "Available" if availability.available else f"Unavailable: {availability.reason}"
+from . import admin_presets  # noqa: E402,F401 — the prompt presets admin

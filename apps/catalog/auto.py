@@ -12,7 +12,7 @@ endpoint) becomes one catalogue model, with a one-line reason the card shows.
    offline engine, the last resort) first; then the review pass rate and the learned latency
    (performance.py); then the price, weighed by the budget: `economy` counts it heavily, `balanced`
    (the default) lightly, `best` not at all. A `max_credits` cap drops dearer models. Ties go to
-   the cheaper, then to the slug.
+   the cheaper, then to the slug. A prompt preset's model hints add one step of fit.
 """
 
 import re
@@ -28,6 +28,7 @@ from .selectors import catalog_model_availability, route_is_configured
 AUTO_MODEL = "auto"
 BUDGETS = ("economy", "balanced", "best")
 PRICE_WEIGHT = {"economy": 6.0, "balanced": 1.0, "best": 0.0}
+PREFERRED_BONUS = 100.0  # a prompt preset's model hints
 
 INTENTS = {
     "photoreal": "a photoreal model",
@@ -175,6 +176,7 @@ def auto_model_choose(
     *, prompt: str, has_image: bool = False, has_mask: bool = False, references: int = 0,
     wants_video: bool = False, aspect_ratio: str | None = None, num_images: int = 1,
     budget: str | None = None, max_credits: int | None = None, duration_seconds: int | None = None,
+    preferred: tuple[str, ...] = (),
 ) -> AutoChoice:
     """The model for this request, and why. Raises NoAutoChoiceError when nothing can serve it."""
     budget = budget if budget in BUDGETS else "balanced"
@@ -200,8 +202,12 @@ def auto_model_choose(
             priced.append((model, price))
     if not priced:
         raise NoAutoChoiceError()
-    model, price = min(priced, key=lambda item: (-_score(item[0], intent=intent, budget=budget, price=item[1]),
-                                                 item[1], item[0].slug))
+    def rank(item):
+        # A style's model hints count like one step of intent fit.
+        bonus = PREFERRED_BONUS if item[0].slug in preferred else 0.0
+        return -(_score(item[0], intent=intent, budget=budget, price=item[1]) + bonus), item[1], item[0].slug
+
+    model, price = min(priced, key=rank)
     what = INTENTS[intent] if _fit(model, intent) else "the offline engine (no AI model is available for this)"
     return AutoChoice(model=model, intent=intent, reason=f"Auto chose {model.label}: {what}, as {cue}.")
 

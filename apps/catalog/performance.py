@@ -17,3 +17,13 @@ def model_latency_p50(slug: str) -> float | None:
 def model_pass_rate(slug: str) -> float | None:
     """The share (0–1) of the model's results that pass review; None when nothing is known."""
     return None
+
+
+def preset_version_pass_rate(version_id) -> float | None:
+    """The share (0–1) of a prompt preset version's results that pass review; None when unknown."""
+    return None
+
+
+def preset_version_keep_rate(version_id) -> float | None:
+    """The share (0–1) of a prompt preset version's results people kept or starred; None when unknown."""
+    return None

@@ -4,7 +4,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from .models import CatalogModel
+from apps.core.exceptions import ApplicationError
+
+from .models import CatalogModel, PromptPresetVersion
 from .pricing import tiers_priced
 
 # Fields the catalogue file owns; staff's is_enabled / disabled_reason are left as they are.
@@ -51,3 +53,29 @@ def catalog_load(*, path: Path | None = None) -> tuple[int, int]:
             model.save(update_fields=[*FILE_FIELDS, "updated_at"])
             updated += 1
     return created, updated
+
+
+PRESET_FIELDS = ("template", "negative_prompt", "aspect_ratio", "model_hints")
+
+
+@transaction.atomic
+def preset_save(*, preset, template: str, negative_prompt: str = "", aspect_ratio: str = "",
+                model_hints: list | None = None, actor=None):
+    """Save a preset's behaviour: a new version when it differs from the current one (versions are
+    never edited, so what each generation used stays known). Returns the current version."""
+    if "{prompt}" not in template:
+        raise PresetInvalidError(extra={"field": "template"})
+    values = {"template": template.strip(), "negative_prompt": negative_prompt.strip(),
+              "aspect_ratio": aspect_ratio.strip(), "model_hints": list(model_hints or [])}
+    current = preset.current
+    if current is not None and all(getattr(current, name) == values[name] for name in PRESET_FIELDS):
+        return current
+    return PromptPresetVersion.objects.create(
+        preset=preset, number=(current.number + 1) if current else 1, created_by=actor, **values,
+    )
+
+
+class PresetInvalidError(ApplicationError):
+    code = "invalid_request"
+    http_status = 422
+    default_message = "A preset's template must contain {prompt}, where the user's words go."

@@ -11,7 +11,7 @@ from apps.accounts.adapters import WELCOME_SESSION_KEY
 from apps.catalog import pricing
 from apps.catalog.auto import AUTO_MODEL, BUDGETS, auto_model_choose
 from apps.catalog.models import dimensions_for
-from apps.catalog.selectors import catalog_model_availability, catalog_model_list
+from apps.catalog.selectors import catalog_model_availability, catalog_model_list, preset_list_active
 from apps.core.exceptions import ApplicationError
 from apps.core.htmx import is_htmx
 from apps.media import selectors as media_selectors
@@ -81,6 +81,7 @@ def _generate_context(request, *, data=None, error=None, field_errors=None):
     context = {
         "models": models, "groups": _groups(models), "selected": selected, "data": data,
         "quote": _quote(selected, data), "error": error, "field_errors": field_errors or {},
+        "presets": preset_list_active(), "preset": data.get("preset") or "",
     }
     if data.get("model") == AUTO_MODEL:
         try:

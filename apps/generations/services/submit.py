@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.catalog import pricing
 from apps.catalog.auto import AUTO_MODEL, BUDGETS, auto_aspect_ratio, auto_model_choose
 from apps.catalog.models import CatalogModel, dimensions_for, nearest_aspect_ratio
-from apps.catalog.selectors import catalog_model_availability
+from apps.catalog.selectors import catalog_model_availability, preset_current_version
 from apps.credits import services as credits_services
 from apps.media import selectors as media_selectors
 
@@ -156,8 +156,19 @@ def _video_duration(catalog_model: CatalogModel, tier_key: str, duration_seconds
     return seconds
 
 
+def _preset_version(slug: str | None):
+    """The current version of the style chosen (a prompt preset), or None when none was."""
+    if not slug:
+        return None
+    version = preset_current_version(slug=slug)
+    if version is None:
+        raise InvalidGenerationError("Choose one of the styles offered.", extra={"field": "preset"})
+    return version
+
+
 def _resolve_auto_model(*, prompt: str, tier: str | None, aspect_ratio: str | None, num_images: int,
-                        image_upload_id, mask_upload_id, reference_upload_ids, duration_seconds) -> tuple:
+                        image_upload_id, mask_upload_id, reference_upload_ids, duration_seconds,
+                        preferred=()) -> tuple:
     """`model: "auto"` becomes one catalogue model here, once, at submit (apps/catalog/auto.py).
     With Auto, `tier` names a budget (economy, balanced, best) and the ratio may be any W:H.
     Returns (slug, aspect ratio, the card's one-line reason, the intent)."""
@@ -179,7 +190,7 @@ def generation_create(
     *, user, model_slug: str, prompt: str, negative_prompt: str = "", aspect_ratio: str | None = None,
     tier: str | None = None, num_images: int = 1, seed: str | int | None = None,
     image_upload_id=None, mask_upload_id=None, reference_upload_ids=(), strength: float | None = None,
-    batch_id=None, duration_seconds: int | None = None,
+    batch_id=None, duration_seconds: int | None = None, preset: str | None = None,
 ) -> Generation:
     """Validate, quote, reserve the quote and queue the work — or raise before anything happens.
 
@@ -192,11 +203,15 @@ def generation_create(
     `model_slug="auto"` lets the catalogue choose (`_resolve_auto_model`); the reason is the
     generation's first note."""
     notes, auto_intent = [], None
+    style = _preset_version(preset)  # wraps the prompt; its ratio when none was picked
+    if style is not None and prompt.strip():
+        prompt = style.wrap(prompt)[0]
     if model_slug == AUTO_MODEL:
         model_slug, aspect_ratio, reason, auto_intent = _resolve_auto_model(
-            prompt=prompt, tier=tier, aspect_ratio=aspect_ratio, num_images=num_images,
-            image_upload_id=image_upload_id, mask_upload_id=mask_upload_id,
+            prompt=prompt, tier=tier, aspect_ratio=aspect_ratio or (style.aspect_ratio if style else None),
+            num_images=num_images, image_upload_id=image_upload_id, mask_upload_id=mask_upload_id,
             reference_upload_ids=reference_upload_ids, duration_seconds=duration_seconds,
+            preferred=style.model_hints if style else (),
         )
         tier, notes = None, [reason]
     try:
@@ -206,6 +221,11 @@ def generation_create(
     availability = catalog_model_availability(catalog_model)
     if not availability.available:
         raise ModelUnavailableError(f"{catalog_model.label} is unavailable: {availability.reason}")
+    if style is not None:
+        if not aspect_ratio and style.aspect_ratio in catalog_model.aspect_ratios:
+            aspect_ratio = style.aspect_ratio
+        if catalog_model.supports_negative_prompt:
+            negative_prompt = style.wrap("{prompt}", negative_prompt)[1]
     seed_given = seed not in (None, "")
     if catalog_model.needs_image and not prompt.strip():
         prompt = catalog_model.label  # an upscale or a cut-out needs no words
@@ -229,6 +249,8 @@ def generation_create(
         )
     if auto_intent:
         params["auto_intent"] = auto_intent
+    if style is not None:
+        params.update(preset=style.preset.slug, preset_version=str(style.id))
     if strength is not None:
         if not 0 < float(strength) <= 1:
             raise InvalidGenerationError(
