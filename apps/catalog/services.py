@@ -6,7 +6,7 @@ from django.db import transaction
 
 from apps.core.exceptions import ApplicationError
 
-from .models import CatalogModel, PromptPresetVersion
+from .models import CatalogModel, PromptPreset, PromptPresetVersion
 from .pricing import tiers_priced
 
 # Fields the catalogue file owns; staff's is_enabled / disabled_reason are left as they are.
@@ -52,7 +52,27 @@ def catalog_load(*, path: Path | None = None) -> tuple[int, int]:
                 setattr(model, field, row[field])
             model.save(update_fields=[*FILE_FIELDS, "updated_at"])
             updated += 1
+    presets_ship()
     return created, updated
+
+
+PRESETS_FILE = Path(__file__).with_name("presets.toml")
+
+
+@transaction.atomic
+def presets_ship(*, path: Path | None = None) -> int:
+    """Add the shipped presets that are missing, at version 1; staff's own are never touched."""
+    added = 0
+    for entry in tomllib.loads((path or PRESETS_FILE).read_text())["presets"]:
+        preset, created = PromptPreset.objects.get_or_create(slug=entry["slug"], defaults={
+            "label": entry["label"], "description": entry.get("description", ""),
+            "sort_order": entry.get("sort_order", 100),
+        })
+        if created:
+            preset_save(preset=preset, template=entry["template"], negative_prompt=entry.get("negative_prompt", ""),
+                        aspect_ratio=entry.get("aspect_ratio", ""), model_hints=entry.get("model_hints", []))
+            added += 1
+    return added
 
 
 PRESET_FIELDS = ("template", "negative_prompt", "aspect_ratio", "model_hints")

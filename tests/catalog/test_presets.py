@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from apps.catalog.models import PromptPreset
-from apps.catalog.services import PresetInvalidError, preset_save
+from apps.catalog.services import PresetInvalidError, catalog_load, preset_save
 from apps.generations import services
 from apps.generations.models import Generation, Status
 from devtools import standins
@@ -25,6 +25,8 @@ def test_saving_a_change_makes_a_new_version_and_an_unchanged_save_does_not(db):
     assert (second.number, poster.versions.count(), poster.current) == (2, 2, second)
     first.refresh_from_db()
     assert first.template.startswith("Bold graphic poster design")  # the old version is untouched
+    catalog_load()  # the shipped file never overwrites staff's presets
+    assert (poster.versions.count(), poster.current) == (2, second)
     with pytest.raises(PresetInvalidError):
         preset_save(preset=poster, template="no placeholder")
 

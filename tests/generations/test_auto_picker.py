@@ -20,7 +20,7 @@ def browser(user):
 
 def test_the_picker_offers_auto_and_groups_the_models(browser):
     page = browser.get("/").content.decode()
-    assert '<optgroup label="Automatic"><option value="auto">Auto — picks a model for your prompt</option></optgroup>' in page
+    assert '<optgroup label="Automatic"><option value="auto">Auto — picked for your prompt</option></optgroup>' in page
     assert '<optgroup label="Images from text">' in page
     assert '<optgroup label="Video clips from text">' in page
     assert '<option value="offline-sketch" selected>Offline Sketch</option>' in page

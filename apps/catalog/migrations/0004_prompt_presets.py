@@ -5,35 +5,6 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-# The presets Darkroom ships with, each at version 1; staff change them in the admin.
-SHIPPED = [
-    ("studio-product", "Studio product", "Clean e-commerce shot on a seamless backdrop.", 10,
-     "Professional studio product photograph of {prompt}, seamless light backdrop, soft box lighting, "
-     "sharp focus, high detail, commercial e-commerce style",
-     "blurry, clutter, text, watermark, distorted", "1:1", ["seedream-4", "flux-pro", "imagen-ultra"]),
-    ("lifestyle", "Lifestyle", "Natural scene in warm daylight, as in a magazine.", 20,
-     "Lifestyle photograph of {prompt} in a real, lived-in setting, warm natural daylight, shallow depth "
-     "of field, editorial magazine style", "artificial, plastic, oversaturated", "4:3", ["flux-krea", "imagen"]),
-    ("poster", "Poster", "Bold graphic layout with legible headline text.", 30,
-     "Bold graphic poster design: {prompt}. Clean layout, strong typography, legible text, vivid colours",
-     "misspelled text, garbled letters", "3:4", ["ideogram-balanced", "recraft", "qwen-image"]),
-    ("watercolor", "Watercolor", "Soft hand-painted watercolor illustration.", 40,
-     "Delicate watercolor illustration of {prompt}, soft washes, paper texture, hand-painted",
-     "photo, photorealistic, 3d render", "", ["recraft", "flux-dev"]),
-]
-
-
-def ship_presets(apps, schema_editor):
-    PromptPreset = apps.get_model("catalog", "PromptPreset")
-    PromptPresetVersion = apps.get_model("catalog", "PromptPresetVersion")
-    for slug, label, description, order, template, negative, ratio, hints in SHIPPED:
-        preset, created = PromptPreset.objects.get_or_create(
-            slug=slug, defaults={"label": label, "description": description, "sort_order": order})
-        if created:
-            PromptPresetVersion.objects.create(preset=preset, number=1, template=template,
-                                               negative_prompt=negative, aspect_ratio=ratio, model_hints=hints)
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -78,5 +49,4 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('preset', 'number'), name='preset_version_number_unique')],
             },
         ),
-        migrations.RunPython(ship_presets, migrations.RunPython.noop),
     ]
