@@ -13,10 +13,18 @@ endpoint) becomes one catalogue model, with a one-line reason the card shows.
    (performance.py); then the price, weighed by the budget: `economy` counts it heavily, `balanced`
    (the default) lightly, `best` not at all. A `max_credits` cap drops dearer models. Ties go to
    the cheaper, then to the slug. A prompt preset's model hints add one step of fit.
+
+With AUTO_MODEL_CHAT_URL set (any OpenAI-compatible chat endpoint), a text prompt's intent is
+checked by that chat model, asked to answer one word; anything else it says, an error or a timeout
+(AUTO_MODEL_CHAT_TIMEOUT) leaves the rules' answer. Photos and clips are never sent.
 """
 
+import logging
 import re
 from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
 
 from apps.core.exceptions import ApplicationError
 from apps.providers.selectors import breaker_open_keys
@@ -24,6 +32,8 @@ from apps.providers.selectors import breaker_open_keys
 from . import performance, pricing
 from .models import CatalogModel, nearest_aspect_ratio
 from .selectors import catalog_model_availability, route_is_configured
+
+logger = logging.getLogger(__name__)
 
 AUTO_MODEL = "auto"
 BUDGETS = ("economy", "balanced", "best")
@@ -131,6 +141,34 @@ def intent_infer(prompt: str, *, has_image: bool = False, wants_video: bool = Fa
     return "photoreal", "nothing in the prompt asks for another style"
 
 
+TEXT_INTENTS = ("photoreal", "product", "text", "illustration")
+CHAT_INSTRUCTIONS = (
+    "Classify an image-generation prompt. Answer with exactly one word: photoreal (a realistic photo), "
+    "product (a product shot), text (an image whose main point is words to render: posters, signs, logos) "
+    "or illustration (drawn, painted or graphic art)."
+)
+
+
+def intent_refine(prompt: str, intent: str, cue: str) -> tuple[str, str]:
+    """The rules' (intent, cue), checked by the configured chat model when there is one."""
+    if not settings.AUTO_MODEL_CHAT_URL or intent not in TEXT_INTENTS:
+        return intent, cue
+    headers = {"Authorization": f"Bearer {settings.AUTO_MODEL_CHAT_API_KEY}"} if settings.AUTO_MODEL_CHAT_API_KEY else {}
+    body = {"model": settings.AUTO_MODEL_CHAT_MODEL, "temperature": 0, "max_tokens": 5,
+            "messages": [{"role": "system", "content": CHAT_INSTRUCTIONS}, {"role": "user", "content": prompt[:2000]}]}
+    try:
+        response = httpx.post(settings.AUTO_MODEL_CHAT_URL.rstrip("/") + "/chat/completions", json=body,
+                              headers=headers, timeout=settings.AUTO_MODEL_CHAT_TIMEOUT)
+        response.raise_for_status()
+        answer = str(response.json()["choices"][0]["message"]["content"]).strip().strip(".").lower()
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as error:
+        logger.warning("auto model chat check failed: %s", error)
+        return intent, cue
+    if answer not in TEXT_INTENTS or answer == intent:
+        return intent, cue
+    return answer, "a language model read the prompt that way"
+
+
 def _is_offline(model: CatalogModel) -> bool:
     return all(route.provider == "offline" for route in model.route_list)
 
@@ -180,7 +218,7 @@ def auto_model_choose(
 ) -> AutoChoice:
     """The model for this request, and why. Raises NoAutoChoiceError when nothing can serve it."""
     budget = budget if budget in BUDGETS else "balanced"
-    intent, cue = intent_infer(prompt, has_image=has_image, wants_video=wants_video)
+    intent, cue = intent_refine(prompt, *intent_infer(prompt, has_image=has_image, wants_video=wants_video))
     candidates = [
         model for model in CatalogModel.objects.all()
         if _can_serve(model, intent=intent, has_image=has_image, has_mask=has_mask, references=references)

@@ -530,6 +530,12 @@ RESULT_CACHE_PRICE = env_int("RESULT_CACHE_PRICE", 0)
 CREDIT_MARGIN = env_float("CREDIT_MARGIN", 0.25)
 # What one credit is worth in US dollars, for pricing from provider costs.
 CREDIT_VALUE_USD = env_float("CREDIT_VALUE_USD", 0.01)
+# Auto model choice: an OpenAI-compatible chat endpoint (base URL, e.g. http://127.0.0.1:11434/v1)
+# that checks the intent the rules read from a text prompt; empty = the rules alone.
+AUTO_MODEL_CHAT_URL = env("AUTO_MODEL_CHAT_URL", "")
+AUTO_MODEL_CHAT_MODEL = env("AUTO_MODEL_CHAT_MODEL", "")
+AUTO_MODEL_CHAT_API_KEY = env("AUTO_MODEL_CHAT_API_KEY", "")
+AUTO_MODEL_CHAT_TIMEOUT = env_float("AUTO_MODEL_CHAT_TIMEOUT", 3)
 # Credits a local image step (upscale, remove background, …) costs in a workflow run; 0 = free.
 WORKFLOW_LOCAL_OPERATION_CREDITS = env_int("WORKFLOW_LOCAL_OPERATION_CREDITS", 0)
 

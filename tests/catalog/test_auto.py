@@ -2,6 +2,8 @@
 latency, price by budget), and `model: "auto"` through the generation service, the API and the
 OpenAI-compatible endpoint, with the one-line reason the card shows."""
 
+import json
+
 import pytest
 from django.utils import timezone
 
@@ -116,3 +118,51 @@ def test_auto_through_the_service_the_api_and_the_openai_endpoint(hosted, user):
     assert (compat.catalog_model.slug, compat.params["aspect_ratio"]) == ("qwen-image", "3:2")
     assert compat.notes == ["Auto chose Qwen Image: a model good at text in images, as the prompt has words "
                             "to render (“SUMMER SALE”)."]
+
+
+@pytest.fixture
+def chat_server():
+    """A loopback OpenAI-compatible chat endpoint answering `answer["text"]`, recording requests."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answer, seen = {"text": "text"}, []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append((self.path, self.headers.get("Authorization"),
+                         json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            body = json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": answer["text"]}, "finish_reason": "stop"}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1", answer, seen
+    server.shutdown()
+
+
+@pytest.mark.django_db
+def test_a_configured_chat_model_refines_the_intent_and_failures_leave_the_rules(hosted, settings, chat_server):
+    url, answer, seen = chat_server
+    settings.AUTO_MODEL_CHAT_URL, settings.AUTO_MODEL_CHAT_MODEL = url, "small-model"
+    settings.AUTO_MODEL_CHAT_API_KEY = "k-1"
+    choice = auto_model_choose(prompt="a quiet harbour at night")
+    assert (choice.model.slug, choice.intent) == ("qwen-image", "text")
+    assert choice.reason == ("Auto chose Qwen Image: a model good at text in images, as a language model read "
+                             "the prompt that way.")
+    path, auth, body = seen[0]
+    assert (path, auth, body["model"], body["messages"][1]) == (
+        "/v1/chat/completions", "Bearer k-1", "small-model", {"role": "user", "content": "a quiet harbour at night"})
+    answer["text"] = "a cat"  # not one of the intents: the rules stand
+    assert auto_model_choose(prompt="a quiet harbour at night").intent == "photoreal"
+    assert auto_model_choose(prompt="waves", wants_video=True).intent == "video"  # clips are never sent
+    assert len(seen) == 2
+    settings.AUTO_MODEL_CHAT_URL = "http://127.0.0.1:9/v1"  # nothing listens: the rules stand
+    assert auto_model_choose(prompt=POSTER).intent == "text"
