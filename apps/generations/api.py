@@ -32,6 +32,8 @@ class GenerationIn(Schema):
     duration_seconds: Integer | None = Field(
         None, ge=1, le=60, description="Video models only: the clip's length in seconds (one the size tier offers).",
     )
+    preset: str | None = Field(None, max_length=50, description="A style (prompt preset) slug: it wraps the "
+                               "prompt; the version used is recorded on the generation.")
 
 
 class GenerationPage(Schema):

@@ -84,3 +84,15 @@ def test_the_generate_page_offers_style_chips_and_the_admin_compares_versions(us
     page = admin.get(url).content.decode()
     assert "<tr><td>v2</td>" in page
     assert "<td>v1</td>" in page and "<td>1</td><td>100%</td><td>—</td><td>—</td>" in page
+
+
+def test_the_api_takes_a_style(user):
+    from apps.accounts.services import api_key_create
+    from tests.apiclient import ApiClient
+
+    api = ApiClient(api_key_create(user=user, name="tests").secret)
+    response = api.post("/generations", {"model": "offline-sketch", "prompt": "a kite", "preset": "poster"})
+    assert response.status_code == 201, response.content
+    assert response.json()["prompt"] == ("Bold graphic poster design: a kite. Clean layout, strong typography, "
+                                         "legible text, vivid colours")
+    assert api.post("/generations", {"model": "offline-sketch", "prompt": "a kite", "preset": "x"}).status_code == 422
