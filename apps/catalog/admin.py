@@ -100,3 +100,4 @@ class CatalogModelAdmin(admin.ModelAdmin):
         for model in queryset:
             services.catalog_model_overrides_clear(model_id=model.pk, actor=request.user)
         self.message_user(request, f"{queryset.count()} model(s) will follow the catalogue file again.")
+from . import admin_presets  # noqa: E402,F401 — the prompt presets admin

@@ -18,7 +18,8 @@ class CatalogModel(BaseModel):
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAGE)
     # What it does: text-to-image, image-to-image, inpaint, reference, upscale, remove-background,
-    # face-swap (the photo as the image, the face as the one reference).
+    # face-swap (the photo as the image, the face as the one reference), edit (instructions in
+    # words: "make the mug blue"), image-to-video, text-to-video.
     capabilities = models.JSONField(default=list)
     # Same request and seed, same pixels: identical requests may reuse stored results.
     deterministic = models.BooleanField(default=False)
@@ -73,7 +74,7 @@ class CatalogModel(BaseModel):
 
     @property
     def needs_image(self) -> bool:
-        return not self.can("text-to-image")
+        return not (self.can("text-to-image") or self.can("text-to-video"))
 
     @property
     def default_aspect_ratio(self) -> str:
@@ -97,3 +98,51 @@ def nearest_aspect_ratio(aspect_ratio: str, choices: list[str]) -> str:
     """The choice closest in shape, compared on a log scale so 2:1 and 1:2 are equally far from 1:1."""
     target = math.log(_ratio_value(aspect_ratio))
     return min(choices, key=lambda choice: abs(math.log(_ratio_value(choice)) - target))
+
+
+class PromptPreset(BaseModel):
+    """A style people pick as a chip on the Generate page. Staff manage it; every change of what it
+    does is a new PromptPresetVersion, and each generation records the version it used."""
+
+    slug = models.SlugField(unique=True)
+    label = models.CharField(max_length=60)
+    description = models.CharField(max_length=200, blank=True, help_text="Shown to users as the chip's hint.")
+    is_active = models.BooleanField(default=True)
+    sort_order = models.PositiveIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort_order", "label"]
+        verbose_name = "prompt preset"
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def current(self) -> "PromptPresetVersion | None":
+        return self.versions.order_by("-number").first()
+
+
+class PromptPresetVersion(BaseModel):
+    """What a preset did at one time: immutable once saved."""
+
+    preset = models.ForeignKey(PromptPreset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    template = models.TextField(help_text="The prompt sent: {prompt} is replaced by the user's words.")
+    negative_prompt = models.TextField(blank=True, help_text="Added to the user's, for models that take one.")
+    aspect_ratio = models.CharField(max_length=10, blank=True, help_text="Used when the user picks none.")
+    model_hints = models.JSONField(default=list, blank=True, help_text="Model slugs Auto prefers with it.")
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["preset", "-number"]
+        constraints = [models.UniqueConstraint(fields=["preset", "number"], name="preset_version_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.preset.label} v{self.number}"
+
+    def wrap(self, prompt: str, negative_prompt: str = "") -> tuple[str, str]:
+        """(prompt, negative prompt) as sent: the user's words inside the template."""
+        text = self.template.replace("{prompt}", prompt.strip()) if "{prompt}" in self.template else (
+            f"{prompt.strip()}, {self.template}")
+        negatives = ", ".join(part for part in (negative_prompt.strip(), self.negative_prompt.strip()) if part)
+        return text.strip(), negatives

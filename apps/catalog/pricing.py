@@ -6,9 +6,14 @@ once at submit and stored on the generation; the hold, capture and release move 
 whatever the catalogue says later.
 """
 
+import math
+
+from django.conf import settings
+
 from apps.core.exceptions import ApplicationError
 
 DEFAULT_VIDEO_SECONDS = 5
+MEGAPIXEL = 1_000_000
 MAX_VIDEO_SECONDS = 60
 
 
@@ -39,3 +44,46 @@ def quote(*, catalog_model, tier: str | None = None, num_images: int = 1, durati
         raise UnknownTierError(extra={"field": "tier"})
     return tier_price(catalog_model=catalog_model, tier=chosen, num_images=num_images,
                       duration_seconds=duration_seconds) + fees
+
+
+# ---------------------------------------------------------------- provider costs and the margin
+#
+# A route may carry its provider's list price: `cost = { unit = "image" | "megapixel" | "second",
+# usd = … }`. A tier with no `price` of its own is priced from the dearest route that can run it,
+# so a fallback to any route in the chain never costs more than the quote covers. Prices are
+# credits per image (per second of video), as the tiers' own.
+
+
+def route_unit_cost_usd(route: dict, *, tier: dict) -> float | None:
+    """A route's dollar cost for one image (one second of video) at `tier`; None when unknown."""
+    cost = route.get("cost")
+    if not isinstance(cost, dict) or not isinstance(cost.get("usd"), int | float):
+        return None
+    match cost.get("unit"):
+        case "image" | "second":
+            return float(cost["usd"])
+        case "megapixel":
+            return float(cost["usd"]) * max(tier.get("area") or MEGAPIXEL, MEGAPIXEL) / MEGAPIXEL
+    return None
+
+
+def price_from_cost(routes: list[dict], *, tier: dict) -> int | None:
+    """Credits per image (per second) covering the dearest priced route, with the margin."""
+    costs = [c for c in (route_unit_cost_usd(route, tier=tier) for route in routes) if c is not None]
+    if not costs:
+        return None
+    credits = max(costs) * (1 + settings.CREDIT_MARGIN) / settings.CREDIT_VALUE_USD
+    return max(1, math.ceil(round(credits, 6)))
+
+
+def tiers_priced(routes: list[dict], tiers: list[dict]) -> list[dict]:
+    """The tiers with a price each: their own, else one from their routes' cost (catalog_load)."""
+    priced = []
+    for tier in tiers:
+        if tier.get("price") is None:
+            price = price_from_cost(routes, tier=tier)
+            if price is None:
+                raise ValueError(f"tier {tier.get('key')!r} has no price and no route has a cost")
+            tier = {**tier, "price": price}
+        priced.append(tier)
+    return priced

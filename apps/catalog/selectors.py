@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 
 from apps.providers.registry import adapter_registry
 
-from .models import CatalogModel
+from .models import CatalogModel, PromptPreset, PromptPresetVersion
 
 NOT_CONFIGURED = "Not available on this server yet: its provider is not configured."
 VIDEO_NOT_READY = "Video clips can't be made on this server yet."
@@ -72,3 +72,13 @@ def catalog_model_names() -> list[ModelName]:
 def catalog_model_names_clear() -> None:
     global _names
     _names = (0.0, [])
+def preset_list_active():
+    """The presets offered as chips, each with its current version (inactive or empty ones left out)."""
+    presets = PromptPreset.objects.filter(is_active=True).prefetch_related("versions")
+    return [preset for preset in presets if preset.versions.all()]
+
+
+def preset_current_version(*, slug: str):
+    """The current version of an active preset, or None."""
+    return (PromptPresetVersion.objects.select_related("preset")
+            .filter(preset__slug=slug, preset__is_active=True).order_by("-number").first())

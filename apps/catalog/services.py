@@ -5,8 +5,10 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.core.audit import field_changes, staff_action_record
+from apps.core.exceptions import ApplicationError
 
-from .models import CatalogModel
+from .models import CatalogModel, PromptPreset, PromptPresetVersion
+from .pricing import tiers_priced
 from .selectors import catalog_model_names_clear
 from .validation import CatalogInvalidError, routes_clean, tiers_clean
 
@@ -29,7 +31,7 @@ def _row(entry: dict) -> dict:
         "max_images": entry.get("max_images", 1),
         "supports_negative_prompt": entry.get("negative_prompt", False),
         "supports_seed": entry.get("seed", True),
-        "tiers": entry["tiers"],
+        "tiers": tiers_priced(entry["routes"], entry["tiers"]),
         "sort_order": entry.get("sort_order", 100),
         "typical_seconds": entry.get("typical_seconds", 10),
         "deadline_seconds": entry.get("deadline_seconds", 300),
@@ -58,6 +60,7 @@ def catalog_load(*, path: Path | None = None) -> tuple[int, int]:
                 model.save(update_fields=[*fields, "updated_at"])
                 updated += 1
     catalog_model_names_clear()
+    presets_ship()
     return created, updated
 
 
@@ -103,3 +106,48 @@ def catalog_model_overrides_clear(*, model_id, actor) -> CatalogModel:
         model.staff_overrides = []
         model.save(update_fields=["staff_overrides", "updated_at"])
     return model
+
+
+PRESETS_FILE = Path(__file__).with_name("presets.toml")
+
+
+@transaction.atomic
+def presets_ship(*, path: Path | None = None) -> int:
+    """Add the shipped presets that are missing, at version 1; staff's own are never touched."""
+    added = 0
+    for entry in tomllib.loads((path or PRESETS_FILE).read_text())["presets"]:
+        preset, created = PromptPreset.objects.get_or_create(slug=entry["slug"], defaults={
+            "label": entry["label"], "description": entry.get("description", ""),
+            "sort_order": entry.get("sort_order", 100),
+        })
+        if created:
+            preset_save(preset=preset, template=entry["template"], negative_prompt=entry.get("negative_prompt", ""),
+                        aspect_ratio=entry.get("aspect_ratio", ""), model_hints=entry.get("model_hints", []))
+            added += 1
+    return added
+
+
+PRESET_FIELDS = ("template", "negative_prompt", "aspect_ratio", "model_hints")
+
+
+@transaction.atomic
+def preset_save(*, preset, template: str, negative_prompt: str = "", aspect_ratio: str = "",
+                model_hints: list | None = None, actor=None):
+    """Save a preset's behaviour: a new version when it differs from the current one (versions are
+    never edited, so what each generation used stays known). Returns the current version."""
+    if "{prompt}" not in template:
+        raise PresetInvalidError(extra={"field": "template"})
+    values = {"template": template.strip(), "negative_prompt": negative_prompt.strip(),
+              "aspect_ratio": aspect_ratio.strip(), "model_hints": list(model_hints or [])}
+    current = preset.current
+    if current is not None and all(getattr(current, name) == values[name] for name in PRESET_FIELDS):
+        return current
+    return PromptPresetVersion.objects.create(
+        preset=preset, number=(current.number + 1) if current else 1, created_by=actor, **values,
+    )
+
+
+class PresetInvalidError(ApplicationError):
+    code = "invalid_request"
+    http_status = 422
+    default_message = "A preset's template must contain {prompt}, where the user's words go."

@@ -16,7 +16,9 @@ router = Router(tags=["generations"])
 
 
 class GenerationIn(Schema):
-    model: str = Field(description="A model slug from GET /models.")
+    model: str = Field(description='A model slug from GET /models, or "auto": the model is chosen for the '
+                             'prompt and inputs, and the reason is the first of the notes. With "auto", '
+                             '`tier` may name a budget: economy, balanced (default) or best.')
     prompt: str = Field(max_length=2000)
     negative_prompt: str = Field("", max_length=2000, description="Only for models that support it.")
     aspect_ratio: str | None = Field(None, description="One of the model's aspect ratios; the first if omitted.")
@@ -30,6 +32,8 @@ class GenerationIn(Schema):
     duration_seconds: Integer | None = Field(
         None, ge=1, le=60, description="Video models only: the clip's length in seconds (one the size tier offers).",
     )
+    preset: str | None = Field(None, max_length=50, description="A style (prompt preset) slug: it wraps the "
+                               "prompt; the version used is recorded on the generation.")
 
 
 class GenerationPage(Schema):

@@ -11,6 +11,7 @@ class GenerateForm(forms.Form):
     tier = forms.CharField(max_length=30, required=False)
     num_images = forms.IntegerField(min_value=1, max_value=16, initial=1)
     seed = forms.CharField(max_length=40, required=False, strip=True)
+    preset = forms.SlugField(required=False)  # a style chip
     # Edits started from the photo page.
     image_upload_id = forms.UUIDField(required=False)
     mask_upload_id = forms.UUIDField(required=False)

@@ -1,11 +1,11 @@
 import uuid
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from apps.core.exceptions import NotFoundError
 from apps.core.pagination import Page, keyset_page
 
-from .models import Generation, GenerationImage
+from .models import Generation, GenerationImage, Status
 
 
 def _owned(user) -> QuerySet[Generation]:
@@ -44,3 +44,13 @@ def generation_list_by_ids(*, user, ids) -> list[Generation]:
 
 def generation_recent(*, user, limit: int = 6) -> list[Generation]:
     return list(_owned(user).order_by("-created_at", "-pk")[:limit])
+
+
+def preset_version_usage(*, version_ids) -> dict[str, dict]:
+    """Per prompt preset version (by id): generations made with it and how many succeeded."""
+    rows = (
+        Generation.objects.filter(params__preset_version__in=[str(v) for v in version_ids])
+        .values("params__preset_version")
+        .annotate(uses=Count("id"), succeeded=Count("id", filter=Q(status=Status.SUCCEEDED)))
+    )
+    return {row["params__preset_version"]: {"uses": row["uses"], "succeeded": row["succeeded"]} for row in rows}

@@ -14,4 +14,5 @@ urlpatterns = [
     path("generations/<uuid:generation_id>/cancel/", views.generation_cancel_view, name="cancel"),
     path("generations/<uuid:generation_id>/retry/", views.generation_retry_view, name="retry"),
     path("images/", views.my_images_view, name="my_images"),
+    path("studio/<slug:capability_key>/", views.studio_view, name="studio"),
 ]

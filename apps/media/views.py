@@ -46,6 +46,10 @@ def photo_upload_view(request):
     return redirect("media:edit", upload_id=upload.id)
 
 
+STUDIO_TOOLS = (("edit", "Edit with words"), ("upscale", "Upscale"), ("cutout", "Cut out"),
+                ("animate", "Image to video"), ("face-swap", "Face swap"))
+
+
 @login_required
 @require_GET
 def photo_edit_view(request, upload_id):
@@ -59,6 +63,8 @@ def photo_edit_view(request, upload_id):
         "masks": selectors.upload_masks_for_photo(user=request.user, photo=photo),
         "results": selectors.upload_results_for_photo(user=request.user, photo=photo),
         "operations": [OPERATIONS.get(key) for key in OPERATIONS],
+        # The photo tools' pages (apps/generations/studio.py), each with this photo preselected.
+        "studio_tools": STUDIO_TOOLS,
         "edit_models": [
             model for model in catalog_model_list()
             if (model.can("image-to-image") or model.can("inpaint") or model.can("image-to-video"))

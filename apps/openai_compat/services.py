@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
+from apps.catalog.auto import AUTO_MODEL
 from apps.catalog.models import CatalogModel, nearest_aspect_ratio
 from apps.catalog.selectors import catalog_model_availability
 from apps.core import events
@@ -187,7 +188,24 @@ def images_response(generation: Generation, *, b64: bool) -> dict:
     }
 
 
+def _auto_shape(size: str | None, quality: str | None) -> tuple[str | None, str]:
+    """`model: "auto"`: the size as a ratio (the chosen model's nearest is used) and the quality as
+    the budget (low → economy, high/hd → best)."""
+    ratio = None
+    if size not in (None, "", "auto"):
+        width, _, height = size.lower().partition("x")
+        if not (is_whole_number(width) and is_whole_number(height) and int(width) and int(height)):
+            raise OpenAIError(f"Invalid size '{size}'. Use WIDTHxHEIGHT, e.g. 1024x1024, or auto.",
+                              code="invalid_value", param="size")
+        ratio = f"{width}:{height}"
+    return ratio, {"low": "economy", "high": "best", "hd": "best"}.get(quality or "", "balanced")
+
+
 def generate(*, user, prompt: str, model: str | None, n: int, size: str | None, quality: str | None) -> Generation:
+    if (model or "").strip() == AUTO_MODEL:
+        ratio, budget = _auto_shape(size, quality)
+        return generation_services.generation_create(user=user, model_slug=AUTO_MODEL, prompt=prompt,
+                                                     aspect_ratio=ratio, tier=budget, num_images=n)
     catalog_model = model_resolve(model)
     shape = shape_for(catalog_model, size=size, quality=quality)
     return generation_services.generation_create(

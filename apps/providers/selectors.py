@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
-from .models import ProviderCall
+from .models import CircuitBreaker, ProviderCall
 
 
 def provider_call_summary(
@@ -28,3 +28,8 @@ def breaker_call_summary(key: str, *, window: timedelta = timedelta(hours=1)) ->
     """provider_call_summary for a breaker key: a provider's ("fal") or one model's ("fal:fal-ai/flux")."""
     provider, _, model = key.partition(":")
     return provider_call_summary(provider=provider, model=model or None, window=window)
+
+
+def breaker_open_keys() -> set[str]:
+    """The breakers open right now (provider and provider:model keys), read without side effects."""
+    return set(CircuitBreaker.objects.filter(state=CircuitBreaker.State.OPEN).values_list("key", flat=True))

@@ -4,9 +4,11 @@ pass rates."""
 import statistics
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from .models import ImageReview, ModerationItem, Verdict
 
@@ -68,6 +70,34 @@ def moderation_items_with_strikes(queryset):
     strikes = _strike_items().filter(user_id=OuterRef("user_id")).order_by().values("user_id").annotate(
         n=Count("pk")).values("n")
     return queryset.annotate(strike_count=Coalesce(Subquery(strikes, output_field=IntegerField()), 0))
+
+
+PASS_RATE_MIN_REVIEWS = 20
+PASS_RATE_CACHE_SECONDS = 300
+
+
+def model_quality_pass_rate(slug: str, *, days: int = 30) -> float | None:
+    """The share (0–1) of a catalogue model's reviewed images whose quality judge passed, over its
+    last 500 reviews within `days`; None with fewer than PASS_RATE_MIN_REVIEWS. Cached a few minutes."""
+    key = f"review:pass-rate:{slug}"
+    try:
+        cached = cache.get(key)
+    except RedisError:
+        cached = None
+    if cached is not None:
+        return None if cached < 0 else cached
+    since = timezone.now() - timedelta(days=days)
+    rows = (ImageReview.objects.filter(generation__catalog_model__slug=slug, created_at__gte=since,
+                                       reviewed_at__isnull=False).order_by("-created_at")
+            .values_list("judges", flat=True)[:500])
+    decided = [bool(j["passed"]) for results in rows for j in results or []
+               if j.get("name") == "quality" and j.get("reviewed", True)]
+    rate = round(sum(decided) / len(decided), 3) if len(decided) >= PASS_RATE_MIN_REVIEWS else None
+    try:
+        cache.set(key, rate if rate is not None else -1, timeout=PASS_RATE_CACHE_SECONDS)
+    except RedisError:
+        pass
+    return rate
 
 
 def review_stats(*, days: int = 30, limit: int = 20000) -> dict:

@@ -568,6 +568,17 @@ DAILY_FREE_CREDITS = env_int("DAILY_FREE_CREDITS", 10)
 LOW_BALANCE_CREDITS = env_int("LOW_BALANCE_CREDITS", 10)
 # Credits charged when an identical deterministic request is served from stored results.
 RESULT_CACHE_PRICE = env_int("RESULT_CACHE_PRICE", 0)
+# A catalogue tier without a price is priced from its dearest route's provider cost (`cost` in
+# catalog.toml): cost × (1 + CREDIT_MARGIN) ÷ CREDIT_VALUE_USD, rounded up (apps/catalog/pricing.py).
+CREDIT_MARGIN = env_float("CREDIT_MARGIN", 0.25)
+# What one credit is worth in US dollars, for pricing from provider costs.
+CREDIT_VALUE_USD = env_float("CREDIT_VALUE_USD", 0.01)
+# Auto model choice: an OpenAI-compatible chat endpoint (base URL, e.g. http://127.0.0.1:11434/v1)
+# that checks the intent the rules read from a text prompt; empty = the rules alone.
+AUTO_MODEL_CHAT_URL = env("AUTO_MODEL_CHAT_URL", "")
+AUTO_MODEL_CHAT_MODEL = env("AUTO_MODEL_CHAT_MODEL", "")
+AUTO_MODEL_CHAT_API_KEY = env("AUTO_MODEL_CHAT_API_KEY", "")
+AUTO_MODEL_CHAT_TIMEOUT = env_float("AUTO_MODEL_CHAT_TIMEOUT", 3)
 # Credits a local image step (upscale, remove background, …) costs in a workflow run; 0 = free.
 WORKFLOW_LOCAL_OPERATION_CREDITS = env_int("WORKFLOW_LOCAL_OPERATION_CREDITS", 0)
 # What one credit brings in, in US dollars: the admin's costs and margin page sets credits charged

@@ -242,3 +242,28 @@ def test_a_reused_result_takes_its_sources_review(user, django_capture_on_commit
     assert (copy.verdict, copy.judges, copy.nsfw_score, copy.staff_hidden) == (
         source.verdict, source.judges, source.nsfw_score, True)
     assert selectors.is_safety_clear(again.images.get()) is False
+
+
+def test_a_models_quality_pass_rate_needs_enough_reviews(catalog, user, settings):
+    from django.core.cache import cache
+
+    from apps.review.models import ImageReview
+    from apps.review.selectors import PASS_RATE_MIN_REVIEWS, model_quality_pass_rate
+    from tests.generations.factories import GenerationFactory
+
+    def reviewed(passed: bool):
+        generation = GenerationFactory(owner=user, model_slug="offline-sketch")
+        image = generation.images.first()
+        ImageReview.objects.update_or_create(image=image, defaults={
+            "generation": generation, "task": "text-to-image", "verdict": "green" if passed else "amber",
+            "reviewed_at": generation.created_at,
+            "judges": [{"name": "quality", "passed": passed, "score": 0.5, "reason": "", "reviewed": True}]})
+
+    for _ in range(PASS_RATE_MIN_REVIEWS - 1):
+        reviewed(True)
+    cache.delete("review:pass-rate:offline-sketch")
+    assert model_quality_pass_rate("offline-sketch") is None  # too few to say
+    cache.delete("review:pass-rate:offline-sketch")
+    for _ in range(PASS_RATE_MIN_REVIEWS + 1):
+        reviewed(False)
+    assert model_quality_pass_rate("offline-sketch") == round((PASS_RATE_MIN_REVIEWS - 1) / (2 * PASS_RATE_MIN_REVIEWS), 3)

@@ -154,7 +154,7 @@ def test_node_types_and_starters_are_listed(api, starters):
     ]
     starters = api.get("/workflow-starters").json()
     assert [s["key"] for s in starters] == [
-        "product-photo-white", "four-variations-best", "portrait-face-swap", "photo-to-video",
+        "product-photo-pack", "product-photo-white", "four-variations-best", "portrait-face-swap", "photo-to-video",
     ]
     copied = api.post("/workflows", {"starter": "product-photo-white"})
     assert copied.status_code == 201 and copied.json()["name"] == "Product photo on white"

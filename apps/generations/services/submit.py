@@ -11,8 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.catalog import pricing
+from apps.catalog.auto import AUTO_MODEL, BUDGETS, auto_aspect_ratio, auto_model_choose
 from apps.catalog.models import CatalogModel, dimensions_for, nearest_aspect_ratio
-from apps.catalog.selectors import catalog_model_availability
+from apps.catalog.selectors import catalog_model_availability, preset_current_version
 from apps.credits import services as credits_services
 from apps.media import selectors as media_selectors
 from apps.review import services as review_services
@@ -156,6 +157,31 @@ def _video_duration(catalog_model: CatalogModel, tier_key: str, duration_seconds
     return seconds
 
 
+def _preset_version(slug: str | None):
+    """The current version of the style chosen (a prompt preset), or None when none was."""
+    if not slug:
+        return None
+    version = preset_current_version(slug=slug)
+    if version is None:
+        raise InvalidGenerationError("Choose one of the styles offered.", extra={"field": "preset"})
+    return version
+
+
+def _resolve_auto_model(*, prompt: str, tier: str | None, aspect_ratio: str | None, num_images: int,
+                        image_upload_id, mask_upload_id, reference_upload_ids, duration_seconds,
+                        preferred=()) -> tuple:
+    """`model: "auto"` becomes one catalogue model here, once, at submit (apps/catalog/auto.py).
+    With Auto, `tier` names a budget (economy, balanced, best) and the ratio may be any W:H.
+    Returns (slug, aspect ratio, the card's one-line reason, the intent)."""
+    choice = auto_model_choose(
+        prompt=prompt, has_image=image_upload_id is not None, has_mask=mask_upload_id is not None,
+        references=len(reference_upload_ids or ()), wants_video=duration_seconds is not None,
+        aspect_ratio=aspect_ratio, num_images=num_images, budget=tier if tier in BUDGETS else None,
+        duration_seconds=duration_seconds,
+    )
+    return choice.model.slug, auto_aspect_ratio(choice.model, aspect_ratio), choice.reason, choice.intent
+
+
 def _cache_key(catalog_model: CatalogModel, prompt: str, negative_prompt: str, params: dict) -> str:
     normalised = {"model": catalog_model.slug, "prompt": prompt, "negative_prompt": negative_prompt, **params}
     return hashlib.sha256(json.dumps(normalised, sort_keys=True).encode()).hexdigest()
@@ -165,7 +191,7 @@ def generation_create(
     *, user, model_slug: str, prompt: str, negative_prompt: str = "", aspect_ratio: str | None = None,
     tier: str | None = None, num_images: int = 1, seed: str | int | None = None,
     image_upload_id=None, mask_upload_id=None, reference_upload_ids=(), strength: float | None = None,
-    batch_id=None, duration_seconds: int | None = None,
+    batch_id=None, duration_seconds: int | None = None, preset: str | None = None,
 ) -> Generation:
     """Validate, quote, reserve the quote and queue the work — or raise before anything happens.
 
@@ -173,9 +199,24 @@ def generation_create(
     the concurrent-jobs limit (its items must be linked to it as they are created).
 
     A deterministic model asked again for exactly what it already made (same seed, same inputs)
-    reuses the stored result at once, for RESULT_CACHE_PRICE credits, with no provider call."""
+    reuses the stored result at once, for RESULT_CACHE_PRICE credits, with no provider call.
+
+    `model_slug="auto"` lets the catalogue choose (`_resolve_auto_model`); the reason is the
+    generation's first note."""
     # Before anything else: a refused prompt reserves nothing and reaches no provider.
     review_services.prompt_moderate(user=user, prompt=prompt, negative_prompt=negative_prompt)
+    notes, auto_intent = [], None
+    style = _preset_version(preset)  # wraps the prompt; its ratio when none was picked
+    if style is not None and prompt.strip():
+        prompt = style.wrap(prompt)[0]
+    if model_slug == AUTO_MODEL:
+        model_slug, aspect_ratio, reason, auto_intent = _resolve_auto_model(
+            prompt=prompt, tier=tier, aspect_ratio=aspect_ratio or (style.aspect_ratio if style else None),
+            num_images=num_images, image_upload_id=image_upload_id, mask_upload_id=mask_upload_id,
+            reference_upload_ids=reference_upload_ids, duration_seconds=duration_seconds,
+            preferred=style.model_hints if style else (),
+        )
+        tier, notes = None, [reason]
     try:
         catalog_model = CatalogModel.objects.get(slug=model_slug)  # slugs are unique: no ORDER BY
     except CatalogModel.DoesNotExist:
@@ -183,6 +224,11 @@ def generation_create(
     availability = catalog_model_availability(catalog_model)
     if not availability.available:
         raise ModelUnavailableError(f"{catalog_model.label} is unavailable: {availability.reason}")
+    if style is not None:
+        if not aspect_ratio and style.aspect_ratio in catalog_model.aspect_ratios:
+            aspect_ratio = style.aspect_ratio
+        if catalog_model.supports_negative_prompt:
+            negative_prompt = style.wrap("{prompt}", negative_prompt)[1]
     seed_given = seed not in (None, "")
     if catalog_model.needs_image and not prompt.strip():
         prompt = catalog_model.label  # an upscale or a cut-out needs no words
@@ -204,6 +250,10 @@ def generation_create(
             f"{catalog_model.label} makes images, not clips: leave the duration out.",
             extra={"field": "duration_seconds"},
         )
+    if auto_intent:
+        params["auto_intent"] = auto_intent
+    if style is not None:
+        params.update(preset=style.preset.slug, preset_version=str(style.id))
     if strength is not None:
         if not 0 < float(strength) <= 1:
             raise InvalidGenerationError(
@@ -230,7 +280,7 @@ def generation_create(
         generation = Generation.objects.create(
             owner=user, catalog_model=catalog_model, prompt=prompt.strip(),
             negative_prompt=negative_prompt.strip(), seed=seed_value, params=params, cache_key=cache_key,
-            quoted_credits=price,
+            quoted_credits=price, notes=notes,
             deadline_at=timezone.now() + timedelta(seconds=catalog_model.deadline_seconds),
             timings={"queued": 0.0},
         )

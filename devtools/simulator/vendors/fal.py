@@ -34,6 +34,10 @@ Image sizes follow `image_size`: a preset name or `{width, height}` (default `la
 and answers `{image: {url, width, height, content_type}}`: a real swap made by Darkroom's
 classical face swap. A photo without a face makes the result answer 422 `face_not_detected`.
 
+Models that take photos or make clips follow their published schemas (`contracts.py`): an
+upscaler, a cut-out or a face swap answers one `image`, a video model one `video: {url,
+content_type, file_name, file_size}` — a real MP4, served at `/fal/files/{id}/0.mp4`.
+
 Knob `output_variant` (read at submit):
 - `default`: 200 `{images: [{url, width, height, content_type}], seed, has_nsfw_concepts: [false…],
   timings, prompt}`
@@ -76,7 +80,7 @@ from PIL import Image
 
 from devtools import standins
 
-from .. import common, face_swap
+from .. import common, contracts, face_swap
 from .. import knobs as knob_store
 from ..common import deliver_webhook, file_delay, inject_faults, is_blocked, picture, spawn
 from ..http import Request, Response, Router, json_response
@@ -124,6 +128,8 @@ class Job:
     swapped: bytes | None = None  # a face swap's result
     swap_error: str = ""
     result_fault: bool = False  # output_variant `result_500`
+    contract: contracts.Contract | None = None  # a photo-taking or clip-making model (contracts.py)
+    made: tuple | None = None  # its output: (bytes, content type, width, height)
 
     @property
     def url(self) -> str:
@@ -155,6 +161,8 @@ class Job:
             return 504, REQUEST_TIMEOUT
         if self.app == FACE_SWAP_APP:
             return self._face_swap_result()
+        if self.contract is not None:
+            return self._contract_result()
         count = knob_store.outputs_count(VENDOR, self.input.get("num_images", 1))
         images = [
             {"url": f"{self.base_url}{PREFIX}/files/{self.request_id}/{index}.png", "width": self.width,
@@ -164,6 +172,19 @@ class Job:
         return 200, {"images": images, "timings": {"inference": self.inference_seconds}, "seed": self.seed,
                      "has_nsfw_concepts": [self.nsfw] * count, "prompt": self.input["prompt"]}
 
+
+    def _contract_result(self) -> tuple[int, dict]:
+        content, content_type, width, height = self.made
+        extension = "mp4" if content_type == "video/mp4" else "png"
+        file = {"url": f"{self.base_url}{PREFIX}/files/{self.request_id}/0.{extension}",
+                "content_type": content_type, "file_name": f"output.{extension}", "file_size": len(content)}
+        if self.contract.output == "video":
+            return 200, {"video": file, "seed": self.seed}
+        file |= {"width": width, "height": height}
+        if self.contract.output == "image":
+            return 200, {"image": file, "timings": {"inference": self.inference_seconds}}
+        return 200, {"images": [file], "seed": self.seed, "has_nsfw_concepts": [self.nsfw],
+                     "timings": {"inference": self.inference_seconds}, "prompt": self.input.get("prompt", "")}
 
     def _face_swap_result(self) -> tuple[int, dict]:
         if self.swapped is None:
@@ -278,6 +299,35 @@ async def _submit_face_swap(request: Request, data) -> Response:
     return _respond({"status": "IN_QUEUE", "queue_position": QUEUE_START - 1, **job.urls()})
 
 
+async def _submit_contract(request: Request, data, contract: contracts.Contract) -> Response:
+    """A model from contracts.py: its inputs checked against its schema, its output made at submit."""
+    model = request.params["model"]
+    if errors := contracts.check(contract, data):
+        name, message = errors[0]
+        return _invalid(name, message, "value_error")
+    contracts.note(VENDOR, model, data)
+    knobs = knob_store.knobs(VENDOR)
+    if is_blocked(VENDOR, data.get("prompt", "")):
+        outcome = "blocked"
+    elif knob_store.roll(knobs.fail_job_rate):
+        outcome = "failed"
+    else:
+        outcome = "ok"
+    seed = data["seed"] if isinstance(data.get("seed"), int) else random.getrandbits(32)
+    made = await asyncio.to_thread(contracts.make, contract, data, seed)
+    job = Job(
+        request_id=str(uuid.uuid4()), app=_app_of(model), input=data, width=made[2], height=made[3], seed=seed,
+        base_url=request.base_url, job_seconds=knobs.job_seconds, outcome=outcome,
+        nsfw=knobs.output_variant == "nsfw_flag", webhook=request.query.get("fal_webhook"), contract=contract,
+        made=made,
+    )
+    _jobs[job.request_id] = job
+    knob_store.count(f"{VENDOR}:created")
+    if job.webhook:
+        spawn(_deliver(job))
+    return _respond({"status": "IN_QUEUE", "queue_position": QUEUE_START - 1, **job.urls()})
+
+
 def _image_size(png: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(png)) as image:
         return image.size
@@ -296,13 +346,15 @@ def register(router: Router) -> None:
         headers = sign(data["request_id"], data["body"].encode(), data.get("timestamp"))
         return json_response({"headers": headers})
 
-    @router.route("GET", rf"{PREFIX}/files/(?P<request_id>[^/]+)/(?P<index>\d+)\.png")
+    @router.route("GET", rf"{PREFIX}/files/(?P<request_id>[^/]+)/(?P<index>\d+)\.(?P<ext>png|mp4)")
     async def file(request: Request):
         job = _jobs.get(request.params["request_id"])
         index = int(request.params["index"])
         if job is None or not job.completed() or index >= job.input.get("num_images", 1):
             return json_response({"detail": "Not found"}, 404)
         await file_delay(VENDOR)
+        if job.made is not None:
+            return Response(200, job.made[0], {"content-type": job.made[1]})
         if job.app == FACE_SWAP_APP:
             if job.swapped is None:
                 return json_response({"detail": "Not found"}, 404)
@@ -374,6 +426,8 @@ def register(router: Router) -> None:
             return _respond({"detail": "Invalid JSON body"}, 400)
         if _app_of(request.params["model"]) == FACE_SWAP_APP:
             return await _submit_face_swap(request, data)
+        if (contract := contracts.FAL.get(request.params["model"])) is not None:
+            return await _submit_contract(request, data, contract)
         if not isinstance(data, dict) or not isinstance(data.get("prompt"), str) or not data["prompt"]:
             return _invalid("prompt", "field required", "value_error.missing")
         if not isinstance(data.get("num_images", 1), int) or not 1 <= data.get("num_images", 1) <= 4:

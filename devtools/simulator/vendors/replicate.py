@@ -31,6 +31,11 @@ Image-to-video models (input `start_image`, a base64 data URI, and `duration` 5 
 one file URL string: a real H.264 MP4 of that length animated from the image by Darkroom's
 offline motion engine (640 pixels wide, the image's shape).
 
+Models that take photos or make clips (`contracts.py`: Kontext, Fill, the upscalers and
+cut-outs, Veo, Kling 2.x, Wan, Hailuo, Seedance, Luma …) have their inputs checked against their
+published schemas and answer their published output shape (one URL string, or a list), the file
+made for real (an MP4 for a clip). Community models created by a bare version id are named by it.
+
 Knob `output_variant` (read when the prediction is created):
 - `default`: `output` is a list of file URLs, one per `num_outputs`
 - `string`: one file URL string (the FLUX 1.1 Pro shape)
@@ -72,7 +77,7 @@ from http import HTTPStatus
 from apps.providers.adapters.offline import motion
 from devtools import standins
 
-from .. import common, face_swap
+from .. import common, contracts, face_swap
 from .. import knobs as knob_store
 from ..common import deliver_webhook, file_delay, inject_faults, is_blocked, picture, spawn
 from ..http import Request, Response, Router, json_response
@@ -116,6 +121,7 @@ class Prediction:
     events: tuple[str, ...]
     seed: int
     face_swap: bool = False
+    contract: contracts.Contract | None = None
     created_at: float = field(default_factory=time.time)
     status: str = "starting"
     started_at: float | None = None
@@ -277,6 +283,15 @@ async def _finish_clip(prediction: Prediction) -> None:
     _finish(prediction, "succeeded", output=f"{prediction.base_url}{PREFIX}/files/{prediction.id}/0.mp4")
 
 
+async def _finish_contract(prediction: Prediction) -> None:
+    """A model from contracts.py: its one output made for real, answered in its published shape."""
+    content, content_type, _, _ = await asyncio.to_thread(
+        contracts.make, prediction.contract, prediction.input, prediction.seed)
+    prediction.files[0] = content
+    url = f"{prediction.base_url}{PREFIX}/files/{prediction.id}/0.{'mp4' if content_type == 'video/mp4' else 'png'}"
+    _finish(prediction, "succeeded", output=url if prediction.contract.output == "string" else [url])
+
+
 def _size(inputs: dict) -> tuple[int, int]:
     if "width" in inputs or "height" in inputs:
         return inputs.get("width", 1024), inputs.get("height", 1024)
@@ -376,6 +391,8 @@ async def _run(prediction: Prediction) -> None:
         _finish(prediction, "succeeded")
     elif prediction.face_swap:
         await _finish_face_swap(prediction)
+    elif prediction.contract is not None:
+        await _finish_contract(prediction)
     elif VIDEO_IMAGE_INPUT in prediction.input:
         await _finish_clip(prediction)
     else:
@@ -404,9 +421,13 @@ async def _create(request: Request, *, model: str | None) -> Response:
             return _problem(422, "Invalid version or not permitted", "The specified version does not exist "
                             "(or perhaps you don't have permission to use it?)")
         else:
-            model = match["model"] or "simulated/versioned-model"
             version = match["id"] or match["bare"] or "hidden"
-    errors += _check_input(body.get("input"))
+            model = match["model"] or contracts.REPLICATE_VERSIONS.get(version, "simulated/versioned-model")
+    if (contract := contracts.REPLICATE.get(model)) is not None:
+        errors += [_field_error("invalid", f"input.{name}", message)
+                   for name, message in contracts.check(contract, body.get("input"))]
+    else:
+        errors += _check_input(body.get("input"))
     events = body.get("webhook_events_filter", ["output", "completed"])
     if not isinstance(events, list) or any(event not in EVENTS for event in events):
         description = f"items must be one of: {', '.join(EVENTS)}"
@@ -421,8 +442,10 @@ async def _create(request: Request, *, model: str | None) -> Response:
         variant=current.output_variant, job_seconds=current.job_seconds,
         blocked=is_blocked(VENDOR, inputs.get("prompt", "")), fails=knob_store.roll(current.fail_job_rate),
         webhook=body.get("webhook"), events=tuple(events), seed=inputs.get("seed", random.randrange(2**32)),
-        face_swap=any(name in inputs for name in FACE_SWAP_INPUTS),
+        face_swap=contract is None and any(name in inputs for name in FACE_SWAP_INPUTS), contract=contract,
     )
+    if contract is not None:
+        contracts.note(VENDOR, model, inputs)
     _predictions[prediction.id] = prediction
     knob_store.count(f"{VENDOR}:created")
     spawn(_run(prediction))

@@ -3,7 +3,8 @@
 - `POST /stability/v2beta/stable-image/generate/{core,ultra,sd3}` — multipart/form-data only (anything
   else is a 400), fields `prompt` (required), `negative_prompt`, `aspect_ratio` (16:9 1:1 21:9 2:3 3:2
   4:5 5:4 9:16 9:21, default 1:1), `seed` (0–4294967294, 0 = random), `output_format` (png, jpeg,
-  webp). One image per call, after the `job_seconds` knob.
+  webp), and on sd3 `model` (sd3.5-large, the default, sd3.5-large-turbo, sd3.5-medium, sd3.5-flash;
+  another is a 400). One image per call, after the `job_seconds` knob.
 - `Accept: image/*` (or none) → the raw image with headers `finish-reason`, `seed`, `x-request-id`;
   `Accept: application/json` → `{image: <base64>, finish_reason, seed}` with content type
   `application/json; type=image/<format>`; any other Accept → 400.
@@ -90,6 +91,19 @@ def _image(prompt: str, seed: int, size: tuple[int, int], output_format: str, *,
     return out.getvalue()
 
 
+# The sd3 endpoint serves the SD 3.5 family, named by the `model` field (default sd3.5-large).
+SD3_MODELS = ("sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3.5-flash")
+
+
+def endpoint_model(endpoint: str, fields: dict) -> str | None:
+    """The model an endpoint runs; None for an sd3 `model` it does not serve. Noted in the state log."""
+    model = fields.get("model") or "sd3.5-large" if endpoint == "sd3" else endpoint
+    if endpoint == "sd3" and model not in SD3_MODELS:
+        return None
+    knob_store.log(f"{VENDOR}:input {model}")
+    return model
+
+
 def register(router: Router) -> None:
     @router.route("GET", "/stability/v1/user/account")
     async def account(request: Request) -> Response:
@@ -118,6 +132,8 @@ def register(router: Router) -> None:
             aspect_ratio, seed, output_format = _checked(fields)
         except ValueError as invalid:
             return _error(400, "bad_request", str(invalid))
+        if endpoint_model(request.params["endpoint"], fields) is None:
+            return _error(400, "bad_request", f"model: must be one of {', '.join(SD3_MODELS)}")
         if is_blocked(VENDOR, fields["prompt"]):
             knob_store.count(f"{VENDOR}:blocked")
             return _error(403, "content_moderation",

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from apps.providers import task_inputs
 from apps.providers.exceptions import ProviderRejectedError
 from apps.providers.face_swap import NO_FACE_CODE, NO_FACE_ERROR
 from apps.providers.inputs import data_uri
@@ -24,6 +25,8 @@ IMAGE_SIZE_PRESETS = {
 NAMESPACES = {"workflows", "comfy"}
 CONTENT_POLICY = "content_policy_violation"
 TQDM_PERCENT = re.compile(r"(\d{1,3})%\|")
+# fal's usual input names for photos, masks, factors and lengths (a route may override them).
+TASK_INPUT_NAMES = {"image": "image_url", "mask": "mask_url", "scale": "scale", "duration": "duration"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ def face_swap_input(request: GenerationRequest) -> dict:
 def model_input(request: GenerationRequest) -> dict:
     if request.options.get("task") == "face-swap":
         return face_swap_input(request)
+    if task_inputs.is_task(request):
+        return task_inputs.task_input(request, defaults=TASK_INPUT_NAMES)
     body = {"prompt": request.prompt, "num_images": request.num_images, "enable_safety_checker": True}
     # Some fal models (Imagen, Nano Banana) take a ratio name instead of a pixel size.
     if request.options.get("size") == "aspect_ratio":
@@ -90,7 +95,7 @@ def model_input(request: GenerationRequest) -> dict:
     if request.seed is not None:
         # fal's seeds are 64-bit unsigned (results show seeds above 2**63); ours stop at 2**64 - 1.
         body["seed"] = int(request.seed)
-    return body
+    return body | dict(request.options.get("input") or {})  # the route's constant inputs
 
 
 def log_progress(logs: list | None) -> float | None:
@@ -131,13 +136,7 @@ def result_status(job_id: str, body: dict) -> ProviderStatus:
     """A model's output JSON: images, the seed it used, and per-image safety flags."""
     if any(body.get("has_nsfw_concepts") or []):
         return blocked(job_id, "an output was flagged by the safety checker")
-    # Most models answer `images`; single-image tools (face swap) answer one `image`.
-    images = body.get("images") or ([body["image"]] if isinstance(body.get("image"), dict) else [])
-    outputs = tuple(
-        ProviderOutput(url=image["url"], content_type=image.get("content_type") or "image/png")
-        for image in images
-        if isinstance(image, dict) and image.get("url")
-    )
+    outputs = result_outputs(body)
     if not outputs:
         return failed(job_id, code="no_output", message="the result holds no images")
     seed = body.get("seed")
@@ -145,6 +144,19 @@ def result_status(job_id: str, body: dict) -> ProviderStatus:
         state=JobState.SUCCEEDED, provider_job_id=job_id, progress=1.0, outputs=outputs,
         seed=str(seed) if isinstance(seed, int | str) else None,  # exact: JSON ints keep every digit
         predict_seconds=(body.get("timings") or {}).get("inference"),
+    )
+
+
+def result_outputs(body: dict) -> tuple[ProviderOutput, ...]:
+    """Most image models answer `images: [File]`; single-image tools (face swap, upscalers,
+    background removal) one `image: File`; video models one `video: File`."""
+    files = [(item, "image/png") for item in body.get("images") or []]
+    files += [(body[key], fallback) for key, fallback in (("image", "image/png"), ("video", "video/mp4"))
+              if isinstance(body.get(key), dict)]
+    return tuple(
+        ProviderOutput(url=item["url"], content_type=item.get("content_type") or fallback)
+        for item, fallback in files
+        if isinstance(item, dict) and item.get("url")
     )
 
 

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from apps.providers import http
+from apps.providers import http, task_inputs
 from apps.providers.exceptions import ProviderRejectedError
 from apps.providers.face_swap import NO_FACE_CODE, NO_FACE_ERROR
 from apps.providers.inputs import data_uri
@@ -25,7 +25,11 @@ PROGRESS_LINE = re.compile(r"^\s*(?P<percentage>\d+)%\s*\|.+?\|\s*(?P<current>\d
 SEED_LINE = re.compile(r"Using seed: (\d+)")
 # Safety failures arrive as an ordinary `failed` prediction; only the error text tells them apart.
 SAFETY_ERROR = re.compile(r"\bE005\b|flagged as sensitive|nsfw", re.IGNORECASE)
-MAX_SEED = 2**63 - 1  # seeds are integer inputs; larger ones are left for the model to pick
+MAX_SEED = 2**63 - 1
+# The input names most Replicate models use; a route overrides them (Kling's first frame is
+# `start_image`, Hailuo's `first_frame_image`, Kontext's photo `input_image`).
+TASK_INPUT_NAMES = {"image": "image", "mask": "mask", "scale": "scale", "duration": "duration",
+                    "video_image": "start_image"}  # seeds are integer inputs; larger ones are left for the model to pick
 
 
 def face_swap_input(request: GenerationRequest) -> dict:
@@ -39,25 +43,11 @@ def face_swap_input(request: GenerationRequest) -> dict:
     }
 
 
-def image_to_video_input(request: GenerationRequest) -> dict:
-    """An image-to-video model's inputs (Kling's names by default): the first frame as a data URI,
-    what should move, and the clip's length in seconds."""
-    if not request.image:
-        raise ProviderRejectedError("This model animates a photo: none was given. You were not charged.")
-    inputs = {
-        "prompt": request.prompt, request.options.get("image_input", "start_image"): data_uri(request.image),
-        "duration": request.duration_seconds or 5,
-    }
-    if request.negative_prompt:
-        inputs["negative_prompt"] = request.negative_prompt
-    return inputs
-
-
 def prediction_input(request: GenerationRequest) -> dict:
     if request.options.get("task") == "face-swap":
         return face_swap_input(request)
-    if request.options.get("task") == "image-to-video":
-        return image_to_video_input(request)
+    if task_inputs.is_task(request):
+        return task_inputs.task_input(request, defaults=TASK_INPUT_NAMES)
     inputs: dict = {"prompt": request.prompt}
     if request.options.get("max_images", 1) > 1:
         # Single-image models have no num_outputs input.
@@ -71,7 +61,7 @@ def prediction_input(request: GenerationRequest) -> dict:
             inputs["width"], inputs["height"] = request.width, request.height
     if request.negative_prompt:
         inputs["negative_prompt"] = request.negative_prompt
-    return inputs
+    return inputs | dict(request.options.get("input") or {})  # the route's constant inputs
 
 
 def log_progress(logs: str) -> float | None:

@@ -22,6 +22,8 @@ def form(request: GenerationRequest, index: int) -> list[tuple[str, tuple[None, 
         "aspect_ratio": nearest_aspect_ratio(request.aspect_ratio, ASPECT_RATIOS),
         "output_format": "png",
     }
+    if sd3_model := request.options.get("sd3_model"):
+        fields["model"] = sd3_model  # the sd3 endpoint serves the SD 3.5 family, named by `model`
     if request.negative_prompt:
         fields["negative_prompt"] = request.negative_prompt
     # Image i gets seed + i, like a batch would; a seed past the API's range is left to it.
