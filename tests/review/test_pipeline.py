@@ -244,26 +244,27 @@ def test_a_reused_result_takes_its_sources_review(user, django_capture_on_commit
     assert selectors.is_safety_clear(again.images.get()) is False
 
 
-def test_a_models_quality_pass_rate_needs_enough_reviews(catalog, user, settings):
+def test_a_models_quality_pass_rate_needs_enough_reviews(user, monkeypatch, django_capture_on_commit_callbacks):
     from django.core.cache import cache
 
+    from apps.review import selectors
     from apps.review.models import ImageReview
-    from apps.review.selectors import PASS_RATE_MIN_REVIEWS, model_quality_pass_rate
-    from tests.generations.factories import GenerationFactory
 
-    def reviewed(passed: bool):
-        generation = GenerationFactory(owner=user, model_slug="offline-sketch")
-        image = generation.images.first()
-        ImageReview.objects.update_or_create(image=image, defaults={
-            "generation": generation, "task": "text-to-image", "verdict": "green" if passed else "amber",
-            "reviewed_at": generation.created_at,
-            "judges": [{"name": "quality", "passed": passed, "score": 0.5, "reason": "", "reviewed": True}]})
+    monkeypatch.setattr(selectors, "PASS_RATE_MIN_REVIEWS", 3)
+    with django_capture_on_commit_callbacks(execute=True):
+        generations = [run(GenerationFactory(owner=user, model_slug="offline-sketch", seed=n)) for n in range(4)]
+    ImageReview.objects.update(reviewed_at=None)  # not reviewed yet: only those judged below count
 
-    for _ in range(PASS_RATE_MIN_REVIEWS - 1):
-        reviewed(True)
+    def judged(generation, passed: bool):
+        ImageReview.objects.filter(generation=generation).update(reviewed_at=generation.created_at, judges=[
+            {"name": "quality", "passed": passed, "score": 0.5, "reason": "", "reviewed": True}])
+
+    for generation, passed in zip(generations[:2], (True, False), strict=True):
+        judged(generation, passed)
     cache.delete("review:pass-rate:offline-sketch")
-    assert model_quality_pass_rate("offline-sketch") is None  # too few to say
+    assert selectors.model_quality_pass_rate("offline-sketch") is None  # two reviews: too few to say
+    for generation in generations[2:]:
+        judged(generation, True)
+    assert selectors.model_quality_pass_rate("offline-sketch") is None  # cached for a few minutes
     cache.delete("review:pass-rate:offline-sketch")
-    for _ in range(PASS_RATE_MIN_REVIEWS + 1):
-        reviewed(False)
-    assert model_quality_pass_rate("offline-sketch") == round((PASS_RATE_MIN_REVIEWS - 1) / (2 * PASS_RATE_MIN_REVIEWS), 3)
+    assert selectors.model_quality_pass_rate("offline-sketch") == 0.75
