@@ -235,9 +235,11 @@ def test_a_reused_result_takes_its_sources_review(user, django_capture_on_commit
         first = run(GenerationFactory(owner=user, seed="5"))
     source = ImageReview.objects.get(generation=first)
     ImageReview.objects.filter(pk=source.pk).update(staff_hidden=True)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=False):  # before any task has run
         again = GenerationFactory(owner=user, seed="5", prompt=first.prompt)
-    assert again.cached_from_id == first.pk
+        assert again.cached_from_id == first.pk
+        image = again.images.select_related("review").get()
+        assert selectors.image_shown_as(image.review, user) == "withheld"
     copy = ImageReview.objects.get(generation=again)
     assert (copy.verdict, copy.judges, copy.nsfw_score, copy.staff_hidden) == (
         source.verdict, source.judges, source.nsfw_score, True)

@@ -319,6 +319,7 @@ def _generation_from_cache(*, user, source: Generation, params: dict, seed: str,
             )
             for image in source.images.all()
         ])
+        review_services.review_reuse(generation=generation)  # flagged stays withheld from the first moment
         if price:
             account = credits_services.credits_limits_check(user=user, amount=price, generation=generation,
                                                             batch_id=batch_id)

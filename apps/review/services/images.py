@@ -128,10 +128,16 @@ def review_generation_run(*, generation_id) -> list[ImageReview]:
     return done
 
 
+def review_reuse(*, generation: Generation) -> list[ImageReview]:
+    """A result reused from an identical earlier request shares its files: copy their reviews —
+    done or only safety-checked so far — as the reused generation is made, so its images are
+    withheld or blurred from the first moment exactly as their source's are."""
+    return _copy_from_source(generation)
+
+
 def _copy_from_source(generation: Generation) -> list[ImageReview]:
-    """A result reused from an identical earlier request shares its files: copy their reviews."""
     sources = {r.image.index: r for r in ImageReview.objects.filter(
-        generation_id=generation.cached_from_id, reviewed_at__isnull=False).select_related("image")}
+        generation_id=generation.cached_from_id).select_related("image")}
     copies = [
         ImageReview(image=image, generation=generation, task=source.task, verdict=source.verdict,
                     judges=source.judges, nsfw_score=source.nsfw_score, quality_score=source.quality_score,
