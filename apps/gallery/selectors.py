@@ -11,6 +11,7 @@ from apps.accounts.models import Profile
 from apps.catalog.selectors import catalog_model_names
 from apps.core.exceptions import NotFoundError
 from apps.core.pagination import InvalidCursorError, Page, keyset_page
+from apps.library.models import Collection, CollectionItem
 
 from .models import PUBLIC, Follow, Like, Share
 
@@ -77,6 +78,33 @@ def explore_page(*, sort: str = "newest", model_slug: str | None = None, window:
 
 def artist_page(*, owner, cursor: str | None = None, limit: int = PAGE_SIZE) -> Page:
     return keyset_page(_for_tiles(public_images().filter(owner=owner)), cursor=cursor, limit=limit)
+
+
+def _collection_shares(collection) -> QuerySet[Share]:
+    """The public images of a collection, in the collection's order."""
+    position = CollectionItem.objects.filter(collection=collection, image_id=OuterRef("image_id")).values("position")[:1]
+    return (_for_tiles(public_images().filter(owner_id=collection.owner_id, image_id__in=CollectionItem.objects.filter(
+        collection=collection, image__isnull=False).values("image_id"))).annotate(position=Subquery(position))
+        .order_by("position", "id"))
+
+
+def artist_collections(*, owner, limit: int = 12, covers: int = 4) -> list[dict]:
+    """The collections an artist listed publicly, each with its first public images as covers;
+    one with no public image in it is left out (there would be nothing to show)."""
+    found = []
+    for collection in Collection.objects.filter(owner=owner, is_public=True).order_by("-created_at", "-id")[:limit]:
+        shown = list(_collection_shares(collection)[:covers])
+        if shown:
+            found.append({"collection": collection, "covers": shown})
+    return found
+
+
+def artist_collection(*, owner, collection_id) -> tuple[object, list[Share]]:
+    """A collection the artist listed publicly and its public images (at most 200); not found otherwise."""
+    collection = Collection.objects.filter(owner=owner, is_public=True, pk=collection_id).first()
+    if collection is None:
+        raise NotFoundError("This collection is not public, or no longer.")
+    return collection, list(_collection_shares(collection)[:200])
 
 
 def following_page(*, user, cursor: str | None = None, limit: int = PAGE_SIZE) -> Page:

@@ -54,9 +54,20 @@ def artist_view(request, handle: str):
     if profile.handle != handle:
         return redirect("gallery:artist", handle=profile.handle, permanent=True)
     page = selectors.artist_page(owner=profile.user, cursor=request.GET.get("cursor") or None)
+    first_page = not request.GET.get("cursor")
     return _tiles(request, page, template="gallery/artist.html", context={
         "profile": profile, "is_self": request.user.is_authenticated and request.user.pk == profile.user_id,
-        "following": selectors.is_following(user=request.user, owner=profile.user)})
+        "following": selectors.is_following(user=request.user, owner=profile.user),
+        "collections": [{**entry, "cover_urls": [links.share_file_url(s, "thumb") for s in entry["covers"]]}
+                        for entry in selectors.artist_collections(owner=profile.user)] if first_page else []})
+
+
+@require_GET
+def artist_collection_view(request, handle: str, collection_id):
+    profile = selectors.artist_get(handle=handle)
+    collection, shown = selectors.artist_collection(owner=profile.user, collection_id=collection_id)
+    return render(request, "gallery/collection.html", {
+        "profile": profile, "collection": collection, "tiles": tiles_html(shown), "count": len(shown)})
 
 
 @login_required

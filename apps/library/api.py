@@ -12,6 +12,7 @@ from .exceptions import ItemNotFoundError
 from .refs import ItemRef
 from .schemas import (
     AddedOut,
+    CollectionChange,
     CollectionIn,
     CollectionOut,
     CollectionPage,
@@ -125,9 +126,16 @@ def collection_items(request, collection_id: UUID):
     return [item_out(selectors.library_item_get(user=request.auth, item=ref)) for ref in refs]
 
 
-@router.patch("/collections/{collection_id}", response=CollectionOut, summary="Rename a collection")
-def collection_rename(request, collection_id: UUID, payload: CollectionIn):
-    return services.collection_rename(user=request.auth, collection_id=collection_id, name=payload.name)
+@router.patch("/collections/{collection_id}", response=CollectionOut, summary="Rename a collection or list it publicly")
+def collection_change(request, collection_id: UUID, payload: CollectionChange):
+    """`is_public` lists it on your artist page, where visitors see only its publicly shared images."""
+    collection = selectors.collection_get_for_user(user=request.auth, collection_id=collection_id)
+    if payload.name is not None:
+        collection = services.collection_rename(user=request.auth, collection_id=collection_id, name=payload.name)
+    if payload.is_public is not None:
+        collection = services.collection_publish(user=request.auth, collection_id=collection_id,
+                                                 public=payload.is_public)
+    return collection
 
 
 @router.delete("/collections/{collection_id}", response={204: None}, summary="Delete a collection")

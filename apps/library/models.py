@@ -36,6 +36,9 @@ class Collection(BaseModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collections")
     name = models.CharField(max_length=100)
+    is_public = models.BooleanField(
+        default=False, help_text="Listed on the owner's artist page, showing only its publicly shared images."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

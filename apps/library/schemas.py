@@ -92,9 +92,15 @@ class CollectionIn(Schema):
     name: str = Field(min_length=1, max_length=100)
 
 
+class CollectionChange(Schema):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    is_public: bool | None = Field(default=None, description="Listed on your artist page (only its public images show)")
+
+
 class CollectionOut(Schema):
     id: UUID
     name: str
+    is_public: bool
     created_at: datetime
     updated_at: datetime
 

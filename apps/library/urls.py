@@ -13,6 +13,7 @@ urlpatterns = [
     path("collections/add/", views.collection_add_view, name="collection_add"),
     path("collections/<uuid:collection_id>/", views.collection_view, name="collection"),
     path("collections/<uuid:collection_id>/rename/", views.collection_rename_view, name="collection_rename"),
+    path("collections/<uuid:collection_id>/publish/", views.collection_publish_view, name="collection_publish"),
     path("collections/<uuid:collection_id>/delete/", views.collection_delete_view, name="collection_delete"),
     path("collections/<uuid:collection_id>/remove/", views.collection_remove_view, name="collection_remove"),
     path("collections/<uuid:collection_id>/move/", views.collection_move_view, name="collection_move"),

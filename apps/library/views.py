@@ -259,6 +259,14 @@ def collection_rename_view(request, collection_id):
 
 @login_required
 @require_POST
+def collection_publish_view(request, collection_id):
+    services.collection_publish(user=request.user, collection_id=collection_id,
+                                public=request.POST.get("public") == "1")
+    return redirect("library:collection", collection_id=collection_id)
+
+
+@login_required
+@require_POST
 def collection_delete_view(request, collection_id):
     services.collection_delete(user=request.user, collection_id=collection_id)
     return redirect("library:collections")

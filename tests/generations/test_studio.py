@@ -89,3 +89,12 @@ def test_someone_elses_image_is_not_found(browser, other_user):
     other = services.generation_create(user=other_user, model_slug="offline-sketch", prompt="a mug", tier="draft")
     services.generation_run(generation_id=other.id)
     assert browser.get("/studio/cutout/", {"image": str(other.images.get().id)}).status_code == 404
+
+
+def test_another_users_photo_or_image_is_never_used(browser, user, other_user):
+    theirs = UploadFactory(owner=other_user, width=96, height=72)
+    page = browser.get("/studio/upscale/", {"photo": str(theirs.id)}).content.decode()
+    assert str(theirs.id) not in page.replace(f"photo={theirs.id}", "")  # not offered, not shown
+    response = browser.post("/studio/upscale/", {"photo": theirs.id, "model": "ai-upscale", "tier": "2x"})
+    assert response.status_code in (404, 422)
+    assert not Generation.objects.filter(owner=user).exists()

@@ -37,6 +37,7 @@ NOT_OWNED = {
     "accounts/^confirm-email/(?P<key>[-:\\w]+)/$": "e-mail confirmation key from the mail",
     "accounts/^password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$": "password-reset key from the mail",
     "models/<slug:slug>": "the public catalogue",
+    "studio/<slug:capability_key>/": "a photo tool by its name; the photo or image it opens is owner-scoped: tests/generations/test_studio.py",
     "i/<str:token>": "a shared image, public by the owner's choice: tests/gallery",
     "i/<str:token>/like": "likes of a shared image: tests/gallery/test_public_pages.py",
     "i/<str:token>/report": "reports of a shared image: tests/gallery/test_public_pages.py",
@@ -45,6 +46,8 @@ NOT_OWNED = {
     "u/<str:handle>": "artist pages are public",
     "u/<str:handle>/avatar": "an artist's avatar, public with the page",
     "u/<str:handle>/follow": "following an artist: tests/gallery/test_public_pages.py",
+    "u/<str:handle>/c/<uuid:collection_id>":
+        "a collection its owner listed publicly, showing only public images: tests/gallery/test_collections.py",
 }
 # Pages anyone may open (everything else without a parameter must send an anonymous visitor to log in).
 PUBLIC_PAGES = {"", "healthz", "readyz", "explore", "models", "pricing", "llms.txt"}

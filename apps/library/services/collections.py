@@ -52,6 +52,16 @@ def collection_rename(*, user, collection_id, name: str) -> Collection:
     return collection
 
 
+def collection_publish(*, user, collection_id, public: bool) -> Collection:
+    """List the board on the owner's artist page (or stop): visitors see only its images the
+    owner shared publicly (apps/gallery), never the rest."""
+    collection = collection_get_for_user(user=user, collection_id=collection_id)
+    if collection.is_public != public:
+        collection.is_public = public
+        collection.save(update_fields=["is_public", "updated_at"])
+    return collection
+
+
 def collection_delete(*, user, collection_id) -> None:
     """The board goes; the images in it stay in the library."""
     collection_get_for_user(user=user, collection_id=collection_id).delete()
