@@ -193,7 +193,7 @@ def test_the_admin_has_its_favicon(live, page):
     user.is_staff = user.is_superuser = True
     user.save(update_fields=["is_staff", "is_superuser"])
     page.goto(f"{live.base_url}/admin/")
-    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
+    expect(page.get_by_role("heading", name="Operations", level=1)).to_be_visible()
     page.goto(f"{live.base_url}/admin/credits/ledgerentry/")
     page.wait_for_load_state("networkidle")
     # The fixture fails the test on any 4xx, including /favicon.ico.

@@ -38,7 +38,9 @@ def test_the_product_photo_pack_runs_end_to_end_offline(page, catalog, starters,
     page.goto("/workflows/")
     starter = page.locator("article.wf-starter", has_text="Product photo pack")
     expect(starter).to_contain_text("a clean cut-out on white, two lifestyle scenes, an upscaled hero and a short clip")
-    starter.locator("button:text-is('Use this starter')").click()
+    starter.get_by_role("link", name="Use this starter").click()
+    page.click("#wf-save")  # a starter is a draft until it is saved
+    expect(page.locator("#wf-status")).to_contain_text("Saved as version 1")
     workflow = Workflow.objects.get(owner=user)
     page.goto(f"/workflows/{workflow.pk}/")
     expect(page.locator("body")).to_contain_text("62 credits")
