@@ -61,7 +61,10 @@ def test_one_generation_is_one_trace_across_web_worker_and_provider(traced_stack
 
     def provider_spans_arrived():
         named = [s for s in collector.snapshot() if s["attributes"].get("darkroom.generation_id") == generation_id]
-        return named if any(s["kind"] == 3 and s["scope"].endswith("httpx") for s in named) else None
+        # The worker exports in batches: wait for its provider calls and the three stored files.
+        stored = [s for s in named if s["name"] == "storage.write"]
+        return named if any(s["kind"] == 3 and s["scope"].endswith("httpx") for s in named) and len(stored) >= 3 \
+            else None
 
     named = wait_for(provider_spans_arrived, timeout=20, what="the worker's spans at the collector")
     request = [s for s in collector.snapshot()  # the submit: a server span of the Django instrumentation
