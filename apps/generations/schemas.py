@@ -7,13 +7,14 @@ from ninja import Field, Schema
 
 from apps.core.files import signed_file_url
 from apps.review.schemas import ReviewOut
-from apps.review.selectors import review_payload, reviews_for_images
+from apps.review.selectors import image_shown_as, review_payload, reviews_for_images
 
 
 class ImageOut(Schema):
-    url: str = Field(description="The original: an image, or the clip itself for video models.")
-    preview_url: str = Field(description="A WebP preview (a video's first frame, its poster).")
-    thumbnail_url: str
+    url: str | None = Field(description="The original: an image, or the clip itself for video models. "
+                                        "None while the image is withheld (see `review.withheld`).")
+    preview_url: str | None = Field(description="A WebP preview (a video's first frame, its poster).")
+    thumbnail_url: str | None
     blurhash: str
     width: int
     height: int
@@ -71,9 +72,12 @@ def generation_out(generation, images=None) -> dict:
         "notes": generation.notes, "cached": generation.cached_from_id is not None,
         "images": [
             {
-                "url": signed_file_url(image.file, absolute=True),
-                "preview_url": signed_file_url(image.preview or image.thumbnail, absolute=True),
-                "thumbnail_url": signed_file_url(image.thumbnail, absolute=True),
+                # Withheld by the owner's safety setting or by staff: no link to its pixels at all.
+                **({"url": None, "preview_url": None, "thumbnail_url": None}
+                   if image_shown_as(reviews.get(image.pk), generation.owner) == "withheld" else {
+                    "url": signed_file_url(image.file, absolute=True),
+                    "preview_url": signed_file_url(image.preview or image.thumbnail, absolute=True),
+                    "thumbnail_url": signed_file_url(image.thumbnail, absolute=True)}),
                 "blurhash": image.blurhash,
                 "width": image.width, "height": image.height, "sha256": image.sha256,
                 "content_type": image.content_type, "duration_seconds": image.duration_seconds,

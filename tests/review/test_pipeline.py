@@ -81,8 +81,15 @@ def test_a_flagged_image_is_withheld_before_it_is_ever_shown(user, client, djang
     page = client.get(f"/generations/{generation.id}/").content.decode()
     assert "Hidden: may not be safe to show" in page
     assert image.thumbnail not in page and image.file not in page
+    from apps.accounts.services import api_key_create
+
+    key = {"HTTP_AUTHORIZATION": f"Bearer {api_key_create(user=user, name='t').secret}"}
+    (out,) = client.get(f"/api/v1/generations/{generation.id}", **key).json()["images"]
+    assert (out["url"], out["preview_url"], out["thumbnail_url"], out["review"]["withheld"]) == (None, None, None, True)
     user.flagged_images = "blur"
     user.save()
+    (out,) = client.get(f"/api/v1/generations/{generation.id}", **key).json()["images"]
+    assert out["url"].startswith("http") and out["review"]["withheld"] is True  # the client blurs it
     Generation.objects.filter(pk=generation.pk).update(revision=generation.revision + 1)
     page = client.get(f"/generations/{generation.id}/").content.decode()
     assert 'class="result flagged"' in page
