@@ -70,3 +70,28 @@ def failing(failing_stack, transactional_db) -> Stack:
     failing_stack.check_alive()
     catalog_load()
     return failing_stack
+
+
+@pytest.fixture
+def signed_in_page(live_server, user):
+    """Headless Chromium signed in as `user` on the in-process live server (no Celery, no websocket),
+    at 1280×800; fails the test on any page error or console error."""
+    from django.test import Client
+
+    from tests.browser import chromium
+
+    client = Client()
+    client.force_login(user)
+    with chromium() as browser:
+        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
+                              "url": live_server.url}])
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        # The test server speaks no websocket: the live channel's failing handshake is expected here.
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" and not (
+            "WebSocket" in message.text or message.text == "[object Event]") else None)
+        yield page
+        assert errors == [], errors

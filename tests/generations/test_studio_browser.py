@@ -1,11 +1,9 @@
 """The photo tools in headless Chromium: from a photo's page to its AI upscale, made offline."""
 
 import pytest
-from django.test import Client
 from playwright.sync_api import expect
 
 from apps.generations.models import Generation
-from tests.browser import chromium
 from tests.media.factories import UploadFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -14,22 +12,8 @@ SHOTS = "/tmp/darkroom-shots"
 
 
 @pytest.fixture
-def page(live_server, user):
-    client = Client()
-    client.force_login(user)
-    with chromium() as browser:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
-        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value,
-                              "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        # The test server speaks no websocket: the live channel's failing handshake is expected here.
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error" and not (
-            "WebSocket" in message.text or message.text == "[object Event]") else None)
-        yield page
-        assert errors == [], errors
+def page(signed_in_page):
+    return signed_in_page
 
 
 def test_from_the_photo_page_to_an_ai_upscale(page, catalog, user):
