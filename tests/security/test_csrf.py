@@ -16,7 +16,7 @@ AUTH_FORMS = ["accounts/login/", "accounts/signup/", "accounts/logout/", "accoun
 
 def post_routes(world) -> list[str]:
     values = {**world.params, "key": "product-shot", "token": "x", "handle": "nobody", "slug": "offline-sketch",
-              "filename": "0.webp"}
+              "filename": "0.webp", "capability_key": "upscale"}
     paths = []
     for route in ROUTES:
         kind = classify(route)
