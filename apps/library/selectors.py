@@ -251,7 +251,7 @@ def library_item_get(*, user, item: ItemRef) -> LibraryItem:
     """One image or photo of the user's, as the viewer shows it."""
     ref, row = library_targets(user=user, items=[item])[0]
     if ref.kind == IMAGE:
-        row = GenerationImage.objects.select_related("generation__catalog_model").annotate(
+        row = GenerationImage.objects.select_related("generation__catalog_model", "generation__owner", "review").annotate(
             is_starred=Exists(Star.objects.filter(owner=user, image=OuterRef("pk")))).get(pk=row.pk)
         return _image_item(row)
     row = Upload.objects.annotate(is_starred=Exists(Star.objects.filter(owner=user, upload=OuterRef("pk")))).get(pk=row.pk)
