@@ -1,4 +1,3 @@
-import asyncio
 import json
 from datetime import timedelta
 
@@ -85,10 +84,15 @@ async def test_the_stream_resumes_after_last_event_id_with_only_the_owners_event
 async def test_a_new_stream_starts_at_the_next_event_and_delivers_it_live(user, fast_stream):
     secret = (await sync_to_async(api_key_create)(user=user, name="sse")).secret
     await sync_to_async(publish)(user, "generation.progress", step="old")
-    reader = asyncio.create_task(read_stream(secret))
-    await asyncio.sleep(0.25)
-    await sync_to_async(publish)(user, "generation.succeeded", step="new")
-    text = await reader
+    response = await AsyncClient().get("/api/v1/events", headers={"Authorization": f"Bearer {secret}"})
+    chunks, published = [], False
+    async for chunk in response.streaming_content:
+        chunks.append(chunk)
+        if not published and b": connected" in b"".join(chunks):
+            # The stream is open (however long a busy machine took): now the next event.
+            await sync_to_async(publish)(user, "generation.succeeded", step="new")
+            published = True
+    text = b"".join(chunks).decode()
     event = await sync_to_async(Event.objects.get)(user=user, seq=2)
     assert without_keepalives(text) == "retry: 1000\n: connected\n\n" + sse(
         2, "generation.succeeded", event.created_at.timestamp(), step="new"
