@@ -53,23 +53,53 @@ def failing_stack(request, tmp_path_factory, django_db_setup) -> Stack:
     )
 
 
+def stack_settle(stack: Stack, *, quiet: float = 0.5, limit: float = 20.0) -> None:
+    """Wait until the stack has nothing queued and no transaction open on the test database, so the
+    tables can be truncated: work that follows a test's end (reviews, samples, costs) would otherwise
+    hold locks the truncation waits on, and the two deadlock."""
+    import time
+
+    import redis
+    from django.db import connection
+
+    queues = redis.Redis.from_url(stack.redis_url)
+    busy_sql = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')")
+    calm_since, deadline = None, time.monotonic() + limit
+    while time.monotonic() < deadline:
+        queued = sum(queues.llen(key) for key in queues.scan_iter(match="*") if queues.type(key) == b"list")
+        with connection.cursor() as cursor:
+            cursor.execute(busy_sql)
+            busy = cursor.fetchone()[0]
+        if queued or busy:
+            calm_since = None
+        elif calm_since is None:
+            calm_since = time.monotonic()
+        elif time.monotonic() - calm_since >= quiet:
+            return
+        time.sleep(0.1)
+
+
 @pytest.fixture
-def live(live_stack, transactional_db) -> Stack:
-    """A running stack with the catalogue loaded and committed (tables are truncated after each test)."""
+def live(live_stack, transactional_db):
+    """A running stack with the catalogue loaded and committed (tables are truncated after each test,
+    once the stack has settled)."""
     from apps.catalog.services import catalog_load
 
     live_stack.check_alive()
     catalog_load()
-    return live_stack
+    yield live_stack
+    stack_settle(live_stack)
 
 
 @pytest.fixture
-def failing(failing_stack, transactional_db) -> Stack:
+def failing(failing_stack, transactional_db):
     from apps.catalog.services import catalog_load
 
     failing_stack.check_alive()
     catalog_load()
-    return failing_stack
+    yield failing_stack
+    stack_settle(failing_stack)
 
 
 @pytest.fixture
